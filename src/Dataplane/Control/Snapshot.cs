@@ -1,0 +1,101 @@
+using Switchyard.Dataplane.Datapath;
+
+namespace Switchyard.Dataplane.Control;
+
+public enum ForwardingMode : byte
+{
+    L2Dsr = 0,   // rewrite the destination MAC; the backend holds the VIP on loopback
+    Ipip = 1,    // IPv4-in-IPv4 / IPv6-in-IPv6
+    Gue = 2,     // GUE variant 1: the inner IP packet directly in UDP
+    Gre = 3,     // GRE (RFC 2784) without key or sequence
+}
+
+public enum FragmentPolicy : byte
+{
+    /// <summary>Hash fragments on (source, destination, protocol), the same way for every fragment of a
+    /// datagram, and send them through the pool's Maglev table with that hash.</summary>
+    HashThreeTuple = 0,
+    /// <summary>Count fragments under <see cref="DropReason.FragmentDropped"/> and drop them.</summary>
+    Drop = 1,
+}
+
+/// <summary>A backend as the workers see it. Indexed by its stable id, which a flow-table entry stores.</summary>
+public readonly record struct BackendEntry(
+    string Name,
+    Addr128 Address,
+    ulong Mac,          // 48-bit MAC in the low bits, byte 0 of the wire order in bits 47..40
+    byte EgressPort,    // port index used to reach it
+    uint Weight,
+    bool Usable);       // false once removed or disabled: flows pinned to it are re-steered
+
+/// <summary>A pool: its forwarding method, Maglev table and per-pool policies.</summary>
+public sealed class PoolEntry
+{
+    public required string Name { get; init; }
+    public required ForwardingMode Mode { get; init; }
+    public required FragmentPolicy Fragments { get; init; }
+    /// <summary>Maglev lookup table: backend ids, length is a prime M. Empty when no backend is usable.</summary>
+    public required int[] Maglev { get; init; }
+    /// <summary>GUE destination port.</summary>
+    public ushort GuePort { get; init; } = 6080;
+    /// <summary>Outer source addresses: base | (flow hash &amp; host mask), per family.</summary>
+    public Addr128 EncapSourceV4 { get; init; }
+    public uint EncapSourceV4HostMask { get; init; }
+    public Addr128 EncapSourceV6 { get; init; }
+    public ulong EncapSourceV6HostMask { get; init; }
+    /// <summary>Idle timeouts in dataplane ticks (milliseconds).</summary>
+    public uint TcpIdleTicks { get; init; } = 300_000;
+    public uint UdpIdleTicks { get; init; } = 30_000;
+}
+
+/// <summary>A virtual service. Port 0 means "every port"; protocol 0 means "every protocol".</summary>
+public readonly record struct VipEntry(string Name, Addr128 Address, ushort Port, byte Protocol, int Pool);
+
+/// <summary>A DPDK port as the workers see it.</summary>
+public sealed class PortEntry
+{
+    public required string Name { get; init; }
+    public required ulong Mac { get; init; }
+    public required int Mtu { get; init; }
+    /// <summary>Next-hop MAC for encapsulated traffic (the router towards the backends).</summary>
+    public ulong GatewayMac { get; init; }
+    /// <summary>The appliance's own addresses on this port (ICMP source, ARP/NDP answers).</summary>
+    public Addr128[] Addresses { get; init; } = [];
+    public ushort RxQueues { get; init; } = 1;
+    public ushort TxQueues { get; init; } = 1;
+}
+
+/// <summary>
+/// Everything the packet path reads, compiled by the control plane and published with one
+/// <c>Volatile.Write</c> (see <see cref="SnapshotHolder"/>). Immutable once published: the
+/// control plane never mutates an array it has handed out, it builds a new snapshot.
+/// </summary>
+public sealed class DataplaneSnapshot
+{
+    public long Generation { get; init; }
+    public required PortEntry[] Ports { get; init; }
+    public required VipEntry[] Vips { get; init; }
+    public required VipTable VipTable { get; init; }
+    public required PoolEntry[] Pools { get; init; }
+    /// <summary>Indexed by backend id; ids are stable across snapshots while the backend exists.</summary>
+    public required BackendEntry[] Backends { get; init; }
+    /// <summary>Addresses answered for by ARP/NDP: the ports' own addresses and every VIP address.</summary>
+    public required LocalAddressSet LocalAddresses { get; init; }
+    /// <summary>Seed of the flow hash. Balancers sharing VIPs behind ECMP must use the same seed.</summary>
+    public uint FlowHashSeed { get; init; }
+}
+
+/// <summary>
+/// The one place a snapshot is published. Memory-ordering argument: the control plane fully builds
+/// a snapshot (all arrays written) and then publishes the reference with Volatile.Write (a release);
+/// a worker reads it with Volatile.Read (an acquire) once per burst, so it can never observe a
+/// half-built table. Old snapshots are managed objects: the GC frees one only once no worker holds
+/// a reference, which is the quiescence guarantee RCU would otherwise provide.
+/// </summary>
+public sealed class SnapshotHolder
+{
+    DataplaneSnapshot _current;
+    public SnapshotHolder(DataplaneSnapshot initial) { _current = initial; }
+    public DataplaneSnapshot Current => Volatile.Read(ref _current);
+    public void Publish(DataplaneSnapshot next) => Volatile.Write(ref _current, next);
+}

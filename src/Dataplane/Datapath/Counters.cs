@@ -1,0 +1,70 @@
+namespace Switchyard.Dataplane.Datapath;
+
+/// <summary>Indexes into <see cref="WorkerCounters.Global"/> after the outcome and drop-reason slots.</summary>
+public enum GlobalCounter
+{
+    RxPackets = 0,
+    RxBytes,
+    TxPackets,
+    TxBytes,
+    FlowHits,            // packets steered by an existing flow-table entry
+    FlowInserts,         // new flow-table entries (TCP SYN, first UDP packet)
+    FlowEvictions,       // live entries replaced because their bucket was full
+    FlowRepins,          // pinned flows whose backend was no longer usable, steered again
+    MaglevSteered,       // packets steered by the Maglev table without a flow entry
+    IcmpErrorsRouted,    // ICMP "frag needed"/"packet too big" sent to the backend of the quoted flow
+    FragmentsHashed,     // fragments steered by their 3-tuple
+    Bursts,              // non-empty bursts processed
+    Count
+}
+
+/// <summary>Per-VIP and per-backend counter slots.</summary>
+public enum ServiceCounter { Packets = 0, Bytes, NewFlows, Count }
+
+/// <summary>
+/// One worker's counters. Only that worker writes them, with plain increments (no atomics, no
+/// sharing: each array is its own allocation, padded at both ends so two workers' arrays never
+/// share a cache line). Readers sum across workers and may see a value a few packets stale.
+///
+/// Invariants (asserted by the tests on the counters JSON):
+///   RxPackets = sum(Outcomes) = Forwarded + ArpReplied + NdpReplied + IcmpTooBigSent + sum(Drops)
+///   TxPackets + Drops[TxQueueFull] = Forwarded + ArpReplied + NdpReplied + IcmpTooBigSent
+///   Forwarded = sum over VIPs of Packets = sum over backends of Packets
+/// (TxQueueFull is the only drop counted after the outcome; it moves a packet from its outcome
+/// into the drop column, so the first invariant still holds.)
+/// </summary>
+public sealed class WorkerCounters
+{
+    const int Pad = 8; // one cache line of longs at each end
+
+    public readonly long[] Outcomes;     // [Pad + (int)Outcome]
+    public readonly long[] Drops;        // [Pad + (int)DropReason]
+    public readonly long[] Global;       // [Pad + (int)GlobalCounter]
+    public readonly long[] Vips;         // [Pad + vip * ServiceCounter.Count + counter]
+    public readonly long[] Backends;     // [Pad + id * ServiceCounter.Count + counter]
+    public readonly int MaxVips, MaxBackends;
+
+    public WorkerCounters(int maxVips, int maxBackends)
+    {
+        MaxVips = maxVips; MaxBackends = maxBackends;
+        Outcomes = new long[Pad * 2 + 8];
+        Drops = new long[Pad * 2 + (int)DropReason.Count];
+        Global = new long[Pad * 2 + (int)GlobalCounter.Count];
+        Vips = new long[Pad * 2 + maxVips * (int)ServiceCounter.Count];
+        Backends = new long[Pad * 2 + maxBackends * (int)ServiceCounter.Count];
+    }
+
+    public const int Offset = Pad;
+
+    public void Drop(DropReason r) { Outcomes[Pad + (int)Outcome.Dropped]++; Drops[Pad + (int)r]++; }
+    public void Count(Outcome o) => Outcomes[Pad + (int)o]++;
+    public void Add(GlobalCounter c, long n = 1) => Global[Pad + (int)c] += n;
+    public void AddVip(int vip, ServiceCounter c, long n = 1) => Vips[Pad + vip * (int)ServiceCounter.Count + (int)c] += n;
+    public void AddBackend(int id, ServiceCounter c, long n = 1) => Backends[Pad + id * (int)ServiceCounter.Count + (int)c] += n;
+
+    public long Get(Outcome o) => Volatile.Read(ref Outcomes[Pad + (int)o]);
+    public long Get(DropReason r) => Volatile.Read(ref Drops[Pad + (int)r]);
+    public long Get(GlobalCounter c) => Volatile.Read(ref Global[Pad + (int)c]);
+    public long GetVip(int vip, ServiceCounter c) => Volatile.Read(ref Vips[Pad + vip * (int)ServiceCounter.Count + (int)c]);
+    public long GetBackend(int id, ServiceCounter c) => Volatile.Read(ref Backends[Pad + id * (int)ServiceCounter.Count + (int)c]);
+}

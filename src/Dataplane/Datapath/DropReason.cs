@@ -1,0 +1,61 @@
+namespace Switchyard.Dataplane.Datapath;
+
+/// <summary>
+/// Why a received frame was not forwarded. Every frame a worker receives ends in exactly one
+/// <see cref="Outcome"/>; the drop reasons are the outcomes other than forwarding or answering.
+/// Names are part of the counters JSON and the Prometheus exposition: append, never renumber.
+/// </summary>
+public enum DropReason : byte
+{
+    None = 0,
+    // Layer 2
+    RuntFrame,               // shorter than an Ethernet header
+    VlanTruncated,           // 802.1Q tag cut short
+    UnsupportedEtherType,    // neither IPv4, IPv6 nor ARP
+    MultiSegment,            // frame spans several mbufs (jumbo frames are not supported)
+    // ARP / NDP
+    ArpMalformed,
+    ArpNotForUs,             // a request for an address that is neither ours nor a VIP, or an ARP reply
+    NdpMalformed,
+    NdpNotForUs,
+    // IPv4
+    Ipv4Truncated,
+    Ipv4BadVersion,
+    Ipv4BadIhl,
+    Ipv4BadTotalLength,
+    Ipv4BadOptions,          // zero/one-length option, option overrunning the header
+    Ipv4BadChecksum,
+    // IPv6
+    Ipv6Truncated,
+    Ipv6BadPayloadLength,
+    Ipv6BadExtensionHeader,
+    Ipv6TooManyExtensionHeaders,
+    // Layer 4
+    TcpTruncated,
+    TcpBadDataOffset,
+    TcpBadOptions,
+    UdpTruncated,
+    UdpBadLength,
+    IcmpTruncated,
+    IcmpErrorMalformed,      // ICMP error whose quoted packet cannot be parsed
+    IcmpUnsupported,         // ICMP to a VIP that is neither an error we route nor answerable
+    // Steering
+    NotForVip,               // destination is not a VIP (and not an ARP/NDP for us)
+    NoBackend,               // the VIP's pool has no usable backend
+    FragmentDropped,         // fragment of a pool whose fragment policy is "drop"
+    // Forwarding
+    NoHeadroom,              // mbuf headroom too small for the encapsulation
+    EncapTooBigNoDf,         // would exceed the egress MTU, and DF is clear (outer fragmentation not done)
+    TxQueueFull,             // the NIC did not take the packet
+    Count
+}
+
+/// <summary>What happened to one received frame.</summary>
+public enum Outcome : byte
+{
+    Dropped = 0,
+    Forwarded,               // sent to a backend
+    ArpReplied,
+    NdpReplied,
+    IcmpTooBigSent,          // answered with ICMP fragmentation needed / packet too big
+}

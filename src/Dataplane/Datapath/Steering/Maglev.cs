@@ -1,0 +1,75 @@
+namespace Switchyard.Dataplane.Datapath.Steering;
+
+/// <summary>One backend as an input to the Maglev table build.</summary>
+/// <param name="Id">The backend id stored in the table.</param>
+/// <param name="Key">A stable name for the backend (its configured name); it fixes the backend's
+/// permutation, so the same backend lands in mostly the same slots in every build and on every
+/// balancer.</param>
+/// <param name="Weight">Relative weight; 0 keeps it out of the table.</param>
+public readonly record struct MaglevBackend(int Id, string Key, uint Weight);
+
+/// <summary>
+/// Maglev consistent hashing (Eisenbud et al., NSDI 2016, section 3.4) with weights in the manner
+/// of Envoy's weighted Maglev: a backend of weight w takes a turn in w / max(w) of the rounds, so
+/// its share of the table follows its weight, while each backend still fills slots in its own
+/// permutation order (which keeps disruption near the ideal when the set changes).
+/// </summary>
+public static class Maglev
+{
+    public const int DefaultSize = 65537;
+
+    public static bool IsPrime(int n)
+    {
+        if (n < 2) return false;
+        if (n % 2 == 0) return n == 2;
+        for (int d = 3; (long)d * d <= n; d += 2) if (n % d == 0) return false;
+        return true;
+    }
+
+    /// <summary>
+    /// Builds a table of <paramref name="size"/> (prime) slots holding backend ids. Returns an empty
+    /// array when no backend has a positive weight. Input order does not matter: backends are
+    /// ordered by key first, so every balancer with the same backends builds the same table.
+    /// </summary>
+    public static int[] Build(ReadOnlySpan<MaglevBackend> backends, int size = DefaultSize)
+    {
+        if (!IsPrime(size)) throw new ArgumentException($"Maglev table size {size} is not prime", nameof(size));
+        var list = new List<MaglevBackend>(backends.Length);
+        foreach (var b in backends) if (b.Weight > 0) list.Add(b);
+        if (list.Count == 0) return [];
+        list.Sort(static (x, y) => string.CompareOrdinal(x.Key, y.Key));
+
+        int n = list.Count;
+        var offset = new ulong[n];
+        var skip = new ulong[n];
+        var next = new ulong[n];
+        var target = new ulong[n];
+        ulong maxWeight = 0;
+        for (int i = 0; i < n; i++)
+        {
+            offset[i] = FlowHash.Stable(list[i].Key, 0x5EED0001) % (ulong)size;
+            skip[i] = FlowHash.Stable(list[i].Key, 0x5EED0002) % (ulong)(size - 1) + 1;
+            maxWeight = Math.Max(maxWeight, list[i].Weight);
+        }
+
+        var table = new int[size];
+        Array.Fill(table, -1);
+        int filled = 0;
+        for (ulong round = 1; filled < size; round++)
+        {
+            for (int i = 0; i < n && filled < size; i++)
+            {
+                // A backend of weight w is picked when round * w has caught up with its target,
+                // i.e. once every max/w rounds.
+                if (round * list[i].Weight < target[i]) continue;
+                target[i] += maxWeight;
+                ulong c = (offset[i] + skip[i] * next[i]) % (ulong)size;
+                while (table[c] >= 0) { next[i]++; c = (offset[i] + skip[i] * next[i]) % (ulong)size; }
+                table[c] = list[i].Id;
+                next[i]++;
+                filled++;
+            }
+        }
+        return table;
+    }
+}

@@ -1,0 +1,48 @@
+using System.Runtime.InteropServices;
+
+namespace Switchyard.Dataplane.Datapath.Worker;
+
+/// <summary>
+/// One burst of frames as parallel arrays in native memory, filled by the shim's receive (or by a
+/// test/benchmark fake port) and annotated by <c>BurstProcessor</c> with what to do with each frame.
+/// Allocated once per worker; nothing here allocates afterwards.
+/// </summary>
+public sealed unsafe class Burst : IDisposable
+{
+    public const int Size = 32;
+    /// <summary>OutPort value meaning "free this frame".</summary>
+    public const byte DropPort = 255;
+
+    // Filled by receive
+    public readonly nint* Handles;     // opaque mbuf handles (or fake-port buffer ids)
+    public readonly byte** Data;       // start of the frame
+    public readonly ushort* Length;    // frame length (first segment)
+    public readonly ushort* Headroom;  // bytes free in front of Data
+    public readonly ushort* Segments;  // segment count; > 1 is dropped as MultiSegment
+    public int Count;
+
+    // Filled by the processor
+    public readonly short* Delta;      // new start = Data + Delta (negative: headers were prepended)
+    public readonly ushort* OutLength; // new frame length
+    public readonly byte* OutPort;     // egress port index, or DropPort
+
+    readonly void* _block;
+
+    public Burst()
+    {
+        nuint bytes = (nuint)(Size * (sizeof(nint) + sizeof(byte*) + 2 + 2 + 2 + 2 + 2 + 1) + 64);
+        _block = NativeMemory.AlignedAlloc(bytes, 64);
+        NativeMemory.Clear(_block, bytes);
+        byte* p = (byte*)_block;
+        Handles = (nint*)p; p += Size * sizeof(nint);
+        Data = (byte**)p; p += Size * sizeof(byte*);
+        Length = (ushort*)p; p += Size * 2;
+        Headroom = (ushort*)p; p += Size * 2;
+        Segments = (ushort*)p; p += Size * 2;
+        Delta = (short*)p; p += Size * 2;
+        OutLength = (ushort*)p; p += Size * 2;
+        OutPort = p;
+    }
+
+    public void Dispose() => NativeMemory.AlignedFree(_block);
+}

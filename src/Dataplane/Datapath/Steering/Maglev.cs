@@ -18,6 +18,11 @@ public static class Maglev
 {
     public const int DefaultSize = 65537;
 
+    /// <summary>The slot of a flow in a table of <paramref name="size"/> slots: the low 32 bits of its
+    /// <see cref="FlowHash"/> modulo the size (the flow table uses the high 32 for its buckets).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public static int Slot(ulong flowHash, int size) => (int)((uint)flowHash % (uint)size);
+
     public static bool IsPrime(int n)
     {
         if (n < 2) return false;
@@ -37,7 +42,13 @@ public static class Maglev
         var list = new List<MaglevBackend>(backends.Length);
         foreach (var b in backends) if (b.Weight > 0) list.Add(b);
         if (list.Count == 0) return [];
-        list.Sort(static (x, y) => string.CompareOrdinal(x.Key, y.Key));
+        // List.Sort is unstable: break ties on Id so that backends sharing a key (a configuration
+        // mistake, but not one the dataplane can refuse) still give a table independent of input order.
+        list.Sort(static (x, y) =>
+        {
+            int c = string.CompareOrdinal(x.Key, y.Key);
+            return c != 0 ? c : x.Id.CompareTo(y.Id);
+        });
 
         int n = list.Count;
         var offset = new ulong[n];

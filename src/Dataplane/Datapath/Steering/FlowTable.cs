@@ -1,0 +1,304 @@
+using System.Diagnostics;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Switchyard.Dataplane.Datapath.Steering;
+
+/// <summary>Outcome of <see cref="FlowTable.Lookup"/>.</summary>
+public enum FlowLookup : byte
+{
+    /// <summary>A live entry was found; its expiry was pushed to now + idle.</summary>
+    Hit,
+    /// <summary>No entry, or only an expired one (which the lookup cleared).</summary>
+    Miss,
+}
+
+/// <summary>Outcome of <see cref="FlowTable.Insert"/>.</summary>
+public enum FlowInsert : byte
+{
+    /// <summary>The key was absent (or had expired) and took a free or expired slot.</summary>
+    Inserted,
+    /// <summary>A live entry with the same key existed; its value and expiry were overwritten.</summary>
+    Updated,
+    /// <summary>All four slots of the bucket were live; the one expiring soonest was evicted.</summary>
+    Replaced,
+}
+
+/// <summary>
+/// One worker's flow table, after FD.io VPP's <c>lbhash.h</c>: open buckets of one cache line, four
+/// entries each, compared with one vector compare, expired lazily. Single-threaded by design (each
+/// worker owns its table), so there are no locks and no atomics; nothing allocates after the
+/// constructor.
+///
+/// <para>Key: the 64-bit flow hash from <see cref="FlowHash"/>. The high 32 bits pick the bucket
+/// (Maglev indexes with the low 32, so the two stay independent); the full 64 bits are stored as the
+/// signature, so two flows collide only if their whole 64-bit hashes are equal.</para>
+///
+/// <para>Time: a <c>uint</c> millisecond tick that wraps (every ~49.7 days). An entry is live while
+/// <c>(int)(expires - now) &gt; 0</c>, so <c>idleTicks</c> must be in 1..int.MaxValue (~24.8 days).
+/// <c>expires == 0</c> marks an empty slot; a live entry whose expiry would be 0 stores 1 instead
+/// (1 ms longer), which is what lets signature 0/0 be a valid key.</para>
+///
+/// <para>Known limitation: the wrap-around compare cannot tell "expired 2^31 ms ago" from "expires in
+/// the future", so an entry left untouched for ~24.8 days would look live again. Call
+/// <see cref="ExpireSome"/> from the worker's housekeeping so every bucket is swept far more often
+/// than that (e.g. a few buckets every loop).</para>
+/// </summary>
+public sealed unsafe class FlowTable : IDisposable
+{
+    /// <summary>One 64-byte cache line: four entries stored as four parallel lanes of 16 bytes, so a
+    /// <see cref="Vector128{T}"/> load of each field covers all four entries.</summary>
+    [StructLayout(LayoutKind.Sequential, Size = 64)]
+    internal struct Bucket
+    {
+        public fixed uint SigA[4];    // low 32 bits of the flow hash
+        public fixed uint SigB[4];    // high 32 bits of the flow hash
+        public fixed uint Value[4];   // caller's payload (a backend id, a connection index, ...)
+        public fixed uint Expires[4]; // tick at which the entry dies; 0 = empty slot
+    }
+
+    internal const int EntriesPerBucket = 4;
+    const int CacheLine = 64; // bytes; one bucket per line so a lookup touches exactly one line
+
+    Bucket* _buckets;
+    readonly uint _mask;       // bucket count - 1 (bucket count is a power of two)
+    readonly int _bucketCount;
+    uint _sweepCursor;         // next bucket ExpireSome looks at
+
+    /// <summary>Creates a table for at least <paramref name="capacity"/> entries: the bucket count
+    /// is ceil(capacity / 4) rounded up to a power of two (at least 1), so <see cref="Capacity"/> may
+    /// be up to twice the request. Memory: 16 bytes per entry, native, zeroed.</summary>
+    public FlowTable(int capacity)
+    {
+        if (capacity < 1 || capacity > (1 << 30))
+            throw new ArgumentOutOfRangeException(nameof(capacity), capacity, "flow table capacity must be in 1..2^30 entries");
+        uint buckets = BitOperations.RoundUpToPowerOf2((uint)((capacity + EntriesPerBucket - 1) / EntriesPerBucket));
+        _bucketCount = (int)buckets;
+        _mask = buckets - 1;
+        nuint bytes = (nuint)buckets * (nuint)sizeof(Bucket);
+        _buckets = (Bucket*)NativeMemory.AlignedAlloc(bytes, CacheLine);
+        NativeMemory.Clear(_buckets, bytes);
+    }
+
+    /// <summary>Number of entries the table can hold (buckets x 4).</summary>
+    public int Capacity => _bucketCount * EntriesPerBucket;
+
+    internal int BucketCount => _bucketCount;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    Bucket* BucketOf(ulong hash) => _buckets + ((uint)(hash >> 32) & _mask);
+
+    /// <summary>Brings the bucket of <paramref name="hash"/> into L1 ahead of the lookup, so the miss
+    /// on packet i+1's bucket overlaps the work on packet i. No-op where SSE is not available.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Prefetch(ulong hash)
+    {
+        if (Sse.IsSupported) Sse.Prefetch0(BucketOf(hash));
+    }
+
+    /// <summary>Finds the live entry for <paramref name="hash"/>; on a hit, its expiry becomes
+    /// now + <paramref name="idleTicks"/>. An expired entry for the key is cleared and reported as a miss.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public FlowLookup Lookup(ulong hash, uint now, uint idleTicks, out uint value)
+        => Vector128.IsHardwareAccelerated
+            ? LookupCore<VectorMatcher>(hash, now, idleTicks, out value)
+            : LookupCore<ScalarMatcher>(hash, now, idleTicks, out value);
+
+    /// <summary>Stores <paramref name="value"/> for <paramref name="hash"/> with expiry now + idle.
+    /// Never fails: when the bucket is full of live entries, the one expiring soonest is evicted.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public FlowInsert Insert(ulong hash, uint value, uint now, uint idleTicks)
+        => Vector128.IsHardwareAccelerated
+            ? InsertCore<VectorMatcher>(hash, value, now, idleTicks)
+            : InsertCore<ScalarMatcher>(hash, value, now, idleTicks);
+
+    /// <summary>Removes the entry for <paramref name="hash"/> (live or expired). Returns whether one
+    /// was present.</summary>
+    public bool Remove(ulong hash)
+    {
+        Bucket* b = BucketOf(hash);
+        uint match = Vector128.IsHardwareAccelerated
+            ? VectorMatcher.Match(b, (uint)hash, (uint)(hash >> 32), 0, out _)
+            : ScalarMatcher.Match(b, (uint)hash, (uint)(hash >> 32), 0, out _);
+        if (match == 0) return false;
+        b->Expires[BitOperations.TrailingZeroCount(match)] = 0;
+        return true;
+    }
+
+    /// <summary>Live entries at <paramref name="now"/>. Walks the whole table: for tests and stats
+    /// only, never per packet.</summary>
+    public int Count(uint now)
+    {
+        int n = 0;
+        for (int i = 0; i < _bucketCount; i++)
+        {
+            Bucket* b = _buckets + i;
+            for (int j = 0; j < EntriesPerBucket; j++)
+                if (IsLive(b->Expires[j], now)) n++;
+        }
+        return n;
+    }
+
+    /// <summary>Clears expired entries in the next <paramref name="buckets"/> buckets (round-robin)
+    /// and returns how many it cleared. Housekeeping: it bounds how long a dead entry can sit
+    /// untouched (see the wrap-around limitation on the class). At 64 buckets per call and one call
+    /// per ~1 ms, a 1M-entry table is swept every ~4 s.</summary>
+    public int ExpireSome(uint now, int buckets)
+    {
+        int cleared = 0;
+        for (int i = 0; i < buckets && i < _bucketCount; i++)
+        {
+            Bucket* b = _buckets + (_sweepCursor & _mask);
+            _sweepCursor++;
+            for (int j = 0; j < EntriesPerBucket; j++)
+            {
+                uint e = b->Expires[j];
+                if (e != 0 && (int)(e - now) <= 0) { b->Expires[j] = 0; cleared++; }
+            }
+        }
+        return cleared;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal FlowLookup LookupCore<TMatcher>(ulong hash, uint now, uint idleTicks, out uint value)
+        where TMatcher : struct, IBucketMatcher
+    {
+        Debug.Assert(idleTicks is > 0 and <= int.MaxValue);
+        Bucket* b = BucketOf(hash);
+        uint match = TMatcher.Match(b, (uint)hash, (uint)(hash >> 32), now, out uint live);
+        if (match != 0)
+        {
+            int i = BitOperations.TrailingZeroCount(match);
+            if ((live & match) != 0)
+            {
+                b->Expires[i] = ExpiryOf(now, idleTicks);
+                value = b->Value[i];
+                return FlowLookup.Hit;
+            }
+            b->Expires[i] = 0; // lazy expiry: the key is dead, free its slot now that we are here
+        }
+        value = 0;
+        return FlowLookup.Miss;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal FlowInsert InsertCore<TMatcher>(ulong hash, uint value, uint now, uint idleTicks)
+        where TMatcher : struct, IBucketMatcher
+    {
+        Debug.Assert(idleTicks is > 0 and <= int.MaxValue);
+        Bucket* b = BucketOf(hash);
+        uint sigA = (uint)hash, sigB = (uint)(hash >> 32);
+        uint match = TMatcher.Match(b, sigA, sigB, now, out uint live);
+        uint expires = ExpiryOf(now, idleTicks);
+        if (match != 0)
+        {
+            // Insert keeps at most one slot per key (it reuses the key's slot even when expired), so
+            // the first match is the only one.
+            int i = BitOperations.TrailingZeroCount(match);
+            b->Value[i] = value;
+            b->Expires[i] = expires;
+            return (live & match) != 0 ? FlowInsert.Updated : FlowInsert.Inserted;
+        }
+        uint free = ~live & 0xF; // empty or expired
+        FlowInsert outcome = FlowInsert.Inserted;
+        int slot;
+        if (free != 0) slot = BitOperations.TrailingZeroCount(free);
+        else
+        {
+            slot = SoonestExpiring(b, now);
+            outcome = FlowInsert.Replaced;
+        }
+        b->SigA[slot] = sigA;
+        b->SigB[slot] = sigB;
+        b->Value[slot] = value;
+        b->Expires[slot] = expires;
+        return outcome;
+    }
+
+    static int SoonestExpiring(Bucket* b, uint now)
+    {
+        int best = 0;
+        int bestLeft = (int)(b->Expires[0] - now);
+        for (int j = 1; j < EntriesPerBucket; j++)
+        {
+            int left = (int)(b->Expires[j] - now);
+            if (left < bestLeft) { best = j; bestLeft = left; }
+        }
+        return best;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static uint ExpiryOf(uint now, uint idleTicks)
+    {
+        uint e = now + idleTicks;
+        return e == 0 ? 1 : e; // 0 means "empty"; one tick late is harmless
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static bool IsLive(uint expires, uint now) => expires != 0 && (int)(expires - now) > 0;
+
+    /// <summary>Compares the four entries of a bucket with a key. Two implementations, picked at JIT
+    /// time (generic over a struct, so no virtual call): the tests run both on the same operations.</summary>
+    internal interface IBucketMatcher
+    {
+        /// <summary>Returns a 4-bit mask of occupied slots (expires != 0) whose signature equals
+        /// (sigA, sigB), and in <paramref name="live"/> a 4-bit mask of slots live at <paramref name="now"/>.</summary>
+        static abstract uint Match(Bucket* b, uint sigA, uint sigB, uint now, out uint live);
+    }
+
+    internal struct VectorMatcher : IBucketMatcher
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static uint Match(Bucket* b, uint sigA, uint sigB, uint now, out uint live)
+        {
+            // The bucket is 64-byte aligned, so each 16-byte field load is aligned and in one line.
+            Vector128<uint> exp = Vector128.LoadAligned(b->Expires);
+            Vector128<uint> occupied = ~Vector128.Equals(exp, Vector128<uint>.Zero);
+            Vector128<uint> notExpired = Vector128.GreaterThan(
+                (exp - Vector128.Create(now)).AsInt32(), Vector128<int>.Zero).AsUInt32();
+            Vector128<uint> key = Vector128.Equals(Vector128.LoadAligned(b->SigA), Vector128.Create(sigA))
+                                & Vector128.Equals(Vector128.LoadAligned(b->SigB), Vector128.Create(sigB));
+            live = (occupied & notExpired).ExtractMostSignificantBits();
+            return (key & occupied).ExtractMostSignificantBits();
+        }
+    }
+
+    internal struct ScalarMatcher : IBucketMatcher
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static uint Match(Bucket* b, uint sigA, uint sigB, uint now, out uint live)
+        {
+            uint match = 0, l = 0;
+            for (int j = 0; j < EntriesPerBucket; j++)
+            {
+                uint e = b->Expires[j];
+                if (e == 0) continue;
+                if ((int)(e - now) > 0) l |= 1u << j;
+                if (b->SigA[j] == sigA && b->SigB[j] == sigB) match |= 1u << j;
+            }
+            live = l;
+            return match;
+        }
+    }
+
+    /// <summary>Frees the buckets. The table must not be used afterwards (the worker disposes it
+    /// only after leaving its loop).</summary>
+    public void Dispose()
+    {
+        Free();
+        GC.SuppressFinalize(this);
+    }
+
+    // A forgotten Dispose would leak native memory: free it on finalization instead.
+    ~FlowTable() => Free();
+
+    void Free()
+    {
+        if (_buckets == null) return;
+        NativeMemory.AlignedFree(_buckets);
+        _buckets = null;
+    }
+}

@@ -16,8 +16,8 @@ public sealed class DpdkException : Exception
     /// <summary>Positive errno (or RTE_* code) DPDK reported.</summary>
     public int Errno { get; }
 
-    public DpdkException(string call, string? subject, int errno)
-        : base($"{call}{(subject is null ? "" : "(" + subject + ")")}: {Dpdk.ErrorText(errno)}")
+    public DpdkException(string call, string? subject, int errno, string? hint = null)
+        : base($"{call}{(subject is null ? "" : "(" + subject + ")")}: {Dpdk.ErrorText(errno)}{(hint is null ? "" : " (" + hint + ")")}")
     {
         Call = call;
         Errno = errno < 0 ? -errno : errno;
@@ -61,6 +61,9 @@ public static unsafe class Dpdk
     /// <summary>
     /// Starts the EAL with <paramref name="args"/> (argv[0] first, e.g. "switchyard"). Returns the
     /// number of arguments DPDK consumed. May succeed only once per process.
+    /// Note (DPDK 22.11, seen here): <c>--no-huge</c> together with <c>--in-memory</c> is refused
+    /// ("Option --legacy-mem is not compatible with --in-memory"); with --no-huge use a unique
+    /// <c>--file-prefix</c> instead.
     /// </summary>
     public static int InitEal(IReadOnlyList<string> args)
     {
@@ -108,7 +111,12 @@ public static unsafe class Dpdk
         {
             ushort port;
             int ret = Shim.sy_port_by_name(name, &port);
-            if (ret != 0) throw new DpdkException("rte_eth_dev_get_port_by_name", $"'{deviceName}'", ret);
+            // A --vdev with a bad argument or a missing pcap file does not fail rte_eal_init in
+            // DPDK 22.11: the bus probe logs "vdev_probe(): failed to initialize ..." and carries
+            // on, so the first visible failure is here, as ENODEV.
+            if (ret != 0)
+                throw new DpdkException("rte_eth_dev_get_port_by_name", $"'{deviceName}'", ret,
+                    ret == -19 ? "the device was not probed: see the EAL log above for its --vdev/PCI error" : null);
             return port;
         }
         finally { NativeMemory.Free(name); }

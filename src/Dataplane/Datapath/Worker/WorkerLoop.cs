@@ -1,0 +1,312 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Switchyard.Dataplane.Native;
+
+namespace Switchyard.Dataplane.Datapath.Worker;
+
+/// <summary>
+/// The device side of a worker loop, as a struct strategy so the loop is specialised per device with
+/// no virtual calls: <see cref="DpdkPortIo"/> in the appliance, a fake port in tests and benchmarks.
+/// </summary>
+public unsafe interface IPortIo
+{
+    /// <summary>Once, on the worker thread, before the loop (DPDK: rte_thread_register). Throws on failure.</summary>
+    void AttachThread();
+    /// <summary>Once, on the worker thread, after the loop.</summary>
+    void DetachThread();
+    /// <summary>Receives up to <see cref="Burst.Size"/> frames into the receive arrays of <paramref name="burst"/>; returns the count.</summary>
+    int Receive(byte port, ushort queue, Burst burst);
+    /// <summary>Applies delta/len and transmits; frees what the device did not take. Returns the count sent (a prefix).</summary>
+    int Transmit(byte port, ushort queue, nint* handles, short* delta, ushort* len, int n);
+    /// <summary>Frees <paramref name="n"/> frames.</summary>
+    void Free(nint* handles, int n);
+}
+
+/// <summary>(port, receive queue) pair a worker polls.</summary>
+public readonly record struct RxQueueRef(byte Port, ushort Queue);
+
+/// <summary>Shared stop request for workers; the host sets it, workers poll it every housekeeping pass.</summary>
+public sealed class StopFlag
+{
+    // volatile: the worker's read must not be hoisted out of its loop, and it must see the host's
+    // write eventually (within one housekeeping interval, ~1024 loops).
+    volatile bool _requested;
+    public bool IsRequested => _requested;
+    public void Request() => _requested = true;
+}
+
+/// <summary>Factory for the DPDK-backed loop.</summary>
+public static class WorkerLoop
+{
+    public static WorkerLoop<DpdkPortIo> Create(int core, RxQueueRef[] rxQueues, ushort[] txQueueByPort, int portCount,
+        IBurstHandler handler, WorkerCounters counters, StopFlag stop, Action<string>? log = null)
+        => new(default, core, rxQueues, txQueueByPort, portCount, handler, counters, stop, log);
+}
+
+/// <summary>
+/// One poll-mode worker (DPDK l3fwd / grout main_loop shape). On its own thread it pins itself,
+/// registers with the device, then loops:
+/// <list type="number">
+/// <item>receive a burst per owned (port, queue) and hand it to the <see cref="IBurstHandler"/>;</item>
+/// <item>move each frame to its egress port's transmit buffer (sent when 32 deep) or to a free list
+///   (freed in bulk once per burst);</item>
+/// <item>send partial transmit buffers every <see cref="TxDrainMicroseconds"/>;</item>
+/// <item>every <see cref="HousekeepingLoops"/> loops: publish the quiescent generation and check the stop flag.</item>
+/// </list>
+/// Inside the loop: no allocation, logging, locks or syscalls (Stopwatch.GetTimestamp is
+/// clock_gettime through the vDSO, not a syscall). Logging happens only before and after.
+///
+/// Counters written here (the handler counts outcomes and drop reasons): RxPackets, RxBytes (first
+/// segment lengths), Bursts (non-empty receives), TxPackets, TxBytes, and Drops[TxQueueFull] for
+/// frames the device did not take. TxQueueFull is added to the drop-reason column only: the frame's
+/// outcome was already counted by the handler, so TxPackets + TxQueueFull = frames routed to a port.
+/// </summary>
+public sealed unsafe class WorkerLoop<TPort> : IDisposable where TPort : struct, IPortIo
+{
+    /// <summary>Drain partially filled transmit buffers every ~100 us (latency bound at low rates).</summary>
+    public const int TxDrainMicroseconds = 100;
+    /// <summary>Loops between housekeeping passes (stop flag, quiescence). At ~100 ns per empty loop
+    /// that is ~0.1 ms; under load (32 frames per loop) a few ms at most.</summary>
+    public const int HousekeepingLoops = 1024;
+
+    TPort _io;
+    readonly int _core;
+    readonly RxQueueRef[] _rx;
+    readonly ushort[] _txQueue;
+    readonly int _ports;
+    readonly IBurstHandler _handler;
+    readonly WorkerCounters _counters;
+    readonly StopFlag _stop;
+    readonly Action<string>? _log;
+    readonly Burst _burst = new();
+
+    // Transmit buffers, one per port, in one native block: handles/delta/len, Burst.Size deep each.
+    readonly void* _txBlock;
+    readonly nint* _txHandles;   // [port * Burst.Size + i]
+    readonly short* _txDelta;
+    readonly ushort* _txLen;
+    readonly int* _txCount;      // [port]
+    readonly nint* _free;        // Burst.Size handles to free after the burst
+
+    // Published for the control plane. Written only by the worker thread; read by others with
+    // Volatile.Read (aligned 64-bit accesses are atomic on x64). Each sits on its own cache line
+    // (separate padded boxes) so the readers' loads do not bounce the worker's hot fields.
+    readonly PaddedLong _loops = new();
+    readonly PaddedLong _quiescent = new();
+    readonly PaddedLong _lastRxTick = new();
+
+    Thread? _thread;
+    volatile Exception? _fault;
+    volatile bool _exited;
+
+    public WorkerLoop(TPort io, int core, RxQueueRef[] rxQueues, ushort[] txQueueByPort, int portCount,
+        IBurstHandler handler, WorkerCounters counters, StopFlag stop, Action<string>? log = null)
+    {
+        ArgumentNullException.ThrowIfNull(rxQueues);
+        ArgumentNullException.ThrowIfNull(txQueueByPort);
+        if (portCount <= 0 || portCount >= Burst.DropPort) throw new ArgumentOutOfRangeException(nameof(portCount));
+        if (txQueueByPort.Length < portCount) throw new ArgumentException("one tx queue per port is needed", nameof(txQueueByPort));
+        foreach (var q in rxQueues)
+            if (q.Port >= portCount) throw new ArgumentException($"rx port {q.Port} is not below port count {portCount}", nameof(rxQueues));
+        _io = io; _core = core; _rx = rxQueues; _txQueue = txQueueByPort; _ports = portCount;
+        _handler = handler ?? throw new ArgumentNullException(nameof(handler));
+        _counters = counters ?? throw new ArgumentNullException(nameof(counters));
+        _stop = stop ?? throw new ArgumentNullException(nameof(stop));
+        _log = log;
+
+        int slots = portCount * Burst.Size;
+        nuint bytes = (nuint)(slots * (sizeof(nint) + 2 + 2) + portCount * sizeof(int) + Burst.Size * sizeof(nint) + 64);
+        _txBlock = NativeMemory.AlignedAlloc(bytes, 64);
+        NativeMemory.Clear(_txBlock, bytes);
+        byte* p = (byte*)_txBlock;
+        _txHandles = (nint*)p; p += slots * sizeof(nint);
+        _free = (nint*)p; p += Burst.Size * sizeof(nint);
+        _txDelta = (short*)p; p += slots * 2;
+        _txLen = (ushort*)p; p += slots * 2;
+        _txCount = (int*)p;
+    }
+
+    public int Core => _core;
+    /// <summary>Loop iterations so far (empty polls included).</summary>
+    public long Loops => Volatile.Read(ref _loops.Value);
+    /// <summary>
+    /// Incremented at every housekeeping pass, where the worker holds no reference to anything it read
+    /// from a snapshot (the handler reads the snapshot once per burst and keeps nothing across bursts).
+    /// Quiescence protocol: after publishing a new snapshot, the control plane records each worker's
+    /// value; once every worker's value has moved past it (or the worker has exited), no worker can
+    /// still use the old snapshot and its native memory may be freed. The Volatile.Write here is a
+    /// release: everything the worker did before (its last reads of the old snapshot) happens-before
+    /// the control plane's Volatile.Read that sees the new value.
+    /// </summary>
+    public long QuiescentGeneration => Volatile.Read(ref _quiescent.Value);
+    /// <summary>nowTicks (ms since the loop started) of the last non-empty receive; -1 before the first.
+    /// Lets the host stop after an idle period (e.g. when a pcap replay ends).</summary>
+    public long LastRxTick => Volatile.Read(ref _lastRxTick.Value);
+    /// <summary>Milliseconds since the loop started, on the same clock as <see cref="LastRxTick"/>; -1 before it started.</summary>
+    public long NowTick => _startTimestamp == 0 ? -1 : (long)Stopwatch.GetElapsedTime(_startTimestamp).TotalMilliseconds;
+    /// <summary>Exception that ended the worker thread (pinning, registration, handler bug), or null.</summary>
+    public Exception? Fault => _fault;
+    public bool HasExited => _exited;
+
+    long _startTimestamp; // written before the loop; read by NowTick (a stale 0 only means "not started")
+
+    /// <summary>Starts the loop on a new dedicated thread.</summary>
+    public void Start()
+    {
+        if (_thread != null) throw new InvalidOperationException("already started");
+        _thread = new Thread(ThreadMain) { IsBackground = true, Name = $"sy-worker-{_core}" };
+        _thread.Start();
+    }
+
+    /// <summary>Waits for the worker thread (after <see cref="StopFlag.Request"/>).</summary>
+    public bool Join(TimeSpan timeout) => _thread?.Join(timeout) ?? true;
+
+    void ThreadMain()
+    {
+        try { Run(); }
+        catch (Exception e)
+        {
+            _fault = e;
+            _log?.Invoke($"worker {_core}: stopped by {e.GetType().Name}: {e.Message}");
+        }
+        finally { _exited = true; }
+    }
+
+    /// <summary>Runs the loop on the calling thread until the stop flag is seen. <c>core &lt; 0</c> = do not pin.</summary>
+    public void Run()
+    {
+        if (_core >= 0) Affinity.PinCurrentThread(_core);
+        _io.AttachThread();
+        try
+        {
+            _log?.Invoke($"worker {_core}: polling {_rx.Length} queue(s): {string.Join(", ", _rx.Select(q => $"port {q.Port} rxq {q.Queue}"))}");
+            Loop();
+            _log?.Invoke($"worker {_core}: stopped after {Loops} loops; rx {_counters.Get(GlobalCounter.RxPackets)}, tx {_counters.Get(GlobalCounter.TxPackets)}, tx-full {_counters.Get(DropReason.TxQueueFull)}");
+        }
+        finally { _io.DetachThread(); }
+    }
+
+    void Loop()
+    {
+        // Resolve everything once; locals stay in registers across the loop.
+        Burst burst = _burst;
+        RxQueueRef[] rx = _rx;
+        IBurstHandler handler = _handler;
+        long[] global = _counters.Global;
+        int off = WorkerCounters.Offset;
+        int ports = _ports;
+        long drainInterval = Stopwatch.Frequency * TxDrainMicroseconds / 1_000_000; // Stopwatch ticks
+        long ticksPerMs = Stopwatch.Frequency / 1000;                                   // Stopwatch ticks per ms
+        long start = Stopwatch.GetTimestamp();
+        _startTimestamp = start;
+        Volatile.Write(ref _lastRxTick.Value, -1);
+        long lastDrain = start;
+        long loops = 0;
+        int housekeeping = HousekeepingLoops;
+
+        while (true)
+        {
+            long now = Stopwatch.GetTimestamp();
+            uint nowTicks = (uint)((now - start) / ticksPerMs);
+
+            for (int qi = 0; qi < rx.Length; qi++)
+            {
+                RxQueueRef q = rx[qi];
+                int n = _io.Receive(q.Port, q.Queue, burst);
+                if (n == 0) continue;
+                burst.Count = n;
+
+                long bytes = 0;
+                for (int i = 0; i < n; i++)
+                {
+                    bytes += burst.Length[i];
+                    burst.OutPort[i] = Burst.DropPort; // a frame the handler forgets is freed, never sent stale
+                }
+                global[off + (int)GlobalCounter.RxPackets] += n;
+                global[off + (int)GlobalCounter.RxBytes] += bytes;
+                global[off + (int)GlobalCounter.Bursts]++;
+                Volatile.Write(ref _lastRxTick.Value, nowTicks);
+
+                handler.Process(burst, q.Port, nowTicks);
+                Route(burst, n, ports);
+            }
+
+            if (now - lastDrain >= drainInterval)
+            {
+                for (int p = 0; p < ports; p++)
+                    if (_txCount[p] != 0) Flush(p);
+                lastDrain = now;
+            }
+
+            loops++;
+            if (--housekeeping == 0)
+            {
+                housekeeping = HousekeepingLoops;
+                // Plain stores would do on x64; Volatile.Write documents the release ordering the
+                // control plane relies on (see QuiescentGeneration).
+                Volatile.Write(ref _loops.Value, loops);
+                Volatile.Write(ref _quiescent.Value, _quiescent.Value + 1);
+                if (_stop.IsRequested) break;
+            }
+        }
+
+        // Send what is still buffered, then report the final values.
+        for (int p = 0; p < ports; p++)
+            if (_txCount[p] != 0) Flush(p);
+        Volatile.Write(ref _loops.Value, loops);
+        Volatile.Write(ref _quiescent.Value, _quiescent.Value + 1);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    void Route(Burst burst, int n, int ports)
+    {
+        int nfree = 0;
+        for (int i = 0; i < n; i++)
+        {
+            int port = burst.OutPort[i];
+            // DropPort (255) and any out-of-range index free the frame; the handler counted why.
+            if ((uint)port >= (uint)ports) { _free[nfree++] = burst.Handles[i]; continue; }
+            int slot = port * Burst.Size + _txCount[port];
+            _txHandles[slot] = burst.Handles[i];
+            _txDelta[slot] = burst.Delta[i];
+            _txLen[slot] = burst.OutLength[i];
+            if (++_txCount[port] == Burst.Size) Flush(port);
+        }
+        if (nfree != 0) _io.Free(_free, nfree);
+    }
+
+    void Flush(int port)
+    {
+        int n = _txCount[port];
+        int baseSlot = port * Burst.Size;
+        int sent = _io.Transmit((byte)port, _txQueue[port], _txHandles + baseSlot, _txDelta + baseSlot, _txLen + baseSlot, n);
+        long bytes = 0;
+        for (int i = 0; i < sent; i++) bytes += _txLen[baseSlot + i];
+        long[] global = _counters.Global;
+        global[WorkerCounters.Offset + (int)GlobalCounter.TxPackets] += sent;
+        global[WorkerCounters.Offset + (int)GlobalCounter.TxBytes] += bytes;
+        // The device did not take n - sent frames; Transmit has already freed them.
+        if (sent != n) _counters.Drops[WorkerCounters.Offset + (int)DropReason.TxQueueFull] += n - sent;
+        _txCount[port] = 0;
+    }
+
+    public void Dispose()
+    {
+        if (_thread != null && !_exited) throw new InvalidOperationException("stop and join the worker before disposing it");
+        _burst.Dispose();
+        NativeMemory.AlignedFree(_txBlock);
+    }
+
+    /// <summary>A long alone on its cache line (64 bytes of padding on both sides; Sequential keeps
+    /// the runtime from reordering the fields).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    sealed class PaddedLong
+    {
+#pragma warning disable CS0169 // padding
+        long _p0, _p1, _p2, _p3, _p4, _p5, _p6, _p7;
+        public long Value;
+        long _q0, _q1, _q2, _q3, _q4, _q5, _q6, _q7;
+#pragma warning restore CS0169
+    }
+}

@@ -183,9 +183,10 @@ public static class OptionsValidator
                     backendFamilies.Add((i, j, v4));
                     needV4 |= v4; needV6 |= !v4;
                 }
-                int egress = -1;
-                if (b.Port is not null && !portIndex.TryGetValue(b.Port, out egress)) Add($"{bat}.Port", UnknownRef("port", b.Port, portIndex.Keys));
-                else if (b.Port is null && o.Ports.Length > 0) egress = 0;
+                int egress = -1;   // -1: unknown, so no check below depends on it
+                if (b.Port is null) { if (o.Ports.Length > 0) egress = 0; }
+                else if (portIndex.TryGetValue(b.Port, out int found)) egress = found;
+                else Add($"{bat}.Port", UnknownRef("port", b.Port, portIndex.Keys));
                 if (b.Mac is not null)
                 {
                     if (!ValueParsers.TryParseMac(b.Mac, out var mac)) Add($"{bat}.Mac", $"'{b.Mac}' is not a MAC address (aa:bb:cc:dd:ee:ff)");

@@ -20,6 +20,16 @@ public class BindingTests
     }
 
     [Fact]
+    public void A_json_null_or_empty_override_leaves_an_optional_setting_absent()
+    {
+        var o = Load(ValidJson.Replace("\"Device\": \"net_null0\",", "\"Device\": \"net_null0\", \"Mac\": null, \"RxQueues\": null,"),
+                     ["--Ports:1:TxQueues="]).Options;
+        Assert.Null(o.Ports[0].Mac);
+        Assert.Null(o.Ports[0].RxQueues);
+        Assert.Null(o.Ports[1].TxQueues);
+    }
+
+    [Fact]
     public void Environment_variables_override_the_file_and_the_command_line_overrides_both()
     {
         var env = new Hashtable

@@ -1,0 +1,130 @@
+using System.Collections;
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.Configuration;
+
+namespace Switchyard.Management.Options;
+
+/// <summary>Bound and validated options, and the configuration they came from (for reloads and for
+/// reading a value's source when debugging).</summary>
+public sealed record LoadedConfiguration(ApplianceOptions Options, IConfigurationRoot Configuration);
+
+/// <summary>
+/// Loads appliance.json with its overrides, later layers winning: the JSON file (comments and trailing
+/// commas allowed), environment variables <c>SWITCHYARD_Section__Key</c>, then command-line switches
+/// <c>--Section:Key=value</c> (array items by index: <c>--Vips:0:Port=8080</c>). Every user mistake
+/// comes out as a <see cref="ConfigurationException"/> listing all errors with their paths.
+/// </summary>
+public static partial class ApplianceConfiguration
+{
+    public const string EnvironmentPrefix = "SWITCHYARD_";
+
+    /// <summary>Builds, binds and validates. <paramref name="env"/> defaults to the process environment
+    /// (tests pass their own). Throws <see cref="ConfigurationException"/> only.</summary>
+    public static LoadedConfiguration Load(string jsonPath, string[] args, IDictionary? env = null)
+    {
+        var root = Build(jsonPath, args, env);
+        return new LoadedConfiguration(Bind(root), root);
+    }
+
+    /// <summary>The layered configuration, unbound. A missing or malformed file, or a malformed
+    /// command line, becomes a <see cref="ConfigurationException"/> naming the file or "command line".</summary>
+    public static IConfigurationRoot Build(string jsonPath, string[] args, IDictionary? env = null)
+    {
+        string full = Path.GetFullPath(jsonPath);
+        if (!File.Exists(full)) throw new ConfigurationException(jsonPath, "configuration file not found");
+        try
+        {
+            new ConfigurationBuilder().AddJsonFile(full, optional: false, reloadOnChange: false).Build();
+        }
+        catch (Exception e) when (e is InvalidDataException or FormatException or IOException or System.Text.Json.JsonException)
+        {
+            throw new ConfigurationException(jsonPath, Explain(e));
+        }
+        try
+        {
+            return new ConfigurationBuilder()
+                .AddJsonFile(full, optional: false, reloadOnChange: false)
+                .AddInMemoryCollection(EnvironmentOverrides(env ?? Environment.GetEnvironmentVariables()))
+                .AddCommandLine(args)
+                .Build();
+        }
+        catch (FormatException e)
+        {
+            throw new ConfigurationException("command line", Explain(e));
+        }
+    }
+
+    /// <summary>
+    /// Removes a standalone <c>--config PATH</c> (or <c>--config=PATH</c>) from <paramref name="args"/>:
+    /// it names the file rather than a setting, so it must not reach the command-line provider (where it
+    /// would be an unknown setting). Returns the remaining arguments.
+    /// </summary>
+    public static string[] TakeConfigPath(string[] args, ref string path)
+    {
+        var rest = new List<string>(args.Length);
+        for (int i = 0; i < args.Length; i++)
+        {
+            if (args[i] == "--config" && i + 1 < args.Length) { path = args[++i]; continue; }
+            if (args[i].StartsWith("--config=", StringComparison.Ordinal)) { path = args[i]["--config=".Length..]; continue; }
+            rest.Add(args[i]);
+        }
+        return [.. rest];
+    }
+
+    /// <summary>Checks the shape, binds and validates. Throws <see cref="ConfigurationException"/> with
+    /// every error found; used for the first load and for every reload.</summary>
+    public static ApplianceOptions Bind(IConfiguration config)
+    {
+        if (TryBind(config, out var options, out var errors)) return options!;
+        throw new ConfigurationException(errors);
+    }
+
+    public static bool TryBind(IConfiguration config, out ApplianceOptions? options, out IReadOnlyList<ConfigurationError> errors)
+    {
+        var list = new List<ConfigurationError>();
+        options = null;
+        ConfigurationShape.Check(config, typeof(ApplianceOptions), list);
+        // Validation of a half-bound object would report defaults as if the user had written them, so
+        // stop at shape errors.
+        if (list.Count == 0)
+        {
+            var bound = new ApplianceOptions();
+            try
+            {
+                config.Bind(bound);
+                list.AddRange(OptionsValidator.Validate(bound));
+                if (list.Count == 0) options = bound;
+            }
+            catch (InvalidOperationException e)
+            {
+                // Should not happen once the shape check passed; if it does, still name the key.
+                var m = BinderPath().Match(e.Message);
+                list.Add(new(m.Success ? ConfigurationShape.ToJsonPath(m.Groups[1].Value) : "configuration", Explain(e)));
+            }
+        }
+        errors = list;
+        return options is not null;
+    }
+
+    /// <summary>SWITCHYARD_Pools__0__Name=web -> Pools:0:Name=web, as the standard environment provider
+    /// maps them; read from a dictionary so tests need not touch the process environment.</summary>
+    static IEnumerable<KeyValuePair<string, string?>> EnvironmentOverrides(IDictionary env)
+    {
+        foreach (DictionaryEntry e in env)
+        {
+            if (e.Key is not string key || !key.StartsWith(EnvironmentPrefix, StringComparison.OrdinalIgnoreCase)) continue;
+            yield return new(key[EnvironmentPrefix.Length..].Replace("__", ConfigurationPath.KeyDelimiter), e.Value as string);
+        }
+    }
+
+    /// <summary>The exception chain's messages: the JSON reader's innermost one carries line and byte position.</summary>
+    static string Explain(Exception e)
+    {
+        var parts = new List<string>();
+        for (var x = e; x is not null; x = x.InnerException) parts.Add(x.Message.TrimEnd('.'));
+        return string.Join(": ", parts.Distinct());
+    }
+
+    [GeneratedRegex("at '([^']+)'")]
+    private static partial Regex BinderPath();
+}

@@ -1,0 +1,178 @@
+// How to add a setting:
+//   1. Add a public get/set property to the section class below, with its default as the initializer
+//      (nullable when "absent" has a meaning of its own, e.g. "use the device's MAC"). Use int, not
+//      ushort/byte, for numbers a user types: a value out of range then reaches OptionsValidator and
+//      gets a "must be 1..65535" message instead of a binder overflow.
+//   2. Check it in OptionsValidator (one Add(path, reason) per mistake; never throw).
+//   3. If the dataplane reads it, carry it into the snapshot in Compile/SnapshotCompiler.cs.
+//   4. Show it, commented, in appliance.json and add a test under tests/Switchyard.Tests/Config.
+// Nothing else is needed: ConfigurationShape walks these classes by reflection, so an unknown key or
+// a value of the wrong type in the file, the environment or the command line is reported with its
+// path automatically.
+//
+// JSON keys are the property names below (the binder ignores case). Environment variables:
+// SWITCHYARD_Section__Key (double underscore = ':'); command line: --Section:Key=value, array items
+// by index: --Vips:0:Port=8080.
+
+namespace Switchyard.Management.Options;
+
+/// <summary>The root of appliance.json.</summary>
+public sealed class ApplianceOptions
+{
+    public EalOptions Eal { get; set; } = new();
+    public PortOptions[] Ports { get; set; } = [];
+    /// <summary>Explicit worker layout. Leave empty and set <see cref="Cores"/> for automatic assignment.</summary>
+    public WorkerOptions[] Workers { get; set; } = [];
+    /// <summary>Worker cores when <see cref="Workers"/> is empty: one worker per core, every port's receive
+    /// queues dealt round-robin (port by port, queue by queue) to the workers.</summary>
+    public int[] Cores { get; set; } = [];
+    public PoolOptions[] Pools { get; set; } = [];
+    public VipOptions[] Vips { get; set; } = [];
+    public DataplaneOptions Dataplane { get; set; } = new();
+    public RunOptions Run { get; set; } = new();
+    public DemoOptions Demo { get; set; } = new();
+}
+
+/// <summary>DPDK Environment Abstraction Layer arguments (see <c>EalArguments.Build</c>).</summary>
+public sealed class EalOptions
+{
+    /// <summary>Raw EAL arguments, appended after everything derived from the other settings.</summary>
+    public string[] Args { get; set; } = [];
+    /// <summary>Virtual device specs, each passed as --vdev=SPEC (e.g. "net_af_packet0,iface=sy-c0").</summary>
+    public string[] Vdevs { get; set; } = [];
+    /// <summary>PCI addresses to probe (-a), optionally with device arguments ("0000:03:00.0,rxq_cqe_comp_en=1").</summary>
+    public string[] Allow { get; set; } = [];
+    /// <summary>--file-prefix: lets several DPDK processes share a machine.</summary>
+    public string? FilePrefix { get; set; }
+    /// <summary>-m, in MiB, used when running without hugepages.</summary>
+    public int MemoryMb { get; set; } = 1024;
+    /// <summary>"auto" (use hugepages when free ones exist, else --no-huge), "require", or "off".</summary>
+    public string Hugepages { get; set; } = "auto";
+    /// <summary>-l core list for EAL's own threads; absent = EAL's default.</summary>
+    public string? Lcores { get; set; }
+}
+
+public sealed class PortOptions
+{
+    /// <summary>Our name for the port, used by workers, backends and counters.</summary>
+    public string Name { get; set; } = "";
+    /// <summary>DPDK device name: a vdev name ("net_af_packet0") or a PCI address ("0000:03:00.0").</summary>
+    public string Device { get; set; } = "";
+    /// <summary>Default: the number of workers with <c>Cores</c>; with explicit <c>Workers</c>, one more
+    /// than the highest queue they assign on this port.</summary>
+    public int? RxQueues { get; set; }
+    /// <summary>Default: the number of workers (worker i transmits on queue i of every port).</summary>
+    public int? TxQueues { get; set; }
+    public int RxDescriptors { get; set; } = 1024;
+    public int TxDescriptors { get; set; } = 1024;
+    public int Mtu { get; set; } = 1500;
+    /// <summary>Overrides the MAC the device reports.</summary>
+    public string? Mac { get; set; }
+    /// <summary>Next-hop MAC for encapsulated traffic leaving this port (the router towards the backends).</summary>
+    public string? GatewayMac { get; set; }
+    /// <summary>The appliance's own IPv4/IPv6 addresses on this port (answered by ARP/NDP, ICMP source).</summary>
+    public string[] Addresses { get; set; } = [];
+    public bool Promiscuous { get; set; }
+}
+
+public sealed class WorkerOptions
+{
+    /// <summary>CPU id the worker thread is pinned to.</summary>
+    public int Core { get; set; } = -1;
+    public WorkerQueueOptions[] Queues { get; set; } = [];
+}
+
+public sealed class WorkerQueueOptions
+{
+    /// <summary>Port name.</summary>
+    public string Port { get; set; } = "";
+    public int Queue { get; set; }
+}
+
+public sealed class PoolOptions
+{
+    public string Name { get; set; } = "";
+    /// <summary>"l2dsr", "ipip", "gue" or "gre".</summary>
+    public string Forwarding { get; set; } = "l2dsr";
+    /// <summary>GUE destination UDP port.</summary>
+    public int GuePort { get; set; } = 6080;
+    /// <summary>Outer IPv4 source prefix for encapsulation (CIDR); the host bits come from the flow hash,
+    /// so a backend's receive side spreads flows over its queues.</summary>
+    public string? EncapSourceV4 { get; set; }
+    /// <summary>Outer IPv6 source prefix (CIDR); at most the low 64 bits vary.</summary>
+    public string? EncapSourceV6 { get; set; }
+    /// <summary>"hash" (three-tuple hash, every fragment of a datagram to one backend) or "drop".</summary>
+    public string Fragments { get; set; } = "hash";
+    /// <summary>Maglev table size: a prime, much larger than the number of backends (100x keeps shares within ~1%).</summary>
+    public int MaglevSize { get; set; } = 65537;
+    public int TcpIdleTimeoutSeconds { get; set; } = 300;
+    public int UdpIdleTimeoutSeconds { get; set; } = 30;
+    public BackendOptions[] Backends { get; set; } = [];
+}
+
+public sealed class BackendOptions
+{
+    /// <summary>Unique within the pool and stable: it fixes the backend's Maglev permutation (and its id).</summary>
+    public string Name { get; set; } = "";
+    public string Address { get; set; } = "";
+    /// <summary>Required for l2dsr; for encapsulation the egress port's GatewayMac is used when absent.</summary>
+    public string? Mac { get; set; }
+    /// <summary>Egress port name; default the first port.</summary>
+    public string? Port { get; set; }
+    /// <summary>0..65535; 0 = draining: no new flows, pinned flows stay.</summary>
+    public int Weight { get; set; } = 1;
+    /// <summary>false = out of service: no new flows, and pinned flows are re-steered.</summary>
+    public bool Enabled { get; set; } = true;
+}
+
+public sealed class VipOptions
+{
+    public string Name { get; set; } = "";
+    public string Address { get; set; } = "";
+    /// <summary>0 = every port of the address.</summary>
+    public int Port { get; set; }
+    /// <summary>"tcp", "udp" or "any" ("any" requires Port 0).</summary>
+    public string Protocol { get; set; } = "tcp";
+    /// <summary>Pool name.</summary>
+    public string Pool { get; set; } = "";
+}
+
+public sealed class DataplaneOptions
+{
+    /// <summary>The fixed default seed; every balancer sharing VIPs behind ECMP must use the same one.</summary>
+    public const uint DefaultFlowHashSeed = 0x5359_4C42; // "SYLB"
+
+    /// <summary>Flow-table entries per worker, a power of two.</summary>
+    public int FlowTableEntries { get; set; } = 1 << 20;
+    /// <summary>Bound on backend ids handed out in the process lifetime (ids are never reused).</summary>
+    public int MaxBackends { get; set; } = 4096;
+    public int MaxVips { get; set; } = 256;
+    public uint FlowHashSeed { get; set; } = DefaultFlowHashSeed;
+    /// <summary>mbufs in the packet pool (2^n - 1 is the most memory-efficient size for DPDK's ring).</summary>
+    public int MempoolMbufs { get; set; } = 16383;
+    /// <summary>Per-core mbuf cache; DPDK caps it at 512 and at MempoolMbufs / 1.5.</summary>
+    public int MbufCacheSize { get; set; } = 256;
+}
+
+public sealed class RunOptions
+{
+    /// <summary>0 = until SIGINT/SIGTERM.</summary>
+    public int DurationSeconds { get; set; }
+    /// <summary>0 = never. For pcap replays: stop once no packet has arrived for this long after the first.</summary>
+    public int StopAfterIdleMilliseconds { get; set; }
+    /// <summary>Counters JSON, rewritten atomically (write + rename) while running and at exit.</summary>
+    public string? CountersFile { get; set; }
+    public int CountersIntervalSeconds { get; set; } = 1;
+}
+
+/// <summary>The self-contained demo topology (network namespaces and clients); only bound and checked here.</summary>
+public sealed class DemoOptions
+{
+    public bool Enabled { get; set; }
+    /// <summary>Prefix of namespace and interface names; kept short because Linux caps interface names at 15 bytes.</summary>
+    public string Prefix { get; set; } = "sy";
+    public int Clients { get; set; } = 2;
+    public int Connections { get; set; } = 100;
+    public int Concurrency { get; set; } = 10;
+    public long BytesPerConnection { get; set; } = 1 << 20;
+}

@@ -1,0 +1,254 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using Switchyard.Dataplane.Control;
+using Switchyard.Dataplane.Datapath.Parsing;
+
+namespace Switchyard.Dataplane.Datapath.Forwarding;
+
+/// <summary>What <see cref="Encapsulation.Encapsulate"/> did.</summary>
+public enum EncapResult : byte
+{
+    /// <summary>The frame was encapsulated; delta and newLen describe it.</summary>
+    Ok = 0,
+    /// <summary>Headroom smaller than the added headers: count <see cref="DropReason.NoHeadroom"/> and drop.</summary>
+    NoHeadroom,
+    /// <summary>
+    /// The outer packet would exceed the egress MTU; the frame is untouched. If
+    /// <see cref="Encapsulation.AnswersTooBig"/> holds, answer the client with
+    /// <see cref="IcmpTooBig.Build"/> advertising <see cref="Encapsulation.InnerMtu"/>; otherwise count
+    /// <see cref="DropReason.EncapTooBigNoDf"/> and drop (we never fragment the outer packet).
+    /// </summary>
+    TooBig,
+}
+
+/// <summary>Everything an encapsulation needs besides the frame. Filled per packet from the snapshot.</summary>
+public struct EncapParams
+{
+    public ForwardingMode Mode;
+    /// <summary>Outer addresses; their family must equal the inner packet's (4-in-4, 6-in-6).</summary>
+    public Addr128 OuterSource;
+    public Addr128 OuterDestination;
+    public ulong DstMac;            // next hop towards the backend
+    public ulong SrcMac;            // the egress port's MAC
+    public ushort GuePort;          // GUE UDP destination port
+    public ushort GueSourcePort;    // GUE UDP source port; derive it from the flow hash so the backend NIC spreads flows
+    /// <summary>Egress IP MTU in bytes: the largest outer IP packet (header included) the link carries.</summary>
+    public int Mtu;
+    /// <summary>Keep the ingress 802.1Q tag (when the frame had one) on the encapsulated frame.</summary>
+    public bool KeepVlan;
+    /// <summary>Outer IPv6 flow label (low 20 bits used), e.g. from the flow hash so ECMP on the way spreads flows (RFC 6438).</summary>
+    public uint FlowLabel;
+}
+
+/// <summary>A forwarding method as a type, so the burst loop is specialised per method without branches.</summary>
+public interface IEncap
+{
+    static abstract ForwardingMode Mode { get; }
+}
+
+public readonly struct IpipEncap : IEncap { public static ForwardingMode Mode => ForwardingMode.Ipip; }
+public readonly struct GueEncap : IEncap { public static ForwardingMode Mode => ForwardingMode.Gue; }
+public readonly struct GreEncap : IEncap { public static ForwardingMode Mode => ForwardingMode.Gre; }
+
+/// <summary>
+/// Rewrites a received client frame, in place, into the frame sent to a backend: L2 DSR (MAC rewrite)
+/// or IPIP / GUE (variant 1) / GRE encapsulation in the inner packet's own IP family.
+/// The inner packet is never copied or moved: outer headers are written in front of its L3 header,
+/// over the old Ethernet header and into the mbuf headroom, and the new frame start is reported as a
+/// signed delta. Nothing here allocates or throws; the <see cref="PacketInfo"/> must be the parser's
+/// result for this very frame (its offsets and L3 length are trusted).
+/// </summary>
+public static unsafe class Encapsulation
+{
+    const int EthHeader = 14;
+    const int VlanTag = 4;
+    const int Ipv4Header = 20;
+    const int Ipv6Header = 40;
+    const int UdpHeader = 8;
+    const int GreHeader = 4;
+    const byte OuterHopLimit = 64;
+
+    /// <summary>Bytes the outer headers add above L2 (IPIP 20/40, GUE 28/48, GRE 24/44; L2 DSR 0).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int Overhead(ForwardingMode mode, bool ipv6)
+    {
+        int ip = ipv6 ? Ipv6Header : Ipv4Header;
+        return mode switch
+        {
+            ForwardingMode.Ipip => ip,
+            ForwardingMode.Gue => ip + UdpHeader,
+            ForwardingMode.Gre => ip + GreHeader,
+            _ => 0,
+        };
+    }
+
+    /// <summary>The largest inner IP packet that fits the egress MTU: what ICMP "too big" advertises.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int InnerMtu(in EncapParams e, bool ipv6) => e.Mtu - Overhead(e.Mode, ipv6);
+
+    /// <summary>
+    /// After <see cref="EncapResult.TooBig"/>: true when the client must get ICMP "too big" (IPv6, which
+    /// routers never fragment, or IPv4 with DF set); false means IPv4 with DF clear, which RFC 791 would
+    /// let us fragment; we do not, and drop it as <see cref="DropReason.EncapTooBigNoDf"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool AnswersTooBig(in PacketInfo p) => p.IsIPv6 || p.Has(PacketFlags.DontFragment);
+
+    /// <summary>
+    /// Outer source address for a flow: the pool's base address with its host bits taken from the flow
+    /// hash, so the backend's NIC (RSS on the outer addresses) spreads flows over its queues. Uses the
+    /// hash's high half: the low half indexes Maglev, and reusing it would correlate address and backend.
+    /// IPv4: the host mask applies to the 32-bit address; IPv6: to the low 64 bits.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Addr128 OuterSource(in Addr128 baseAddress, ulong hostMask, ulong flowHash, bool ipv6)
+    {
+        ulong bits = BitOperations.RotateRight(flowHash, 32);
+        if (!ipv6) hostMask &= 0xFFFF_FFFFUL;   // never touch the ::ffff: mapping bits
+        return new Addr128(baseAddress.Hi, (baseAddress.Lo & ~hostMask) | (bits & hostMask));
+    }
+
+    /// <summary><see cref="OuterSource(in Addr128, ulong, ulong, bool)"/> with the pool's configured base and mask.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Addr128 OuterSource(PoolEntry pool, ulong flowHash, bool ipv6) => ipv6
+        ? OuterSource(pool.EncapSourceV6, pool.EncapSourceV6HostMask, flowHash, true)
+        : OuterSource(pool.EncapSourceV4, pool.EncapSourceV4HostMask, flowHash, false);
+
+    /// <summary>
+    /// L2 DSR: rewrite destination and source MAC. Everything after them (a VLAN tag, the IP packet)
+    /// stays as it is; the backend owns the VIP on a loopback interface.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void L2Rewrite(byte* frame, ulong dstMac, ulong srcMac)
+    {
+        Wire.WriteMac(frame, dstMac);
+        Wire.WriteMac(frame + 6, srcMac);
+    }
+
+    /// <summary>
+    /// Forwards with <c>e.Mode</c>: one dispatch on the mode, then the specialised body.
+    /// L2 DSR rewrites the MACs and leaves the frame where it is (delta 0, length unchanged).
+    /// </summary>
+    public static EncapResult Encapsulate(byte* frame, int len, int headroom, in PacketInfo p, in EncapParams e,
+        out short delta, out ushort newLen)
+    {
+        switch (e.Mode)
+        {
+            case ForwardingMode.Ipip: return Encapsulate<IpipEncap>(frame, len, headroom, p, e, out delta, out newLen);
+            case ForwardingMode.Gue: return Encapsulate<GueEncap>(frame, len, headroom, p, e, out delta, out newLen);
+            case ForwardingMode.Gre: return Encapsulate<GreEncap>(frame, len, headroom, p, e, out delta, out newLen);
+            default:
+                L2Rewrite(frame, e.DstMac, e.SrcMac);
+                delta = 0;
+                newLen = (ushort)len;
+                return EncapResult.Ok;
+        }
+    }
+
+    /// <summary>
+    /// Encapsulates the frame's L3 packet (exactly <c>p.L3Length</c> bytes: Ethernet padding is dropped)
+    /// with the method <typeparamref name="TEncap"/>. Output: Ethernet (+ the ingress VLAN tag when
+    /// <c>e.KeepVlan</c>) + outer IPv4 (TTL 64, TOS and DF copied from the inner packet, valid checksum)
+    /// or outer IPv6 (hop limit 64, traffic class copied, flow label from <c>e.FlowLabel</c>) + a UDP
+    /// header for GUE (checksum 0 over IPv4, computed over IPv6 as RFC 8200 requires) or a 4-byte GRE
+    /// header + the inner packet. On anything but <see cref="EncapResult.Ok"/> the frame is untouched.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static EncapResult Encapsulate<TEncap>(byte* frame, int len, int headroom, in PacketInfo p, in EncapParams e,
+        out short delta, out ushort newLen) where TEncap : struct, IEncap
+    {
+        bool v6 = p.IsIPv6;
+        int overhead = Overhead(TEncap.Mode, v6);
+        int inner = p.L3Length;
+        bool tag = e.KeepVlan && p.Has(PacketFlags.HasVlan);
+        int l2 = tag ? EthHeader + VlanTag : EthHeader;
+        delta = 0;
+        newLen = 0;
+
+        // The second bound only matters for MTUs above 64 KiB: the frame length and the outer IPv4
+        // total length are 16-bit fields.
+        if (inner + overhead > e.Mtu || l2 + overhead + inner > ushort.MaxValue)
+            return EncapResult.TooBig;
+
+        int d = p.L3Offset - overhead - l2;      // always negative: overhead >= 20 > any VLAN stack we parse
+        if (headroom + d < 0)
+            return EncapResult.NoHeadroom;
+
+        byte* l3 = frame + p.L3Offset;
+        // Read the tag (TPID + TCI exactly as received) before the new headers overwrite it.
+        uint tagBytes = tag ? Unsafe.ReadUnaligned<uint>(frame + 12) : 0;
+
+        byte* s = frame + d;
+        Wire.WriteMac(s, e.DstMac);
+        Wire.WriteMac(s + 6, e.SrcMac);
+        if (tag) Unsafe.WriteUnaligned(s + 12, tagBytes);
+        Wire.Be16(s + l2 - 2, v6 ? EtherTypes.IPv6 : EtherTypes.IPv4);
+
+        byte* ip = s + l2;
+        byte proto = TEncap.Mode switch
+        {
+            ForwardingMode.Gue => IpProtocol.Udp,
+            ForwardingMode.Gre => IpProtocol.Gre,
+            _ => v6 ? IpProtocol.Ipv6Encap : IpProtocol.IpInIp,
+        };
+        byte* l4;
+        if (!v6)
+        {
+            ip[0] = 0x45;
+            ip[1] = l3[1];                                // DSCP + ECN copied (RFC 6040 normal mode)
+            Wire.Be16(ip + 2, (ushort)(overhead + inner));
+            // DF copied from the inner header. With DF set the ID is 0 (RFC 6864: atomic datagrams);
+            // with DF clear a router further on may fragment the outer packet, so reuse the inner ID,
+            // which its sender already keeps unique per (source, destination, protocol).
+            bool df = (l3[6] & 0x40) != 0;
+            if (df) { ip[4] = 0; ip[5] = 0; ip[6] = 0x40; }
+            else { ip[4] = l3[4]; ip[5] = l3[5]; ip[6] = 0; }
+            ip[7] = 0;
+            ip[8] = OuterHopLimit;
+            ip[9] = proto;
+            e.OuterSource.WriteV4(ip + 12);
+            e.OuterDestination.WriteV4(ip + 16);
+            Checksum.SetIpv4Header20(ip);
+            l4 = ip + Ipv4Header;
+        }
+        else
+        {
+            uint trafficClass = (uint)((l3[0] & 0x0F) << 4 | l3[1] >> 4);
+            Wire.Be32(ip, 6u << 28 | trafficClass << 20 | (e.FlowLabel & 0xF_FFFF));
+            Wire.Be16(ip + 4, (ushort)(overhead - Ipv6Header + inner));
+            ip[6] = proto;
+            ip[7] = OuterHopLimit;
+            e.OuterSource.WriteV6(ip + 8);
+            e.OuterDestination.WriteV6(ip + 24);
+            l4 = ip + Ipv6Header;
+        }
+
+        if (TEncap.Mode == ForwardingMode.Gue)
+        {
+            ushort udpLen = (ushort)(UdpHeader + inner);
+            Wire.Be16(l4, e.GueSourcePort);
+            Wire.Be16(l4 + 2, e.GuePort);
+            Wire.Be16(l4 + 4, udpLen);
+            if (v6)
+            {
+                // IPv6 UDP needs a real checksum (RFC 8200 section 8.1; the zero-checksum exception of
+                // RFC 6935 needs the receiver to opt in per tunnel, Linux FOU does not by default).
+                // This sums the whole inner packet: the one per-byte cost of GUE over IPv6.
+                Checksum.SetUpperLayer(l4, udpLen, 6, Checksum.PseudoHeaderV6(ip, IpProtocol.Udp, udpLen), isUdp: true);
+            }
+            else
+            {
+                l4[6] = 0; l4[7] = 0;                 // RFC 768: no checksum over IPv4
+            }
+        }
+        else if (TEncap.Mode == ForwardingMode.Gre)
+        {
+            l4[0] = 0; l4[1] = 0;                     // no checksum, key or sequence (RFC 2784), version 0
+            Wire.Be16(l4 + 2, v6 ? EtherTypes.IPv6 : EtherTypes.IPv4);
+        }
+
+        delta = (short)d;
+        newLen = (ushort)(l2 + overhead + inner);
+        return EncapResult.Ok;
+    }
+}

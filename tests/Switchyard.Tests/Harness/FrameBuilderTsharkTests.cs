@@ -75,7 +75,7 @@ public sealed class FrameBuilderTsharkTests : IDisposable
         Assert.Equal("eth:ethertype:ipv6:ipv6.hopopts:ipv6.dstopts:ipv6.routing:tcp:mptcp", ps[0]["frame.protocols"]);
         Assert.Equal("0x012345", ps[0]["ipv6.flow"]);
         Assert.Equal("4", ps[0]["ipv6.routing.type"]);
-        Assert.Equal("0xdeadbeef", ps[0]["tcp.options.mptcp.recvtok"]);
+        Assert.Equal("3735928559", ps[0]["tcp.options.mptcp.recvtok"]); // 0xdeadbeef, printed in decimal
         AssertGood(ps[0], "tcp.checksum.status");
         Assert.Equal("eth:ethertype:ipv6:ipv6.dstopts:udp:data", ps[1]["frame.protocols"]);
         Assert.Equal("41", ps[1]["udp.length"]);

@@ -4,7 +4,7 @@ using Switchyard.Management.Demo;
 namespace Switchyard.Tests.Infrastructure;
 
 /// <summary>Starts switchyard-peer (copied next to the test assembly by the project reference) inside namespaces.</summary>
-public static class Peer
+public static class PeerProcess
 {
     public static string DllPath
     {

@@ -24,7 +24,7 @@ public sealed record TopologySpec
 public sealed record Endpoint(string Role, int Index, string Namespace, string Interface, string Mac, string BridgePort,
     IPAddress? V4, IPAddress? V6)
 {
-    /// <summary>"aa:bb:..." as DPDK and the appliance configuration write it.</summary>
+    /// <summary>One line for logs and failure messages. Mac is "02:53:59:..", the form the appliance configuration uses.</summary>
     public override string ToString() => $"{Role}{Index} ns={Namespace} if={Interface} mac={Mac} v4={V4} v6={V6}";
 }
 

@@ -119,9 +119,9 @@ public sealed class FrameBuilder
         var t = IPAddress.Parse(targetIp).GetAddressBytes();
         var group = IPAddress.Parse($"ff02::1:ff{t[13]:x2}:{t[14]:x2}{t[15]:x2}");
         var dstMac = new byte[] { 0x33, 0x33, 0xff, t[13], t[14], t[15] };
-        byte[] body = [0, 0, 0, 0, .. t, 1, 1, .. Mac(srcMac)]; // reserved(4 of rest) handled below: rest=0, then target + SLLA option
+        byte[] body = [.. t, 1, 1, .. Mac(srcMac)]; // target address, then the source link-layer address option
         return Ethernet(Mac(srcMac), dstMac).Ipv6(srcIp, group.ToString(), hopLimit: 255)
-            .Icmpv6(135, 0).Payload(body[4..]).Build();
+            .Icmpv6(135, 0, rest: 0 /* reserved */).Payload(body).Build();
     }
 
     /// <summary>A solicited Neighbor Advertisement (R=0, S=1, O=1) with the target link-layer option.</summary>

@@ -1,10 +1,392 @@
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+
 namespace Switchyard.Peer;
 
+// switchyard-peer: real Linux sockets on both ends of the end-to-end tests.
+//
+// Protocol (TCP): the client sends B bytes of a pattern derived from (seed, connection id) and then
+// half-closes (FIN). The server reads to EOF and answers "ID\n<count> <sha256-hex>\n", then closes.
+// The client recomputes the digest of what it sent: a match proves that exactly the right bytes,
+// in order, crossed the path, and the ID says which backend got them.
+// UDP: one datagram of B bytes per "connection" from its own socket (so its own source port, i.e. its
+// own 5-tuple), answered with the same text in one datagram.
 public static class Program
 {
     public static int Main(string[] args)
     {
-        Console.Error.WriteLine("switchyard-peer: not assembled yet");
+        if (args.Length == 0 || args[0] is "-h" or "--help")
+        {
+            Usage();
+            return args.Length == 0 ? 2 : 0;
+        }
+        try
+        {
+            var opts = Options.Parse(args.AsSpan(1));
+            return args[0] switch
+            {
+                "server" => Server.Run(opts),
+                "client" => Client.Run(opts),
+                _ => Fail($"unknown mode '{args[0]}' (expected server or client)"),
+            };
+        }
+        catch (ArgumentException e)
+        {
+            return Fail(e.Message);
+        }
+    }
+
+    static int Fail(string message)
+    {
+        Console.Error.WriteLine($"switchyard-peer: {message}");
+        Usage();
         return 2;
+    }
+
+    static void Usage() => Console.Error.WriteLine("""
+        usage:
+          switchyard-peer server --listen ADDR [--listen ADDR ...] --port P --id NAME [--udp] [--max-seconds S]
+          switchyard-peer client --target ADDR --port P [--connections N] [--concurrency C] [--bytes B]
+                                 [--timeout-ms T] [--deadline-ms D] [--seed S] [--udp] [--json]
+        client exit code: 0 only if every connection got the right answer.
+        """);
+}
+
+/// <summary>Minimal "--name value" parser; repeated names keep every value.</summary>
+sealed class Options
+{
+    readonly Dictionary<string, List<string>> _values = new();
+    readonly HashSet<string> _flags = new();
+    static readonly HashSet<string> FlagNames = ["--udp", "--json"];
+
+    public static Options Parse(ReadOnlySpan<string> args)
+    {
+        var o = new Options();
+        for (int i = 0; i < args.Length; i++)
+        {
+            var a = args[i];
+            if (!a.StartsWith("--")) throw new ArgumentException($"unexpected argument '{a}'");
+            if (FlagNames.Contains(a)) { o._flags.Add(a); continue; }
+            if (i + 1 >= args.Length) throw new ArgumentException($"{a} needs a value");
+            if (!o._values.TryGetValue(a, out var list)) o._values[a] = list = new();
+            list.Add(args[++i]);
+        }
+        return o;
+    }
+
+    public bool Flag(string name) => _flags.Contains(name);
+    public IReadOnlyList<string> All(string name) => _values.TryGetValue(name, out var l) ? l : [];
+    public string? Str(string name) => _values.TryGetValue(name, out var l) ? l[^1] : null;
+    public string Req(string name) => Str(name) ?? throw new ArgumentException($"{name} is required");
+
+    public long Long(string name, long dflt, long min, long max)
+    {
+        var s = Str(name);
+        if (s is null) return dflt;
+        if (!long.TryParse(s, out var v) || v < min || v > max)
+            throw new ArgumentException($"{name} must be an integer in [{min}, {max}], got '{s}'");
+        return v;
+    }
+
+    public IPAddress Addr(string name) => ParseAddr(name, Req(name));
+
+    public static IPAddress ParseAddr(string name, string s) =>
+        IPAddress.TryParse(s, out var a) ? a : throw new ArgumentException($"{name}: '{s}' is not an IP address");
+}
+
+static class Pattern
+{
+    /// <summary>Deterministic bytes for one connection: xorshift64* seeded by (seed, connection id).</summary>
+    public static void Fill(Span<byte> dst, ulong seed, long connId, long offset)
+    {
+        // Blocks of 8 bytes derived from the absolute block index so any chunk can be produced on its own.
+        for (int i = 0; i < dst.Length;)
+        {
+            long pos = offset + i;
+            ulong block = Mix(seed ^ ((ulong)connId * 0x9E3779B97F4A7C15UL) ^ ((ulong)(pos >> 3) * 0xD1B54A32D192ED03UL));
+            int start = (int)(pos & 7);
+            for (int b = start; b < 8 && i < dst.Length; b++, i++)
+                dst[i] = (byte)(block >> (b * 8));
+        }
+    }
+
+    static ulong Mix(ulong x)
+    {
+        x ^= x >> 30; x *= 0xBF58476D1CE4E5B9UL;
+        x ^= x >> 27; x *= 0x94D049BB133111EBUL;
+        return x ^ (x >> 31);
+    }
+
+    public static string Digest(ulong seed, long connId, long length)
+    {
+        using var h = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buf = new byte[16384];
+        for (long off = 0; off < length; off += buf.Length)
+        {
+            int n = (int)Math.Min(buf.Length, length - off);
+            Fill(buf.AsSpan(0, n), seed, connId, off);
+            h.AppendData(buf, 0, n);
+        }
+        return Convert.ToHexStringLower(h.GetHashAndReset());
+    }
+}
+
+static class Server
+{
+    const long MaxRequestBytes = 256L << 20; // bounds memory/time per connection: reading is hashed, not stored
+    static readonly TimeSpan ConnectionTimeout = TimeSpan.FromSeconds(30);
+
+    public static int Run(Options o)
+    {
+        var listens = o.All("--listen").Select(s => Options.ParseAddr("--listen", s)).ToList();
+        if (listens.Count == 0) throw new ArgumentException("--listen is required");
+        int port = (int)o.Long("--port", 0, 1, 65535);
+        if (port == 0) throw new ArgumentException("--port is required");
+        string id = o.Req("--id");
+        if (id.Contains('\n')) throw new ArgumentException("--id must be one line");
+        long maxSeconds = o.Long("--max-seconds", 0, 0, 86400);
+        bool udp = o.Flag("--udp");
+
+        using var cts = new CancellationTokenSource();
+        if (maxSeconds > 0) cts.CancelAfter(TimeSpan.FromSeconds(maxSeconds));
+        Console.CancelKeyPress += (_, e) => { e.Cancel = true; cts.Cancel(); };
+        using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(
+            System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; cts.Cancel(); });
+
+        var sockets = new List<Socket>();
+        var loops = new List<Task>();
+        try
+        {
+            foreach (var addr in listens)
+            {
+                var s = new Socket(addr.AddressFamily, udp ? SocketType.Dgram : SocketType.Stream, udp ? ProtocolType.Udp : ProtocolType.Tcp);
+                s.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+                if (addr.AddressFamily == AddressFamily.InterNetworkV6)
+                    s.DualMode = addr.Equals(IPAddress.IPv6Any); // "::" serves both families
+                s.Bind(new IPEndPoint(addr, port));
+                if (!udp) s.Listen(1024);
+                sockets.Add(s);
+                loops.Add(udp ? UdpLoop(s, id, cts.Token) : AcceptLoop(s, id, cts.Token));
+                // Tests wait for this line before starting clients.
+                Console.WriteLine($"READY {(udp ? "udp" : "tcp")} {new IPEndPoint(addr, port)} id={id}");
+            }
+            Console.Out.Flush();
+            try { Task.WaitAll(loops.ToArray(), cts.Token); } catch (OperationCanceledException) { }
+            return 0;
+        }
+        catch (SocketException e)
+        {
+            Console.Error.WriteLine($"switchyard-peer server: {e.SocketErrorCode}: {e.Message}");
+            return 1;
+        }
+        finally
+        {
+            foreach (var s in sockets) s.Dispose();
+        }
+    }
+
+    static async Task AcceptLoop(Socket listener, string id, CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            Socket c;
+            try { c = await listener.AcceptAsync(ct); }
+            catch (OperationCanceledException) { return; }
+            catch (SocketException) { continue; }
+            _ = Task.Run(() => Serve(c, id, ct));
+        }
+    }
+
+    static async Task Serve(Socket c, string id, CancellationToken ct)
+    {
+        using var _ = c;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(ConnectionTimeout);
+        try
+        {
+            using var h = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            var buf = new byte[65536];
+            long total = 0;
+            while (true)
+            {
+                int n = await c.ReceiveAsync(buf, SocketFlags.None, timeout.Token);
+                if (n == 0) break;
+                h.AppendData(buf, 0, n);
+                total += n;
+                if (total > MaxRequestBytes) return; // misbehaving client: drop it
+            }
+            var answer = Encoding.ASCII.GetBytes($"{id}\n{total} {Convert.ToHexStringLower(h.GetHashAndReset())}\n");
+            int sent = 0;
+            while (sent < answer.Length)
+                sent += await c.SendAsync(answer.AsMemory(sent), SocketFlags.None, timeout.Token);
+            c.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            // A failed connection is the client's to report; the server keeps serving others.
+        }
+    }
+
+    static async Task UdpLoop(Socket s, string id, CancellationToken ct)
+    {
+        var buf = new byte[65536];
+        EndPoint any = s.AddressFamily == AddressFamily.InterNetworkV6 ? new IPEndPoint(IPAddress.IPv6Any, 0) : new IPEndPoint(IPAddress.Any, 0);
+        while (!ct.IsCancellationRequested)
+        {
+            SocketReceiveFromResult r;
+            try { r = await s.ReceiveFromAsync(buf, SocketFlags.None, any, ct); }
+            catch (OperationCanceledException) { return; }
+            catch (SocketException) { continue; }
+            var digest = Convert.ToHexStringLower(SHA256.HashData(buf.AsSpan(0, r.ReceivedBytes)));
+            var answer = Encoding.ASCII.GetBytes($"{id}\n{r.ReceivedBytes} {digest}\n");
+            try { await s.SendToAsync(answer, SocketFlags.None, r.RemoteEndPoint, ct); }
+            catch (Exception e) when (e is SocketException or OperationCanceledException) { }
+        }
+    }
+}
+
+static class Client
+{
+    sealed record Outcome(long ConnId, bool Ok, string? Backend, string? Reason, double Ms);
+
+    public static int Run(Options o)
+    {
+        var target = o.Addr("--target");
+        int port = (int)o.Long("--port", 0, 1, 65535);
+        if (port == 0) throw new ArgumentException("--port is required");
+        long connections = o.Long("--connections", 1, 1, 1_000_000);
+        int concurrency = (int)o.Long("--concurrency", 1, 1, 10_000);
+        long bytes = o.Long("--bytes", 1024, 0, 1L << 30);
+        int timeoutMs = (int)o.Long("--timeout-ms", 5000, 1, 600_000);
+        // The whole run is bounded too: by default enough for every wave of connections to time out once.
+        long deadlineMs = o.Long("--deadline-ms", Math.Min(3_600_000, timeoutMs * ((connections + concurrency - 1) / concurrency) + 5000), 1, 3_600_000);
+        ulong seed = (ulong)o.Long("--seed", Random.Shared.NextInt64(1, long.MaxValue), 0, long.MaxValue);
+        bool udp = o.Flag("--udp");
+        bool json = o.Flag("--json");
+        if (udp && bytes > 65000) throw new ArgumentException("--bytes must fit one datagram with --udp (<= 65000)");
+
+        var outcomes = new ConcurrentBag<Outcome>();
+        var sw = Stopwatch.StartNew();
+        using var deadline = new CancellationTokenSource(TimeSpan.FromMilliseconds(deadlineMs));
+        long next = -1;
+        var workers = Enumerable.Range(0, (int)Math.Min(concurrency, connections)).Select(_ => Task.Run(async () =>
+        {
+            while (true)
+            {
+                long id = Interlocked.Increment(ref next);
+                if (id >= connections) return;
+                if (deadline.IsCancellationRequested)
+                {
+                    outcomes.Add(new Outcome(id, false, null, "run deadline passed before start", 0));
+                    continue;
+                }
+                outcomes.Add(await One(id, target, port, bytes, seed, timeoutMs, udp, deadline.Token));
+            }
+        })).ToArray();
+        Task.WaitAll(workers);
+        sw.Stop();
+
+        var list = outcomes.OrderBy(x => x.ConnId).ToList();
+        int ok = list.Count(x => x.Ok);
+        var summary = new
+        {
+            protocol = udp ? "udp" : "tcp",
+            target = new IPEndPoint(target, port).ToString(),
+            seed,
+            bytes,
+            total = connections,
+            succeeded = ok,
+            failed = connections - ok,
+            failures = list.Where(x => !x.Ok).GroupBy(x => x.Reason!).ToDictionary(g => g.Key, g => g.Count()),
+            failureSamples = list.Where(x => !x.Ok).Take(10).Select(x => new { conn = x.ConnId, reason = x.Reason }).ToList(),
+            backends = list.Where(x => x.Ok).GroupBy(x => x.Backend!).OrderBy(g => g.Key).ToDictionary(g => g.Key, g => g.Count()),
+            elapsedMs = Math.Round(sw.Elapsed.TotalMilliseconds, 1),
+            maxConnectionMs = list.Count == 0 ? 0 : Math.Round(list.Max(x => x.Ms), 1),
+        };
+        if (json)
+            Console.WriteLine(JsonSerializer.Serialize(summary));
+        else
+        {
+            Console.WriteLine($"{summary.protocol} {summary.target}: {ok}/{connections} succeeded in {summary.elapsedMs} ms");
+            foreach (var (b, n) in summary.backends) Console.WriteLine($"  backend {b}: {n}");
+            foreach (var (r, n) in summary.failures) Console.WriteLine($"  failed {n}: {r}");
+        }
+        return ok == connections ? 0 : 1;
+    }
+
+    static async Task<Outcome> One(long connId, IPAddress target, int port, long bytes, ulong seed, int timeoutMs, bool udp, CancellationToken deadline)
+    {
+        var sw = Stopwatch.StartNew();
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(deadline);
+        cts.CancelAfter(timeoutMs);
+        string stage = "connect";
+        try
+        {
+            using var s = new Socket(target.AddressFamily, udp ? SocketType.Dgram : SocketType.Stream, udp ? ProtocolType.Udp : ProtocolType.Tcp);
+            string answer;
+            if (udp)
+            {
+                var payload = new byte[bytes];
+                Pattern.Fill(payload, seed, connId, 0);
+                await s.ConnectAsync(new IPEndPoint(target, port), cts.Token);
+                stage = "send";
+                await s.SendAsync(payload, SocketFlags.None, cts.Token);
+                stage = "receive";
+                var buf = new byte[1024];
+                int n = await s.ReceiveAsync(buf, SocketFlags.None, cts.Token);
+                answer = Encoding.ASCII.GetString(buf, 0, n);
+            }
+            else
+            {
+                s.NoDelay = true;
+                await s.ConnectAsync(new IPEndPoint(target, port), cts.Token);
+                stage = "send";
+                var buf = new byte[(int)Math.Min(65536, Math.Max(bytes, 1))];
+                for (long off = 0; off < bytes;)
+                {
+                    int n = (int)Math.Min(buf.Length, bytes - off);
+                    Pattern.Fill(buf.AsSpan(0, n), seed, connId, off);
+                    int sent = 0;
+                    while (sent < n) sent += await s.SendAsync(buf.AsMemory(sent, n - sent), SocketFlags.None, cts.Token);
+                    off += n;
+                }
+                s.Shutdown(SocketShutdown.Send);
+                stage = "receive";
+                var ms = new MemoryStream();
+                var rb = new byte[1024];
+                while (true)
+                {
+                    int n = await s.ReceiveAsync(rb, SocketFlags.None, cts.Token);
+                    if (n == 0) break;
+                    ms.Write(rb, 0, n);
+                    if (ms.Length > 4096) return new(connId, false, null, "answer too long", sw.Elapsed.TotalMilliseconds);
+                }
+                answer = Encoding.ASCII.GetString(ms.ToArray());
+            }
+            var lines = answer.Split('\n');
+            if (lines.Length < 2) return new(connId, false, null, "malformed answer", sw.Elapsed.TotalMilliseconds);
+            var parts = lines[1].Split(' ');
+            if (parts.Length != 2 || !long.TryParse(parts[0], out var count))
+                return new(connId, false, lines[0], "malformed answer", sw.Elapsed.TotalMilliseconds);
+            if (count != bytes) return new(connId, false, lines[0], "server received a different byte count", sw.Elapsed.TotalMilliseconds);
+            if (parts[1] != Pattern.Digest(seed, connId, bytes))
+                return new(connId, false, lines[0], "server received different bytes (digest mismatch)", sw.Elapsed.TotalMilliseconds);
+            return new(connId, true, lines[0], null, sw.Elapsed.TotalMilliseconds);
+        }
+        catch (OperationCanceledException)
+        {
+            var why = deadline.IsCancellationRequested ? "run deadline" : $"timeout after {timeoutMs} ms";
+            return new(connId, false, null, $"{stage}: {why}", sw.Elapsed.TotalMilliseconds);
+        }
+        catch (SocketException e)
+        {
+            return new(connId, false, null, $"{stage}: {e.SocketErrorCode}", sw.Elapsed.TotalMilliseconds);
+        }
     }
 }

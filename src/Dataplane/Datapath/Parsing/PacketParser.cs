@@ -143,7 +143,7 @@ public static unsafe class PacketParser
 
         // A non-first fragment carries no upper-layer header: nothing more to read.
         if (fragOffset != 0) return DropReason.None;
-        return ParseL4(frame, l3 + hl, total - hl, ip[9], ipv6: false, ref info);
+        return ParseL4(frame, l3 + hl, total - hl, ip[9], ipv6: false, partial: more, ref info);
     }
 
     /// <summary>Ones'-complement sum over the header, including the checksum field, must be 0xFFFF.</summary>
@@ -196,17 +196,19 @@ public static unsafe class PacketParser
         info.Dst = Addr128.ReadV6(ip + 24);
 
         int off = Ipv6Header, end = Ipv6Header + payload;
-        bool nonFirst = false;
+        bool nonFirst = false, partial = false;
         if (IsExtensionHeader(nh))
         {
             flags |= PacketFlags.HasExtensionHeaders;
-            DropReason r = WalkExtensionHeaders(ip, ref off, end, ref nh, out bool sawFragment, out int fragOffset, out uint fragId);
+            DropReason r = WalkExtensionHeaders(ip, ref off, end, ref nh, out bool sawFragment, out int fragField, out uint fragId);
             if (r != DropReason.None) { info.Flags = flags; return r; }
             if (sawFragment)
             {
+                // An atomic fragment (offset 0, M clear) is flagged too, but is a whole datagram.
                 flags |= PacketFlags.Fragment;
-                if (fragOffset == 0) flags |= PacketFlags.FirstFragment;
+                if (fragField >> 3 == 0) flags |= PacketFlags.FirstFragment;
                 else nonFirst = true;
+                partial = (fragField & 1) != 0;
                 info.FragmentId = fragId;
             }
         }
@@ -215,7 +217,7 @@ public static unsafe class PacketParser
         info.L4Offset = (ushort)(l3 + off);
         info.L4Length = (ushort)(end - off);
         if (nonFirst || nh == NoNextHeader) return DropReason.None;
-        return ParseL4(frame, l3 + off, end - off, nh, ipv6: true, ref info);
+        return ParseL4(frame, l3 + off, end - off, nh, ipv6: true, partial, ref info);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -226,12 +228,13 @@ public static unsafe class PacketParser
     /// Walks extension headers from <paramref name="off"/> while <paramref name="nh"/> names one,
     /// never past <paramref name="end"/> (both relative to <paramref name="ip"/>). Stops after a
     /// fragment header with a non-zero offset: what follows is fragment data, not headers.
+    /// <paramref name="fragField"/> is the last fragment header's offset (8-byte units) &lt;&lt; 3 | M.
     /// On return <paramref name="nh"/> is the upper-layer protocol and <paramref name="off"/> its offset.
     /// </summary>
     static DropReason WalkExtensionHeaders(byte* ip, ref int off, int end, ref byte nh,
-        out bool sawFragment, out int fragOffset, out uint fragId)
+        out bool sawFragment, out int fragField, out uint fragId)
     {
-        sawFragment = false; fragOffset = 0; fragId = 0;
+        sawFragment = false; fragField = 0; fragId = 0;
         for (int count = 0; IsExtensionHeader(nh); count++)
         {
             if (count == MaxExtensionHeaders) return DropReason.Ipv6TooManyExtensionHeaders;
@@ -242,7 +245,7 @@ public static unsafe class PacketParser
                 if (room < 8) return DropReason.Ipv6BadExtensionHeader;
                 hlen = 8;
                 sawFragment = true;
-                fragOffset = Be16(ip + off + 2) >> 3;
+                fragField = Be16(ip + off + 2) & 0xFFF9;   // offset and M; the two reserved bits dropped
                 fragId = Be32(ip + off + 4);
             }
             else
@@ -253,23 +256,23 @@ public static unsafe class PacketParser
             }
             nh = ip[off];
             off += hlen;
-            if (sawFragment && fragOffset != 0) break;
+            if (fragField >> 3 != 0) break;
         }
         return DropReason.None;
     }
 
     /// <summary>
     /// Upper layer. <paramref name="l4Len"/> is what the IP header says follows (already within the frame).
-    /// In a first fragment the L4 header may be cut short: then it is simply not parsed (no ports),
-    /// and the UDP length, which counts the whole datagram, is not compared with this fragment.
+    /// <paramref name="partial"/>: a first fragment with more to follow. Its L4 header may be cut
+    /// short: then it is simply not parsed (no ports); and the UDP length, which counts the whole
+    /// datagram, is not compared with this fragment.
     /// </summary>
-    static DropReason ParseL4(byte* frame, int l4, int l4Len, byte protocol, bool ipv6, ref PacketInfo info)
+    static DropReason ParseL4(byte* frame, int l4, int l4Len, byte protocol, bool ipv6, bool partial, ref PacketInfo info)
     {
-        bool fragment = (info.Flags & PacketFlags.Fragment) != 0;
         byte* p = frame + l4;
         if (protocol == IpProtocol.Tcp)
         {
-            if (l4Len < TcpMinHeader) return fragment ? DropReason.None : DropReason.TcpTruncated;
+            if (l4Len < TcpMinHeader) return partial ? DropReason.None : DropReason.TcpTruncated;
             int hl = (p[12] >> 4) * 4;
             if (hl < TcpMinHeader || hl > l4Len) return DropReason.TcpBadDataOffset;
             if (hl > TcpMinHeader)
@@ -288,9 +291,9 @@ public static unsafe class PacketParser
         }
         if (protocol == IpProtocol.Udp)
         {
-            if (l4Len < UdpHeader) return fragment ? DropReason.None : DropReason.UdpTruncated;
+            if (l4Len < UdpHeader) return partial ? DropReason.None : DropReason.UdpTruncated;
             int ulen = Be16(p + 4);
-            if (ulen < UdpHeader || (!fragment && ulen > l4Len)) return DropReason.UdpBadLength;
+            if (ulen < UdpHeader || (!partial && ulen > l4Len)) return DropReason.UdpBadLength;
             info.SrcPort = Be16(p);
             info.DstPort = Be16(p + 2);
             info.PayloadOffset = (ushort)(l4 + UdpHeader);
@@ -300,7 +303,7 @@ public static unsafe class PacketParser
         }
         if (protocol == (ipv6 ? IpProtocol.IcmpV6 : IpProtocol.Icmp))
         {
-            if (l4Len < IcmpHeader) return fragment ? DropReason.None : DropReason.IcmpTruncated;
+            if (l4Len < IcmpHeader) return partial ? DropReason.None : DropReason.IcmpTruncated;
             info.IcmpType = p[0];
             info.IcmpCode = p[1];
             info.PayloadOffset = (ushort)(l4 + IcmpHeader);
@@ -378,10 +381,10 @@ public static unsafe class PacketParser
         int off = Ipv6Header;
         // The quote is cut wherever the sender chose: walk the headers within the quote, not
         // within the inner payload length.
-        DropReason r = WalkExtensionHeaders(q, ref off, qlen, ref nh, out bool sawFragment, out int fragOffset, out _);
+        DropReason r = WalkExtensionHeaders(q, ref off, qlen, ref nh, out _, out int fragField, out _);
         if (r != DropReason.None) return DropReason.IcmpErrorMalformed;
         info.InnerProtocol = nh;
-        if (!(sawFragment && fragOffset != 0) && (nh == IpProtocol.Tcp || nh == IpProtocol.Udp))
+        if (fragField >> 3 == 0 && (nh == IpProtocol.Tcp || nh == IpProtocol.Udp))
         {
             // Whatever follows the ports may be cut off; the ports themselves must be there.
             if (qlen - off < 4) return DropReason.IcmpErrorMalformed;

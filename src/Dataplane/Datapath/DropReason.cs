@@ -47,6 +47,8 @@ public enum DropReason : byte
     NoHeadroom,              // mbuf headroom too small for the encapsulation
     EncapTooBigNoDf,         // would exceed the egress MTU, and DF is clear (outer fragmentation not done)
     TxQueueFull,             // the NIC did not take the packet
+    // Appended (append-only numbering)
+    Ipv6BadVersion,          // EtherType IPv6 but the version nibble is not 6
     Count
 }
 

@@ -23,6 +23,10 @@ public sealed class VipTable
         _hi = new ulong[cap]; _lo = new ulong[cap]; _portProto = new uint[cap]; _index = new int[cap];
         Array.Fill(_index, -1);
         _mask = cap - 1;
+        // (address, protocol) -> the first configured VIP on that address for that protocol (or for
+        // every protocol). Fragments without ports are steered through this VIP's pool, so every
+        // fragment of a datagram makes the same choice whether or not it carries the ports.
+        var _byAddress = new Dictionary<(Addr128, byte), int>();
         for (int i = 0; i < vips.Length; i++)
         {
             var v = vips[i];
@@ -36,6 +40,14 @@ public sealed class VipTable
                 s = (s + 1) & _mask;
             }
             _hi[s] = v.Address.Hi; _lo[s] = v.Address.Lo; _portProto[s] = pp; _index[s] = i;
+            _byAddress.TryAdd((v.Address, v.Protocol), i);
+        }
+        _addrHi = new ulong[_byAddress.Count]; _addrLo = new ulong[_byAddress.Count];
+        _addrProto = new byte[_byAddress.Count]; _addrIndex = new int[_byAddress.Count];
+        int k = 0;
+        foreach (var ((a, proto), idx) in _byAddress.OrderBy(e => e.Value))
+        {
+            _addrHi[k] = a.Hi; _addrLo[k] = a.Lo; _addrProto[k] = proto; _addrIndex[k] = idx; k++;
         }
     }
 
@@ -66,6 +78,27 @@ public sealed class VipTable
         if (i >= 0 || !_hasWildcards) return i;
         i = Find(dst, protocol);
         return i >= 0 ? i : Find(dst, 0);
+    }
+
+    readonly ulong[] _addrHi, _addrLo;
+    readonly byte[] _addrProto;
+    readonly int[] _addrIndex;
+
+    /// <summary>
+    /// The VIP steering fragments to this address: the first configured VIP on the address for this
+    /// protocol, else for every protocol; -1 if none. Linear over distinct (address, protocol)
+    /// pairs, which are few; fragments are rare.
+    /// </summary>
+    public int LookupForFragment(in Addr128 dst, byte protocol)
+    {
+        int any = -1;
+        for (int k = 0; k < _addrIndex.Length; k++)
+        {
+            if (_addrHi[k] != dst.Hi || _addrLo[k] != dst.Lo) continue;
+            if (_addrProto[k] == protocol) return _addrIndex[k];
+            if (_addrProto[k] == 0 && any < 0) any = _addrIndex[k];
+        }
+        return any;
     }
 
     /// <summary>Whether any VIP uses this address (for ARP/NDP and ICMP errors addressed to a VIP).</summary>

@@ -27,11 +27,12 @@ public enum ServiceCounter { Packets = 0, Bytes, NewFlows, Count }
 /// share a cache line). Readers sum across workers and may see a value a few packets stale.
 ///
 /// Invariants (asserted by the tests on the counters JSON):
-///   RxPackets = sum(Outcomes) = Forwarded + ArpReplied + NdpReplied + IcmpTooBigSent + sum(Drops)
+///   RxPackets = Forwarded + ArpReplied + NdpReplied + IcmpTooBigSent + Dropped
+///   Dropped   = sum(Drops) - Drops[TxQueueFull]
 ///   TxPackets + Drops[TxQueueFull] = Forwarded + ArpReplied + NdpReplied + IcmpTooBigSent
 ///   Forwarded = sum over VIPs of Packets = sum over backends of Packets
-/// (TxQueueFull is the only drop counted after the outcome; it moves a packet from its outcome
-/// into the drop column, so the first invariant still holds.)
+/// TxQueueFull is counted by the worker loop after the processor gave the frame its outcome (the
+/// NIC refused it), so it is a drop reason but not part of the Dropped outcome.
 /// </summary>
 public sealed class WorkerCounters
 {

@@ -1,0 +1,199 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Switchyard.Dataplane.Control;
+using Switchyard.Dataplane.Datapath;
+using Switchyard.Dataplane.Datapath.Pipeline;
+using Switchyard.Dataplane.Datapath.Steering;
+using Switchyard.Dataplane.Datapath.Worker;
+using Switchyard.Dataplane.Native;
+using Switchyard.Management.Compile;
+using Switchyard.Management.Options;
+
+namespace Switchyard.Management.Host;
+
+/// <summary>
+/// The appliance process: starts EAL from the configuration, sets up the ports, compiles and
+/// publishes the first snapshot, starts one pinned worker per configured core, reports counters,
+/// and stops cleanly on SIGINT/SIGTERM, on Run.DurationSeconds or on Run.StopAfterIdleMilliseconds.
+/// This thread is the management thread; it never touches packets.
+/// </summary>
+public sealed class ApplianceHost
+{
+    readonly ApplianceOptions _o;
+    readonly string[] _extraEal;
+    readonly TextWriter _log;
+    readonly Stopwatch _uptime = Stopwatch.StartNew();
+
+    public ApplianceHost(ApplianceOptions options, string[] extraEalArgs, TextWriter log)
+    {
+        _o = options; _extraEal = extraEalArgs; _log = log;
+    }
+
+    void Log(string message) => _log.WriteLine($"switchyard: {message}");
+
+    public int Run()
+    {
+        Log(Capabilities.Format().TrimEnd());
+        var plans = WorkerLayout.Resolve(_o);
+        var ealArgs = BuildEalArgs(plans);
+        Log("EAL arguments: " + string.Join(' ', ealArgs.Skip(1)));
+        Dpdk.InitEal(ealArgs);
+        try
+        {
+            try { Dpdk.InitPdump(); }
+            catch (DpdkException e) { Log($"packet capture (pdump) unavailable: {e.Message}"); }
+            return RunPorts(plans);
+        }
+        finally
+        {
+            foreach (var e in Dpdk.StopAndCloseAll()) Log($"port shutdown: {e.Message}");
+        }
+    }
+
+    string[] BuildEalArgs(IReadOnlyList<WorkerPlan> plans)
+    {
+        bool huge = EalArguments.FreeHugepagesExist();
+        var args = EalArguments.Build(_o.Eal, huge).ToList();
+        if (_o.Eal.Lcores is null)
+        {
+            // EAL's own main lcore goes on the first core that runs no worker, so EAL spawns no idle
+            // threads on worker cores (workers are .NET threads registered with rte_thread_register).
+            var workerCores = plans.Select(p => p.Core).ToHashSet();
+            int mgmt = Enumerable.Range(0, Environment.ProcessorCount).FirstOrDefault(c => !workerCores.Contains(c), 0);
+            args.Insert(1, "-l");
+            args.Insert(2, mgmt.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+        if (args.Contains("--no-huge"))
+            Log(_o.Eal.Hugepages == "off"
+                ? "hugepages: off by configuration (--no-huge): fine for functional runs, about half the throughput"
+                : "hugepages: none free, running with --no-huge (functional runs only; reserve hugepages for load runs)");
+        else Log("hugepages: using the free hugepages");
+        args.AddRange(_extraEal);
+        return [.. args];
+    }
+
+    int RunPorts(IReadOnlyList<WorkerPlan> plans)
+    {
+        // Snapshot port index == DPDK port id (the worker passes the DPDK id to the processor).
+        var portIndexes = new Dictionary<string, int>();
+        var portMacs = new Dictionary<string, ulong>();
+        foreach (var p in _o.Ports)
+        {
+            ushort id = Dpdk.PortByName(p.Device);
+            portIndexes[p.Name] = id;
+        }
+        if (portIndexes.Values.Order().Select((v, i) => v == i).Any(ok => !ok) || Dpdk.PortCount != _o.Ports.Length)
+            throw new ConfigurationException([new ConfigurationError("Ports",
+                $"DPDK probed {Dpdk.PortCount} port(s) but {_o.Ports.Length} are configured; configure every probed device " +
+                "(or restrict probing with Eal.Allow / --no-pci) so port ids are 0..n-1")]);
+
+        foreach (var p in _o.Ports)
+        {
+            ushort id = (ushort)portIndexes[p.Name];
+            int socket = Math.Max(0, Dpdk.PortSocket(id));
+            nint pool = Dpdk.PoolForSocket(socket, (uint)_o.Dataplane.MempoolMbufs, (uint)_o.Dataplane.MbufCacheSize);
+            var setup = new PortSetup(
+                RxQueues: (ushort)WorkerLayout.RxQueues(_o, p),
+                TxQueues: (ushort)WorkerLayout.TxQueues(_o, p),
+                RxDescriptors: (ushort)p.RxDescriptors,
+                TxDescriptors: (ushort)p.TxDescriptors,
+                Mtu: (ushort)p.Mtu,
+                EnableRss: true,
+                Promiscuous: p.Promiscuous);
+            Dpdk.SetupPort(id, setup, pool);
+            Dpdk.StartPort(id);
+            ulong mac = p.Mac is not null && ValueParsers.TryParseMac(p.Mac, out var m) ? m : Dpdk.PortMac48(id);
+            portMacs[p.Name] = mac;
+            Log($"port {id} '{p.Name}' ({p.Device}): {setup.RxQueues} rx / {setup.TxQueues} tx queues, MTU {p.Mtu}, MAC {FormatMac(mac)}");
+        }
+
+        var compiler = new SnapshotCompiler();
+        var snapshot = compiler.Compile(_o, portMacs, portIndexes);
+        var holder = new SnapshotHolder(snapshot);
+        Log($"snapshot {snapshot.Generation}: {snapshot.Vips.Length} VIP(s), {snapshot.Pools.Length} pool(s), " +
+            $"{snapshot.Backends.Count(b => b.Name is not null)} backend(s)");
+
+        var stop = new StopFlag();
+        var workers = new List<(WorkerLoop<DpdkPortIo> Loop, BurstProcessor Processor, WorkerCounters Counters)>();
+        int portCount = _o.Ports.Length;
+        foreach (var plan in plans)
+        {
+            var counters = new WorkerCounters(_o.Dataplane.MaxVips, _o.Dataplane.MaxBackends);
+            var processor = new BurstProcessor(holder, new FlowTable(_o.Dataplane.FlowTableEntries), counters);
+            var rx = plan.Queues.Select(q => new RxQueueRef((byte)portIndexes[q.Port], (ushort)q.Queue)).ToArray();
+            var tx = Enumerable.Repeat((ushort)plan.TxQueue, portCount).ToArray();
+            var loop = WorkerLoop.Create(plan.Core, rx, tx, portCount, processor, counters, stop, Log);
+            workers.Add((loop, processor, counters));
+        }
+
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Request(); });
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Request(); });
+
+        foreach (var w in workers) w.Loop.Start();
+        Log($"running: {workers.Count} worker(s) on core(s) {string.Join(',', plans.Select(p => p.Core))}");
+
+        var views = workers.Select(w => new CountersReport.WorkerView(w.Loop.Core, w.Counters)).ToArray();
+        var deadline = _o.Run.DurationSeconds > 0 ? TimeSpan.FromSeconds(_o.Run.DurationSeconds) : (TimeSpan?)null;
+        var lastCounters = Stopwatch.StartNew();
+        string reason = "signal";
+        while (!stop.IsRequested)
+        {
+            Thread.Sleep(20);
+            if (workers.Any(w => w.Loop.HasExited))
+            {
+                reason = "a worker failed";
+                stop.Request();
+                break;
+            }
+            if (deadline is { } d && _uptime.Elapsed >= d) { reason = $"duration {_o.Run.DurationSeconds} s reached"; stop.Request(); break; }
+            if (_o.Run.StopAfterIdleMilliseconds > 0 && IdleLongEnough(workers.Select(w => w.Loop).ToArray()))
+            {
+                reason = $"no packet for {_o.Run.StopAfterIdleMilliseconds} ms"; stop.Request(); break;
+            }
+            if (!string.IsNullOrEmpty(_o.Run.CountersFile) && lastCounters.Elapsed.TotalSeconds >= Math.Max(1, _o.Run.CountersIntervalSeconds))
+            {
+                CountersReport.WriteFileAtomically(_o.Run.CountersFile, CountersReport.ToJson(holder.Current, views, PortStats(portIndexes), _uptime.Elapsed, final: false));
+                lastCounters.Restart();
+            }
+        }
+        Log($"stopping ({reason})");
+        int exit = 0;
+        foreach (var w in workers)
+        {
+            if (!w.Loop.Join(TimeSpan.FromSeconds(10))) { Log($"worker {w.Loop.Core} did not stop within 10 s"); exit = 1; }
+            if (w.Loop.Fault is { } f) { Log($"worker {w.Loop.Core} failed: {f.Message}"); exit = 1; }
+        }
+        var json = CountersReport.ToJson(holder.Current, views, PortStats(portIndexes), _uptime.Elapsed, final: true);
+        if (!string.IsNullOrEmpty(_o.Run.CountersFile)) CountersReport.WriteFileAtomically(_o.Run.CountersFile, json);
+        Console.Out.WriteLine(json);
+        Console.Out.Flush();
+        foreach (var w in workers) { w.Loop.Dispose(); w.Processor.Dispose(); }
+        return exit;
+    }
+
+    bool IdleLongEnough(WorkerLoop<DpdkPortIo>[] loops)
+    {
+        // Stop once some packet has arrived and no worker has received one for the idle period.
+        long newest = loops.Max(l => l.LastRxTick);
+        if (newest < 0) return false;
+        long now = loops.Max(l => l.NowTick);
+        return now - newest >= _o.Run.StopAfterIdleMilliseconds;
+    }
+
+    IReadOnlyList<PortStatsView> PortStats(Dictionary<string, int> portIndexes)
+    {
+        var list = new List<PortStatsView>();
+        foreach (var (name, id) in portIndexes.OrderBy(kv => kv.Value))
+        {
+            try
+            {
+                var s = Dpdk.Stats((ushort)id);
+                list.Add(new PortStatsView(name, s.IPackets, s.OPackets, s.IBytes, s.OBytes, s.IMissed, s.IErrors, s.OErrors, s.RxNoMbuf));
+            }
+            catch (DpdkException e) { Log($"port stats: {e.Message}"); }
+        }
+        return list;
+    }
+
+    public static string FormatMac(ulong mac) => string.Join(':', Enumerable.Range(0, 6).Select(i => ((mac >> (40 - 8 * i)) & 0xFF).ToString("x2")));
+}

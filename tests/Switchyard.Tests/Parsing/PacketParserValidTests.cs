@@ -255,6 +255,17 @@ public class PacketParserValidTests
     }
 
     [Fact]
+    public void Ipv6_atomic_fragment_is_flagged_but_its_udp_length_is_checked_like_a_whole_datagram()
+    {
+        var ok = Eth(EtherTypes.IPv6, Ipv6(44, Cat(FragHeader(IpProtocol.Udp, 0, false, 9), Udp(1, 2, Bytes(4)))));
+        Assert.Equal(DropReason.None, Parse(ok, out var i));
+        Assert.True(i.Has(PacketFlags.Fragment | PacketFlags.FirstFragment));
+        Assert.Equal(2, i.DstPort);
+        var bad = Eth(EtherTypes.IPv6, Ipv6(44, Cat(FragHeader(IpProtocol.Udp, 0, false, 9), Udp(1, 2, Bytes(4), length: 100))));
+        Assert.Equal(DropReason.UdpBadLength, Parse(bad, out _));
+    }
+
+    [Fact]
     public void Ipv6_non_first_fragment_stops_at_the_fragment_data()
     {
         var f = Eth(EtherTypes.IPv6, Ipv6(44, Cat(FragHeader(IpProtocol.Tcp, 100, false, 7), Bytes(24, 0))));

@@ -15,8 +15,12 @@ namespace Switchyard.Dataplane.Datapath.Parsing;
 /// Known limitations, by design: IPv6 jumbograms (payload length 0 + hop-by-hop) are rejected as
 /// <see cref="DropReason.Ipv6BadPayloadLength"/>, since they cannot fit a single-segment frame;
 /// frames longer than 65535 bytes are parsed as if cut at 65535 (offsets are 16-bit);
-/// the options inside IPv6 hop-by-hop/destination-options headers are not walked (only skipped);
-/// ports of ICMP-quoted packets are extracted for TCP and UDP only.
+/// the options inside IPv6 hop-by-hop/destination-options headers are not walked (only skipped),
+/// and a hop-by-hop header later than first in the chain is not rejected;
+/// ports of ICMP-quoted packets are extracted for TCP and UDP only; IPv4 quotes must hold the
+/// RFC 792 minimum (inner header + 8 bytes), IPv6 quotes only reach the inner ports (4 bytes).
+/// An IPv6 atomic fragment (offset 0, M clear) is flagged Fragment|FirstFragment but its L4
+/// header is checked as strictly as an unfragmented packet's.
 /// </para>
 /// </summary>
 public static unsafe class PacketParser

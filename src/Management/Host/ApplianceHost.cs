@@ -126,8 +126,9 @@ public sealed class ApplianceHost
             workers.Add((loop, processor, counters));
         }
 
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Request(); });
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Request(); });
+        string reason = "signal";
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; reason = "SIGINT"; stop.Request(); });
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; reason = "SIGTERM"; stop.Request(); });
 
         foreach (var w in workers) w.Loop.Start();
         Log($"running: {workers.Count} worker(s) on core(s) {string.Join(',', plans.Select(p => p.Core))}");
@@ -135,11 +136,10 @@ public sealed class ApplianceHost
         var views = workers.Select(w => new CountersReport.WorkerView(w.Loop.Core, w.Counters)).ToArray();
         var deadline = _o.Run.DurationSeconds > 0 ? TimeSpan.FromSeconds(_o.Run.DurationSeconds) : (TimeSpan?)null;
         var lastCounters = Stopwatch.StartNew();
-        string reason = "signal";
         while (!stop.IsRequested)
         {
             Thread.Sleep(20);
-            if (workers.Any(w => w.Loop.HasExited))
+            if (!stop.IsRequested && workers.Any(w => w.Loop.HasExited))
             {
                 reason = "a worker failed";
                 stop.Request();

@@ -137,7 +137,7 @@ public sealed class DemoRunner(CommandLine cl, ApplianceOptions o, TextWriter lo
             using var doc = JsonDocument.Parse(stdout);
             var root = doc.RootElement;
             var per = new Dictionary<string, int>();
-            if (root.TryGetProperty("perBackend", out var pb))
+            if (root.TryGetProperty("backends", out var pb))
                 foreach (var kv in pb.EnumerateObject()) per[kv.Name] = kv.Value.GetInt32();
             return new ClientResult(client, target, root.GetProperty("total").GetInt32(), root.GetProperty("succeeded").GetInt32(),
                 root.GetProperty("failed").GetInt32(), per, stdout);

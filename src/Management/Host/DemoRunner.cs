@@ -57,47 +57,24 @@ public sealed class DemoRunner(CommandLine cl, ApplianceOptions o, TextWriter lo
             servers.Add(topo.StartProcess(b.Namespace, "dotnet", [peer, .. listen]));
         }
 
-        string countersFile = Path.Combine(Path.GetTempPath(), $"switchyard-demo-{Environment.ProcessId}.json");
-        var childArgs = new List<string> { SelfPath(), "--config", Path.GetFullPath(cl.ConfigPath) };
-        childArgs.AddRange(cl.ConfigArgs);
-        childArgs.AddRange(["--Demo:Enabled=false", $"--Run:CountersFile={countersFile}"]);
+        var childArgs = new List<string>(cl.ConfigArgs) { "--Demo:Enabled=false" };
         if (cl.EalArgs.Length > 0) { childArgs.Add("--"); childArgs.AddRange(cl.EalArgs); }
-        var psi = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { "netns", "exec", topo.ApplianceNamespace, "dotnet" }.Concat(childArgs)) psi.ArgumentList.Add(a);
-        using var appliance = Process.Start(psi) ?? throw new DemoException("could not start the appliance");
-        var finalJson = new System.Text.StringBuilder();
-        var ready = new ManualResetEventSlim();
-        appliance.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (finalJson) finalJson.AppendLine(e.Data); };
-        appliance.ErrorDataReceived += (_, e) =>
-        {
-            if (e.Data is null) return;
-            log.WriteLine($"  [appliance] {e.Data}");
-            if (e.Data.Contains("switchyard: running:", StringComparison.Ordinal)) ready.Set();
-        };
-        appliance.BeginOutputReadLine();
-        appliance.BeginErrorReadLine();
         try
         {
-            var until = DateTime.UtcNow.AddSeconds(60);
-            while (!ready.Wait(100) && !appliance.HasExited && DateTime.UtcNow < until) { }
-            if (!ready.IsSet)
-                throw new DemoException($"the appliance did not come up (exit code {(appliance.HasExited ? appliance.ExitCode : -1)})");
-
+            using var appliance = ApplianceProcess.Start(topo.ApplianceNamespace, Path.GetFullPath(cl.ConfigPath), childArgs,
+                line => log.WriteLine($"  [appliance] {line}"));
             var results = RunClients(topo, peer, vip4, vip6);
-            StopAppliance(appliance);
-            Report(results, finalJson.ToString(), backends);
+            var counters = appliance.Stop();
+            Report(results, counters, backends);
             return results.All(r => r.Failed == 0 && r.Total > 0) ? 0 : 1;
         }
+        catch (InvalidOperationException e) { throw new DemoException(e.Message); }
         finally
         {
-            if (!appliance.HasExited) { try { appliance.Kill(entireProcessTree: true); } catch (InvalidOperationException) { } }
             foreach (var s in servers) { try { if (!s.HasExited) s.Kill(entireProcessTree: true); } catch (InvalidOperationException) { } }
-            try { File.Delete(countersFile); } catch (IOException) { }
             Log("removing the topology");
         }
     }
-
-    static string SelfPath() => Path.Combine(AppContext.BaseDirectory, "switchyard.dll");
 
     [System.Runtime.InteropServices.DllImport("libc")] static extern uint geteuid();
 
@@ -148,15 +125,7 @@ public sealed class DemoRunner(CommandLine cl, ApplianceOptions o, TextWriter lo
         }
     }
 
-    void StopAppliance(Process appliance)
-    {
-        Shell.Try("kill", ["-TERM", appliance.Id.ToString()]);
-        if (!appliance.WaitForExit(20_000)) throw new DemoException("the appliance did not stop within 20 s of SIGTERM");
-        appliance.WaitForExit(); // drains the redirected output
-        if (appliance.ExitCode != 0) throw new DemoException($"the appliance exited with code {appliance.ExitCode}");
-    }
-
-    void Report(List<ClientResult> results, string countersJson, List<BackendOptions> backends)
+    void Report(List<ClientResult> results, JsonElement c, List<BackendOptions> backends)
     {
         Console.Out.WriteLine();
         Console.Out.WriteLine("Clients (real Linux TCP through the appliance, bytes checked by SHA-256):");
@@ -165,35 +134,25 @@ public sealed class DemoRunner(CommandLine cl, ApplianceOptions o, TextWriter lo
         var perBackend = new Dictionary<string, int>();
         foreach (var r in results) foreach (var (k, v) in r.PerBackend) perBackend[k] = perBackend.GetValueOrDefault(k) + v;
 
-        JsonElement? counters = null;
-        int start = countersJson.IndexOf('{');
-        if (start >= 0)
-        {
-            try { counters = JsonDocument.Parse(countersJson[start..]).RootElement; }
-            catch (JsonException) { }
-        }
         Console.Out.WriteLine();
         Console.Out.WriteLine($"  {"backend",-10} {"weight",6} {"conns(client)",14} {"flows(appliance)",17} {"packets",10} {"bytes",12}");
         int total = perBackend.Values.Sum();
         foreach (var b in backends)
         {
             long flows = 0, packets = 0, bytes = 0;
-            if (counters is { } c)
-                foreach (var be in c.GetProperty("backends").EnumerateArray())
+            foreach (var be in c.GetProperty("backends").EnumerateArray())
                     if (be.GetProperty("name").GetString() == b.Name)
                     { flows = be.GetProperty("newFlows").GetInt64(); packets = be.GetProperty("packets").GetInt64(); bytes = be.GetProperty("bytes").GetInt64(); }
             int conns = perBackend.GetValueOrDefault(b.Name);
             Console.Out.WriteLine($"  {b.Name,-10} {b.Weight,6} {conns,8} ({(total == 0 ? 0 : 100.0 * conns / total),4:0}%) {flows,17} {packets,10} {bytes,12}");
         }
-        if (counters is { } t)
         {
-            var tot = t.GetProperty("totals");
+            var tot = c.GetProperty("totals");
             Console.Out.WriteLine();
             Console.Out.WriteLine($"Appliance totals: rx {tot.GetProperty("rxPackets")}, forwarded {tot.GetProperty("forwarded")}, " +
                 $"ARP replies {tot.GetProperty("arpReplied")}, NDP replies {tot.GetProperty("ndpReplied")}, dropped {tot.GetProperty("dropped")}");
             var drops = tot.GetProperty("drops").EnumerateObject().Where(d => d.Value.GetInt64() > 0).Select(d => $"{d.Name} {d.Value}");
             Console.Out.WriteLine($"Drops by reason: {string.Join(", ", drops.DefaultIfEmpty("none"))}");
         }
-        else Console.Out.WriteLine("(the appliance's final counters could not be read)");
     }
 }

@@ -1,0 +1,43 @@
+using System.Text.Json;
+using Switchyard.Management.Demo;
+
+namespace Switchyard.Tests.EndToEnd;
+
+/// <summary>Writes an appliance configuration for a test topology: one af_packet port on the
+/// appliance's veth, one worker, one L2 DSR pool holding every backend of the topology.</summary>
+public static class EndToEndConfig
+{
+    public static string Write(Topology t, IReadOnlyList<int> weights, string dir, int tcpPort = 80, int udpPort = 0)
+    {
+        var backends = t.Backends.Select((b, i) => new Dictionary<string, object>
+        {
+            ["Name"] = $"b{i + 1}", ["Address"] = b.V4!.ToString(), ["Mac"] = b.Mac, ["Weight"] = weights[i],
+        }).ToArray();
+        var vips = new List<object>
+        {
+            new { Name = "tcp-v4", Address = t.VipV4.ToString(), Port = tcpPort, Protocol = "tcp", Pool = "p" },
+        };
+        if (t.VipV6 is not null) vips.Add(new { Name = "tcp-v6", Address = t.VipV6.ToString(), Port = tcpPort, Protocol = "tcp", Pool = "p" });
+        if (udpPort != 0) vips.Add(new { Name = "udp-v4", Address = t.VipV4.ToString(), Port = udpPort, Protocol = "udp", Pool = "p" });
+        var config = new
+        {
+            Eal = new
+            {
+                Args = new[] { "--no-pci" },
+                Vdevs = new[] { $"net_af_packet0,iface={t.Appliance.Interface},qpairs=1,framecnt=2048" },
+                FilePrefix = $"e2e-{t.Prefix}",
+                Hugepages = "off",
+                MemoryMb = 512,
+            },
+            Ports = new[] { new { Name = "lan", Device = "net_af_packet0", Mtu = 1500,
+                Addresses = new[] { t.Appliance.V4!.ToString() }.Concat(t.Appliance.V6 is { } v6 ? [v6.ToString()] : []).ToArray() } },
+            Workers = new[] { new { Core = Math.Min(1, Environment.ProcessorCount - 1), Queues = new[] { new { Port = "lan", Queue = 0 } } } },
+            Pools = new[] { new { Name = "p", Forwarding = "l2dsr", Backends = backends } },
+            Vips = vips,
+            Dataplane = new { FlowTableEntries = 65536 },
+        };
+        var path = Path.Combine(dir, "appliance.json");
+        File.WriteAllText(path, JsonSerializer.Serialize(config, new JsonSerializerOptions { WriteIndented = true }));
+        return path;
+    }
+}

@@ -40,6 +40,9 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
             burst.OutLength[i] = burst.Length[i];
             burst.OutPort[i] = ProcessOne(snap, burst, i, rxPort, now);
         }
+        // Sweep one bucket (one cache line) per burst: lookups expire lazily, but an entry never
+        // looked at again for 2^31 ms would otherwise look live after the tick counter wraps.
+        _flows.ExpireSome(now, 1);
     }
 
     /// <summary>Returns the egress port for frame i, or <see cref="Burst.DropPort"/> after counting the drop.</summary>

@@ -99,6 +99,7 @@ def run_switchyard(pcap, extra, duration, warmup, huge, logdir, tag, profile=Non
     env = dict(os.environ)
     if profile:
         env["DOTNET_PerfMapEnabled"] = "1"  # JIT symbol map for perf
+        env["DOTNET_EnableWriteXorExecute"] = "0"  # else JIT code shows up as memfd:doublemapper, unresolved
     la = loadavg()
     out_path = os.path.join(logdir, f"switchyard-{tag}.out")
     err_path = os.path.join(logdir, f"switchyard-{tag}.err")
@@ -229,8 +230,10 @@ def main():
         data = os.path.join(logdir, "perf.data")
         log("profile: switchyard est (l2dsr) under perf record -C 1")
         run_switchyard(os.path.join(a.pcaps, "est.pcap"), [], a.duration, a.warmup, huge, logdir, "profile", data)
-        profile_txt = sh(f"perf report -i {data} --no-children --sort dso,sym --stdio 2>/dev/null | grep -v '^#' "
-                         f"| grep '%' | head -30")
+        profile_txt = sh(f"perf report -i {data} --no-children -g none --sort comm,dso --stdio 2>/dev/null | grep -v '^#' "
+                         f"| grep '%' | head -12") + "\n\n" + \
+            sh(f"perf report -i {data} --no-children -g none --sort sym --stdio 2>/dev/null | grep -v '^#' "
+               f"| grep '%' | head -25")
 
     head = ["mix", "switchyard Mpps", "testpmd io Mpps", "testpmd macswap Mpps", "ratio sy/macswap",
             "cycles/pkt sy", "cycles/pkt macswap"]

@@ -1,0 +1,281 @@
+#!/usr/bin/env python3
+"""The load harness proper (run.sh prepares the machine and calls this). Standard library only.
+
+For every traffic mix: dpdk-testpmd io, dpdk-testpmd macswap, then Switchyard, each on the same
+devices (net_pcap infinite_rx in, net_null no-rx out), one forwarding core (core 1), same durations.
+
+How a figure is measured (a window after warm-up, never start-to-end):
+  testpmd   --stats-period=1 prints, every second, per-port Rx-pps/Tx-pps that testpmd computes from
+            its own clock. The figure is the mean of port 1's Tx-pps (frames forwarded to the sink)
+            over DURATION samples, after skipping WARMUP samples counted from the first nonzero one.
+  switchyard Run.CountersFile is rewritten every second with uptimeSeconds and the totals. The figure
+            is (forwarded_end - forwarded_start) / (uptime_end - uptime_start) between the first
+            snapshot at least WARMUP s after the first one showing traffic and the first snapshot
+            DURATION s after that; then the appliance is stopped with SIGINT.
+Cycles per packet = CPU GHz (/proc/cpuinfo "cpu MHz": the VM exposes no cycle counter to perf) * 1e3 / Mpps.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+HERE = os.path.dirname(os.path.abspath(__file__))
+SWITCHYARD = os.path.join(ROOT, "src/Management/bin/Release/net10.0/switchyard.dll")
+CONFIG = os.path.join(HERE, "switchyard.json")
+MBUFS = 65535
+
+# (row name, pcap, switchyard extra args). The IPIP row reuses the est pcap and its testpmd figures.
+CASES = [
+    ("est (l2dsr)", "est", []),
+    ("est (ipip)", "est", ["--Vips:0:Pool=ipip"]),
+    ("syn flood (l2dsr)", "syn", []),
+    ("udp (l2dsr)", "udp", []),
+    ("tcp6 est (l2dsr)", "tcp6", []),
+    ("imix est (l2dsr)", "imix", []),
+]
+
+
+def log(msg):
+    print(f"load: {msg}", file=sys.stderr, flush=True)
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def eal_mem(huge):
+    return [] if huge else ["--no-huge", "-m", "1024"]
+
+
+def run_testpmd(mode, pcap, duration, warmup, huge, logdir):
+    cmd = ["dpdk-testpmd", "-l", "0,1", "--no-pci", "--file-prefix=tp-load",
+           f"--vdev=net_pcap0,rx_pcap={pcap},infinite_rx=1", "--vdev=net_null0,no-rx=1", *eal_mem(huge),
+           "--", f"--forward-mode={mode}", "--nb-cores=1", "--stats-period=1",
+           f"--total-num-mbufs={MBUFS}", "--auto-start"]
+    # Start-up takes a second or two; leave room for it plus warm-up plus the window.
+    limit = warmup + duration + 6
+    la = loadavg()
+    p = subprocess.run(["timeout", "-s", "INT", str(limit), *cmd], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out = p.stdout.decode(errors="replace")
+    with open(os.path.join(logdir, f"testpmd-{mode}-{os.path.basename(pcap)}.log"), "w") as f:
+        f.write(" ".join(cmd) + "\n" + out)
+    # Periodic blocks: "NIC statistics for port N" ... "Tx-pps: X".
+    samples, port = [], None
+    for line in out.splitlines():
+        m = re.search(r"NIC statistics for port (\d+)", line)
+        if m:
+            port = int(m.group(1))
+            continue
+        m = re.search(r"Tx-pps:\s+(\d+)", line)
+        if m and port == 1:
+            samples.append(int(m.group(1)))
+    first = next((i for i, s in enumerate(samples) if s > 0), None)
+    window = samples[first + warmup:first + warmup + duration] if first is not None else []
+    mpps = statistics.mean(window) / 1e6 if window else 0.0
+    tot = re.search(r"Accumulated forward statistics.*?TX-packets:\s+(\d+)", out, re.S)
+    return {"mpps": mpps, "samples": len(window), "total_tx": int(tot.group(1)) if tot else 0, "loadavg": la,
+            "rc": p.returncode}
+
+
+def run_switchyard(pcap, extra, duration, warmup, huge, logdir, tag, profile=None):
+    counters = os.path.join(logdir, f"counters-{tag}.json")
+    if os.path.exists(counters):
+        os.remove(counters)
+    cmd = ["dotnet", SWITCHYARD, "--config", CONFIG,
+           f"--Eal:Vdevs:0=net_pcap0,rx_pcap={pcap},infinite_rx=1",
+           f"--Eal:Hugepages={'require' if huge else 'off'}",
+           f"--Dataplane:MempoolMbufs={MBUFS}",
+           f"--Run:DurationSeconds={warmup + duration + 60}",  # a backstop; the harness stops it with SIGINT
+           f"--Run:CountersFile={counters}", "--Run:CountersIntervalSeconds=1", *extra]
+    env = dict(os.environ)
+    if profile:
+        env["DOTNET_PerfMapEnabled"] = "1"  # JIT symbol map for perf
+        env["DOTNET_EnableWriteXorExecute"] = "0"  # else JIT code shows up as memfd:doublemapper, unresolved
+    la = loadavg()
+    out_path = os.path.join(logdir, f"switchyard-{tag}.out")
+    err_path = os.path.join(logdir, f"switchyard-{tag}.err")
+    with open(out_path, "w") as out, open(err_path, "w") as err:
+        p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
+        snaps, start, end, perf = [], None, None, None
+        deadline = time.time() + warmup + duration + 90
+        last_uptime = -1.0
+        while time.time() < deadline and p.poll() is None:
+            time.sleep(0.1)
+            try:
+                with open(counters) as f:
+                    d = json.load(f)
+            except (OSError, ValueError):
+                continue
+            if d["uptimeSeconds"] == last_uptime:
+                continue
+            last_uptime = d["uptimeSeconds"]
+            t = d["totals"]
+            snap = (d["uptimeSeconds"], t["forwarded"], t["rxPackets"])
+            snaps.append(snap)
+            first = next((s for s in snaps if s[2] > 0), None)
+            if first is None:
+                continue
+            if start is None and snap[0] >= first[0] + warmup:
+                start = snap
+                if profile:
+                    perf = subprocess.Popen(["perf", "record", "-C", "1", "-e", "cpu-clock", "-F", "999", "-g",
+                                             "-o", profile, "--", "sleep", str(duration)],
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            elif start is not None and snap[0] >= start[0] + duration:
+                end = snap
+                break
+        if perf:
+            perf.wait()
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+        try:
+            rc = p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            rc = p.wait()
+    final = {}
+    try:
+        with open(out_path) as f:
+            final = json.loads(f.read())
+    except (OSError, ValueError):
+        pass
+    if start is None or end is None:
+        log(f"switchyard {tag}: no measurement window (rc {rc}); see {err_path}")
+        return {"mpps": 0.0, "rx_mpps": 0.0, "loadavg": la, "rc": rc, "drops": {}, "final": final}
+    dt = end[0] - start[0]
+    drops = {k: v for k, v in final.get("totals", {}).get("drops", {}).items() if v}
+    return {"mpps": (end[1] - start[1]) / dt / 1e6, "rx_mpps": (end[2] - start[2]) / dt / 1e6, "window_s": dt,
+            "loadavg": la, "rc": rc, "drops": drops,
+            "totals": {k: v for k, v in final.get("totals", {}).items() if k != "drops"}}
+
+
+def cpu_ghz():
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("cpu MHz"):
+                return float(line.split(":")[1]) / 1e3
+    return 0.0
+
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, shell=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT).stdout.decode().strip()
+    except OSError:
+        return "?"
+
+
+def machine(huge):
+    model = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip()
+    return {
+        "CPU": f"{model}, {os.cpu_count()} cores, {cpu_ghz():.3f} GHz (/proc/cpuinfo)",
+        "Kernel": platform.release(),
+        "DPDK": sh("dpkg-query -W -f='${Version}' dpdk"),
+        ".NET": f"SDK {sh('dotnet --version')}, " + sh("dotnet --list-runtimes | grep NETCore.App | tail -1"),
+        "Hugepages": "yes, 2 MiB pages" if huge else "NO (--no-huge, 4 KiB pages: about half the throughput)",
+        "Load average at start": loadavg(),
+    }
+
+
+def fmt(x, nd=2):
+    return f"{x:.{nd}f}" if x else "0 (FAILED)"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pcaps", required=True)
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--huge", type=int, default=1)
+    ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--profile", action="store_true", help="perf record the switchyard est run's window")
+    ap.add_argument("--results", help="markdown file to write")
+    ap.add_argument("--mixgen", default="")
+    a = ap.parse_args()
+    logdir = os.path.join(a.pcaps, "logs")
+    os.makedirs(logdir, exist_ok=True)
+    huge = bool(a.huge)
+    cases = CASES[:1] if a.smoke else CASES
+    ghz = cpu_ghz()
+    info = machine(huge)
+
+    tp = {}
+    rows = []
+    for name, mix, extra in cases:
+        pcap = os.path.join(a.pcaps, mix + ".pcap")
+        if mix not in tp:
+            log(f"{mix}: testpmd io")
+            io = run_testpmd("io", pcap, a.duration, a.warmup, huge, logdir)
+            log(f"{mix}: testpmd macswap")
+            ms = run_testpmd("macswap", pcap, a.duration, a.warmup, huge, logdir)
+            tp[mix] = (io, ms)
+        io, ms = tp[mix]
+        tag = re.sub(r"[^a-z0-9]+", "-", name).strip("-")
+        log(f"{name}: switchyard")
+        sy = run_switchyard(pcap, extra, a.duration, a.warmup, huge, logdir, tag)
+        rows.append((name, sy, io, ms))
+        log(f"{name}: switchyard {sy['mpps']:.2f} Mpps, testpmd io {io['mpps']:.2f}, macswap {ms['mpps']:.2f}"
+            f" (load average {sy['loadavg']})")
+
+    profile_txt = ""
+    if a.profile and not a.smoke:
+        data = os.path.join(logdir, "perf.data")
+        log("profile: switchyard est (l2dsr) under perf record -C 1")
+        run_switchyard(os.path.join(a.pcaps, "est.pcap"), [], a.duration, a.warmup, huge, logdir, "profile", data)
+        profile_txt = sh(f"perf report -i {data} --no-children -g none --sort comm,dso --stdio 2>/dev/null | grep -v '^#' "
+                         f"| grep '%' | head -12") + "\n\n" + \
+            sh(f"perf report -i {data} --no-children -g none --sort sym --stdio 2>/dev/null | grep -v '^#' "
+               f"| grep '%' | head -25")
+
+    head = ["mix", "switchyard Mpps", "testpmd io Mpps", "testpmd macswap Mpps", "ratio sy/macswap",
+            "cycles/pkt sy", "cycles/pkt macswap"]
+    table = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, sy, io, ms in rows:
+        ratio = sy["mpps"] / ms["mpps"] if ms["mpps"] else 0.0
+        table.append("| " + " | ".join([
+            name, fmt(sy["mpps"]), fmt(io["mpps"]), fmt(ms["mpps"]), f"{ratio:.3f}",
+            f"{ghz * 1e3 / sy['mpps']:.0f}" if sy["mpps"] else "-",
+            f"{ghz * 1e3 / ms['mpps']:.0f}" if ms["mpps"] else "-"]) + " |")
+    print("\n".join(table))
+
+    ok = all(sy["mpps"] > 0 and io["mpps"] > 0 and ms["mpps"] > 0 for _, sy, io, ms in rows)
+    if a.results:
+        with open(a.results, "w") as f:
+            f.write(f"# Load run {datetime.date.today().isoformat()}\n\n")
+            f.write(f"`perf/load/run.sh{' --smoke' if a.smoke else ''}`: {a.duration} s measured window after "
+                    f"{a.warmup} s warm-up per run; mixes from `perf/load/mixgen.py {a.mixgen}`.\n\n")
+            f.write("## Machine\n\n")
+            for k, v in info.items():
+                f.write(f"- {k}: {v}\n")
+            f.write("\n## Throughput (one forwarding core, core 1)\n\n")
+            f.write("\n".join(table) + "\n\n")
+            f.write("## Per run details\n\n")
+            for name, sy, io, ms in rows:
+                f.write(f"- {name}: switchyard rx {sy.get('rx_mpps', 0):.2f} Mpps, window {sy.get('window_s', 0):.3f} s, "
+                        f"drops {sy['drops'] or 'none'}, load average before: switchyard {sy['loadavg']}, "
+                        f"testpmd io {io['loadavg']}, macswap {ms['loadavg']}\n")
+                if "totals" in sy:
+                    t = sy["totals"]
+                    f.write(f"  - totals: flowHits {t.get('flowHits')}, flowInserts {t.get('flowInserts')}, "
+                            f"flowEvictions {t.get('flowEvictions')}, maglevSteered {t.get('maglevSteered')}, "
+                            f"bursts {t.get('bursts')} (mean burst {t.get('rxPackets', 0) / max(1, t.get('bursts', 1)):.1f})\n")
+            if profile_txt:
+                f.write("\n## Where the worker core's time goes (perf record -C 1, est l2dsr, cpu-clock)\n\n```\n")
+                f.write(profile_txt + "\n```\n")
+        log(f"wrote {a.results}")
+    if not ok:
+        log("FAILED: some run measured 0 Mpps (logs in the work directory)")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

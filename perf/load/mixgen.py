@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""Traffic mixes for the load harness, written as classic pcap files (standard library only).
+
+Usage: mixgen.py OUTDIR [--flows N] [--rounds N] [--seed N]
+
+Writes OUTDIR/{est,syn,udp,tcp6,imix}.pcap and OUTDIR/mixes.txt (one "name packets bytes" line each).
+Every frame is a valid Ethernet/IP frame with correct IPv4 header and L4 checksums, addressed to the
+VIPs in perf/load/switchyard.json; the appliance's parser verifies the IPv4 header checksum.
+
+Mixes (the pcap is replayed in a loop by net_pcap's infinite_rx, so each file is one "period"):
+  est   established IPv4 TCP to VIP 198.18.0.100:80: FLOWS client flows; every flow's SYN, then ROUNDS-1
+        rounds of ACKs (flows interleaved), 60-byte frames (64 on the wire with the FCS). The SYN
+        share of the period is 1/ROUNDS (replayed SYNs hit the flow they already pinned).
+  syn   TCP SYN flood to the same VIP: FLOWS*ROUNDS SYNs from random source addresses and ports.
+  udp   IPv4 UDP to VIP 198.18.0.100:53: FLOWS flows x ROUNDS packets, 60-byte frames (18-byte payload).
+  tcp6  established IPv6 TCP to VIP [2001:db8::100]:80, same shape as est, 74-byte frames (minimum v6 TCP).
+  imix  est with "simple IMIX" frame sizes 7:4:1 of 60/590/1514 bytes (64/594/1518 on the wire).
+"""
+import argparse
+import os
+import random
+import struct
+
+APPLIANCE_MAC = bytes.fromhex("020000000001")   # the "in" port's Mac in switchyard.json
+ROUTER_MAC = bytes.fromhex("020000000002")      # the client-side router sending to the appliance
+VIP4 = bytes([198, 18, 0, 100])
+VIP6 = bytes.fromhex("20010db8000000000000000000000100")
+CLIENT_NET6 = bytes.fromhex("20010db8abcd0000")  # clients: 2001:db8:abcd::/64
+
+TCP_SYN, TCP_ACK = 0x02, 0x10
+
+
+def csum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return (~s) & 0xFFFF
+
+
+def eth(ethertype: int) -> bytes:
+    return APPLIANCE_MAC + ROUTER_MAC + struct.pack("!H", ethertype)
+
+
+def tcp_header(sport, dport, seq, ack, flags, pseudo, payload):
+    hdr = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 65535, 0, 0)
+    c = csum(pseudo + hdr + payload)
+    return hdr[:16] + struct.pack("!H", c) + hdr[18:]
+
+
+def udp_header(sport, dport, pseudo, payload):
+    length = 8 + len(payload)
+    hdr = struct.pack("!HHHH", sport, dport, length, 0)
+    c = csum(pseudo + hdr + payload) or 0xFFFF
+    return hdr[:6] + struct.pack("!H", c)
+
+
+def ipv4(src: bytes, dst: bytes, proto: int, l4_len: int, ident: int) -> bytes:
+    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + l4_len, ident & 0xFFFF, 0x4000, 64, proto, 0, src, dst)
+    return hdr[:10] + struct.pack("!H", csum(hdr)) + hdr[12:]
+
+
+def pad(frame: bytes, size: int) -> bytes:
+    return frame + b"\0" * (size - len(frame)) if len(frame) < size else frame
+
+
+def tcp4_frame(src, sport, flags, seq, ack, frame_len=60, ident=0):
+    # A minimum-size frame carries no TCP payload: Ethernet pads 54 bytes of headers to 60.
+    payload_len = frame_len - 14 - 20 - 20 if frame_len > 60 else 0
+    payload = bytes(payload_len)
+    pseudo = src + VIP4 + struct.pack("!BBH", 0, 6, 20 + payload_len)
+    tcp = tcp_header(sport, 80, seq, ack, flags, pseudo, payload)
+    return pad(eth(0x0800) + ipv4(src, VIP4, 6, 20 + payload_len, ident) + tcp + payload, frame_len)
+
+
+def udp4_frame(src, sport, frame_len=60, ident=0):
+    payload = bytes(frame_len - 14 - 20 - 8)
+    pseudo = src + VIP4 + struct.pack("!BBH", 0, 17, 8 + len(payload))
+    udp = udp_header(sport, 53, pseudo, payload)
+    return eth(0x0800) + ipv4(src, VIP4, 17, 8 + len(payload), ident) + udp + payload
+
+
+def tcp6_frame(src, sport, flags, seq, ack):
+    pseudo = src + VIP6 + struct.pack("!IxxxB", 20, 6)
+    tcp = tcp_header(sport, 80, seq, ack, flags, pseudo, b"")
+    ip6 = struct.pack("!IHBB16s16s", 6 << 28, 20, 6, 64, src, VIP6)
+    return eth(0x86DD) + ip6 + tcp
+
+
+def write_pcap(path, frames):
+    n = nbytes = 0
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for i, fr in enumerate(frames):
+            f.write(struct.pack("<IIII", i // 1000000, i % 1000000, len(fr), len(fr)))
+            f.write(fr)
+            n += 1
+            nbytes += len(fr)
+    return n, nbytes
+
+
+def client4(rng):
+    # Clients from 10.0.0.0/8 (never a VIP), distinct addresses and ports give distinct flows.
+    return bytes([10, rng.randrange(256), rng.randrange(256), rng.randrange(1, 255)])
+
+
+def flows4(rng, count):
+    seen, out = set(), []
+    while len(out) < count:
+        f = (client4(rng), rng.randrange(1024, 65536))
+        if f not in seen:
+            seen.add(f)
+            out.append(f)
+    return out
+
+
+IMIX = [60] * 7 + [590] * 4 + [1514]
+
+
+def established(flows, rounds, make, sizes=None):
+    """SYN of every flow, then rounds-1 rounds of ACKs over all flows."""
+    frames = []
+    for k in range(rounds):
+        for i, (src, sport) in enumerate(flows):
+            if k == 0:
+                frames.append(make(src, sport, TCP_SYN, 1000 + i, 0, None))
+            else:
+                size = sizes[(k * len(flows) + i) % len(sizes)] if sizes else None
+                frames.append(make(src, sport, TCP_ACK, 1001 + i + k, 5000 + k, size))
+    return frames
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("outdir")
+    ap.add_argument("--flows", type=int, default=4096)
+    ap.add_argument("--rounds", type=int, default=16)
+    ap.add_argument("--seed", type=int, default=1)
+    a = ap.parse_args()
+    os.makedirs(a.outdir, exist_ok=True)
+    rng = random.Random(a.seed)
+    total = a.flows * a.rounds
+
+    f4 = flows4(rng, a.flows)
+    f6 = [(CLIENT_NET6 + rng.getrandbits(64).to_bytes(8, "big"), rng.randrange(1024, 65536)) for _ in range(a.flows)]
+    rng_imix = random.Random(a.seed + 1)
+    imix_sizes = IMIX[:]
+    rng_imix.shuffle(imix_sizes)
+
+    mixes = {
+        "est": established(f4, a.rounds, lambda s, p, fl, sq, ak, sz: tcp4_frame(s, p, fl, sq, ak)),
+        "syn": [tcp4_frame(client4(rng), rng.randrange(1024, 65536), TCP_SYN, rng.getrandbits(32), 0, ident=i)
+                for i in range(total)],
+        "udp": [udp4_frame(src, sport, ident=k) for k in range(a.rounds) for (src, sport) in f4],
+        "tcp6": established(f6, a.rounds, lambda s, p, fl, sq, ak, sz: tcp6_frame(s, p, fl, sq, ak)),
+        "imix": established(f4, a.rounds, lambda s, p, fl, sq, ak, sz: tcp4_frame(s, p, fl, sq, ak, sz or 60),
+                            imix_sizes),
+    }
+    with open(os.path.join(a.outdir, "mixes.txt"), "w") as idx:
+        for name, frames in mixes.items():
+            n, nbytes = write_pcap(os.path.join(a.outdir, name + ".pcap"), frames)
+            idx.write(f"{name} {n} {nbytes}\n")
+            print(f"mixgen: {name}.pcap {n} frames, mean {nbytes / n:.0f} bytes")
+
+
+if __name__ == "__main__":
+    main()

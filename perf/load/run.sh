@@ -1,0 +1,82 @@
+#!/bin/bash
+# Load harness: Switchyard next to dpdk-testpmd (io, macswap) on the same devices in the same run.
+#   perf/load/run.sh [--smoke] [--duration S] [--warmup S] [--flows N] [--rounds N] [--profile] [--no-build]
+#   --smoke     2-second runs, one mix (est, l2dsr): checks the pipeline end to end (nonzero Mpps for
+#               Switchyard and testpmd), judges no speed; exits nonzero on failure. Writes no results file.
+#   --profile   also perf-record the worker core during one extra Switchyard est run (needs linux-perf).
+# Full runs write perf/results/<date>-load.md. Needs root (hugepages) and dpdk-testpmd.
+# Machine state: reserves 2 MiB hugepages (and mounts hugetlbfs) only if not enough are free, and
+# undoes exactly that on exit, also on failure; falls back to --no-huge (and says so) if it cannot.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+
+smoke=0 duration=10 warmup=2 flows=1024 rounds=16 build=1 profile=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --smoke) smoke=1 ;;
+    --duration) duration=$2; shift ;;
+    --warmup) warmup=$2; shift ;;
+    --flows) flows=$2; shift ;;
+    --rounds) rounds=$2; shift ;;
+    --profile) profile=--profile ;;
+    --no-build) build=0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [ "$smoke" = 1 ]; then duration=2; warmup=1; flows=256; rounds=4; fi
+
+command -v dpdk-testpmd >/dev/null || { echo "run.sh: dpdk-testpmd not found (apt-get install -y dpdk)" >&2; exit 1; }
+if [ "$build" = 1 ]; then
+  make -C "$root/native" -s
+  dotnet build "$root/Switchyard.slnx" -c Release -nologo -v:q
+fi
+
+work=$(mktemp -d /tmp/sy-load.XXXXXX)
+need=512                 # 2 MiB pages: 1 GiB, room for one DPDK process at a time
+orig_nr=$(cat /proc/sys/vm/nr_hugepages 2>/dev/null || echo 0)
+set_nr=
+mounted=
+made_dir=
+cleanup() {
+  rm -f /dev/hugepages/sy-loadmap_* /dev/hugepages/tp-loadmap_* 2>/dev/null || true
+  rm -rf /var/run/dpdk/sy-load /var/run/dpdk/tp-load 2>/dev/null || true
+  if [ -n "$mounted" ]; then umount /dev/hugepages 2>/dev/null || true; fi
+  if [ -n "$made_dir" ]; then rmdir /dev/hugepages 2>/dev/null || true; fi
+  # Restore the reservation only if nobody changed it since we did.
+  if [ -n "$set_nr" ] && [ "$(cat /proc/sys/vm/nr_hugepages)" = "$set_nr" ]; then
+    echo "$orig_nr" > /proc/sys/vm/nr_hugepages || true
+  fi
+  [ "${KEEP_WORK:-0}" = 1 ] && echo "run.sh: work directory kept: $work" >&2 || rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+huge=0
+free=$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)
+if [ "$free" -lt "$need" ]; then
+  target=$((orig_nr + need - free))
+  if echo "$target" > /proc/sys/vm/nr_hugepages 2>/dev/null; then set_nr=$(cat /proc/sys/vm/nr_hugepages); fi
+  free=$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)
+fi
+if [ "$free" -ge "$need" ]; then
+  if ! grep -q hugetlbfs /proc/mounts; then
+    [ -d /dev/hugepages ] || { mkdir -p /dev/hugepages; made_dir=1; }
+    mount -t hugetlbfs nodev /dev/hugepages && mounted=1
+  fi
+  grep -q hugetlbfs /proc/mounts && huge=1
+fi
+if [ "$huge" = 1 ]; then echo "run.sh: hugepages: $free free 2 MiB pages" >&2
+else echo "run.sh: hugepages could not be reserved: running with --no-huge (about half the throughput)" >&2; fi
+
+python3 "$here/mixgen.py" "$work" --flows "$flows" --rounds "$rounds" >&2
+results=
+if [ "$smoke" = 0 ]; then
+  mkdir -p "$root/perf/results"
+  results="$root/perf/results/$(date +%Y-%m-%d)-load.md"
+fi
+python3 "$here/load.py" --pcaps "$work" --duration "$duration" --warmup "$warmup" --huge "$huge" \
+  --mixgen "--flows $flows --rounds $rounds" $( [ "$smoke" = 1 ] && echo --smoke ) \
+  ${results:+--results "$results"} $profile

@@ -34,6 +34,33 @@ public static unsafe partial class Affinity
         }
     }
 
+    [LibraryImport("libc")]
+    private static partial int gettid();
+
+    /// <summary>The kernel thread id of the calling thread (for <see cref="KeepOffCores"/>).</summary>
+    public static int CurrentThreadId() => gettid();
+
+    /// <summary>
+    /// Moves every thread of this process except <paramref name="keep"/> onto <paramref name="cores"/>:
+    /// the runtime's own threads (JIT, GC, thread pool) inherit whatever mask their creator had, and
+    /// one created from a worker would otherwise share that worker's core. Management plane only.
+    /// Returns how many threads were moved; threads that exit meanwhile are skipped.
+    /// </summary>
+    public static int KeepOffCores(IReadOnlySet<int> keep, IReadOnlyList<int> cores)
+    {
+        if (cores.Count == 0) return 0;
+        ulong* mask = stackalloc ulong[CpuSetWords];
+        new Span<ulong>(mask, CpuSetWords).Clear();
+        foreach (int c in cores) if ((uint)c < MaxCpus) mask[c / 64] |= 1UL << (c % 64);
+        int moved = 0;
+        foreach (var dir in Directory.EnumerateDirectories("/proc/self/task"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out int tid) || keep.Contains(tid)) continue;
+            if (sched_setaffinity(tid, (nuint)(CpuSetWords * sizeof(ulong)), mask) == 0) moved++;
+        }
+        return moved;
+    }
+
     /// <summary>The core the calling thread runs on now, or -1.</summary>
     public static int CurrentCpu() => sched_getcpu();
 }

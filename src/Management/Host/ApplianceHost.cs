@@ -136,9 +136,22 @@ public sealed class ApplianceHost
         var views = workers.Select(w => new CountersReport.WorkerView(w.Loop.Core, w.Counters)).ToArray();
         var deadline = _o.Run.DurationSeconds > 0 ? TimeSpan.FromSeconds(_o.Run.DurationSeconds) : (TimeSpan?)null;
         var lastCounters = Stopwatch.StartNew();
+        var workerCores = plans.Select(p => p.Core).ToHashSet();
+        var otherCores = Enumerable.Range(0, Environment.ProcessorCount).Where(c => !workerCores.Contains(c)).ToArray();
+        var lastIsolation = Stopwatch.StartNew();
+        bool isolated = false;
         while (!stop.IsRequested)
         {
             Thread.Sleep(20);
+            // Every second: keep the runtime's threads (JIT, GC, thread pool; some are created later,
+            // from a worker) off the worker cores, once every worker has reported its thread id.
+            if ((!isolated || lastIsolation.ElapsedMilliseconds >= 1000) && workers.All(w => w.Loop.ThreadId != 0))
+            {
+                int moved = Affinity.KeepOffCores(workers.Select(w => w.Loop.ThreadId).ToHashSet(), otherCores);
+                if (!isolated) Log($"kept {moved} non-worker thread(s) on core(s) {string.Join(',', otherCores)}");
+                isolated = true;
+                lastIsolation.Restart();
+            }
             if (!stop.IsRequested && workers.Any(w => w.Loop.HasExited))
             {
                 reason = "a worker failed";

@@ -174,8 +174,13 @@ public sealed unsafe class WorkerLoop<TPort> : IDisposable where TPort : struct,
     }
 
     /// <summary>Runs the loop on the calling thread until the stop flag is seen. <c>core &lt; 0</c> = do not pin.</summary>
+    /// <summary>The worker thread's kernel id once it runs (0 before): the host keeps other threads off its core.</summary>
+    public int ThreadId => Volatile.Read(ref _threadId);
+    int _threadId;
+
     public void Run()
     {
+        Volatile.Write(ref _threadId, Affinity.CurrentThreadId());
         if (_core >= 0) Affinity.PinCurrentThread(_core);
         _io.AttachThread();
         try

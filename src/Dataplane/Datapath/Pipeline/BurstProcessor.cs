@@ -100,7 +100,10 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
     byte SteerAndForward(DataplaneSnapshot snap, Burst burst, int i, byte rxPort, uint now, ref PacketInfo p, int vip, ulong hash, bool mayPin)
     {
         var pool = snap.Pools[snap.Vips[vip].Pool];
-        uint idle = p.Protocol == IpProtocol.Udp ? pool.UdpIdleTicks : pool.TcpIdleTicks;
+        // The flow's own protocol: an ICMP error refreshes the quoted flow's entry, and must not stretch
+        // a UDP flow to the TCP timeout.
+        byte flowProtocol = (p.Flags & PacketFlags.IcmpError) != 0 ? p.InnerProtocol : p.Protocol;
+        uint idle = flowProtocol == IpProtocol.Udp ? pool.UdpIdleTicks : pool.TcpIdleTicks;
         var backends = snap.Backends;
         int id;
         bool hit = _flows.Lookup(hash, now, idle, out uint pinned) == FlowLookup.Hit;

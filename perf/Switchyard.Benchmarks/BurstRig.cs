@@ -1,0 +1,180 @@
+using Switchyard.Dataplane.Control;
+using Switchyard.Dataplane.Datapath;
+using Switchyard.Dataplane.Datapath.Pipeline;
+using Switchyard.Dataplane.Datapath.Steering;
+using Switchyard.Dataplane.Datapath.Worker;
+using Switchyard.Management.Compile;
+using Switchyard.Management.Options;
+using Switchyard.Tests.Infrastructure;
+
+namespace Switchyard.Benchmarks;
+
+/// <summary>The traffic a <see cref="BurstRig"/> replays.</summary>
+public enum TrafficMix
+{
+    /// <summary>Established TCP flows (ACK + 6 bytes of data, 60-byte frames) to an L2 DSR pool: flow-table hits.</summary>
+    TcpEstablishedL2Dsr,
+    /// <summary>The same flows with IMIX frame sizes (7:4:1 of 60, 590 and 1514 bytes, no FCS).</summary>
+    TcpEstablishedL2DsrImix,
+    /// <summary>Established TCP flows to an IPIP pool (outer IPv4 header written into the headroom).</summary>
+    TcpEstablishedIpip,
+    /// <summary>A SYN flood: every frame of every burst is a new flow (its source port changes on each
+    /// replay), so each packet misses, takes a Maglev choice and inserts; once the table is full,
+    /// inserts evict.</summary>
+    SynFlood,
+    /// <summary>Established UDP flows (pinned by their first packet) to an L2 DSR pool.</summary>
+    Udp,
+    /// <summary>Established IPv6 TCP flows to an L2 DSR pool.</summary>
+    Ipv6Tcp,
+}
+
+/// <summary>
+/// The real <see cref="BurstProcessor"/> on a <see cref="MemoryPort"/> with a snapshot compiled by
+/// <see cref="SnapshotCompiler"/>: what <see cref="BurstBenchmarks"/> times and what the test suite's
+/// allocation guard runs. <see cref="Run"/> replays <see cref="FramesPerRun"/> frames, one flow each,
+/// as <see cref="BurstsPerRun"/> bursts of 32: restore the frames, receive, process.
+/// </summary>
+public sealed unsafe class BurstRig : IDisposable
+{
+    public const int BurstsPerRun = 32;
+    public const int FramesPerRun = BurstsPerRun * Burst.Size; // 1024 frames, 2.2 MB of slots: L2 misses, as with real mbufs
+    const int TcpSourcePortOffset = 14 + 20; // Ethernet + IPv4 without options
+
+    readonly MemoryPort _port;
+    readonly Burst _burst = new();
+    readonly BurstProcessor _processor;
+    readonly bool _synFlood;
+    uint _now = 1;            // ms; one burst per ms
+    ushort _generation;       // SYN flood: source port of this replay
+
+    public TrafficMix Mix { get; }
+    public WorkerCounters Counters => _processor.Counters;
+    public MemoryPort Port => _port;
+    public Burst LastBurst => _burst;
+
+    public BurstRig(TrafficMix mix)
+    {
+        Mix = mix;
+        var options = Options();
+        var snapshot = new SnapshotCompiler().Compile(options, new Dictionary<string, ulong>());
+        _processor = new BurstProcessor(new SnapshotHolder(snapshot), new FlowTable(options.Dataplane.FlowTableEntries),
+            new WorkerCounters(options.Dataplane.MaxVips, options.Dataplane.MaxBackends));
+        _synFlood = mix == TrafficMix.SynFlood;
+        _port = new MemoryPort(Frames(mix));
+        if (!_synFlood)
+        {
+            // Open every flow once (SYN for TCP, the first datagram for UDP), so the timed replays are
+            // established traffic.
+            using var opening = new MemoryPort(OpeningFrames(mix));
+            for (int b = 0; b < BurstsPerRun; b++)
+            {
+                opening.Receive(_burst, b * Burst.Size, Burst.Size);
+                _processor.Process(_burst, 0, _now);
+            }
+        }
+    }
+
+    /// <summary>Replays every frame once; returns how many were forwarded (so the work is not dead code).</summary>
+    public int Run()
+    {
+        int forwarded = 0;
+        ushort generation = ++_generation;
+        for (int b = 0; b < BurstsPerRun; b++)
+        {
+            int first = b * Burst.Size;
+            _port.Reset(first, Burst.Size);
+            _port.Receive(_burst, first, Burst.Size);
+            if (_synFlood)
+            {
+                // A new source port per replay makes each SYN a flow the table has not seen. The TCP
+                // checksum is left stale: the processor does not verify it (a NIC would have).
+                for (int i = 0; i < Burst.Size; i++)
+                {
+                    byte* sp = _burst.Data[i] + TcpSourcePortOffset;
+                    sp[0] = (byte)(generation >> 8);
+                    sp[1] = (byte)generation;
+                }
+            }
+            _processor.Process(_burst, 0, _now++);
+            for (int i = 0; i < Burst.Size; i++) forwarded += _burst.OutPort[i] == 1 ? 1 : 0;
+        }
+        return forwarded;
+    }
+
+    /// <summary>One client port (index 0) and one backend-side port (index 1); 16 backends per pool.</summary>
+    public static ApplianceOptions Options()
+    {
+        BackendOptions[] Backends(string prefix, Func<int, string> address, bool mac) =>
+            Enumerable.Range(1, 16).Select(i => new BackendOptions
+            {
+                Name = $"{prefix}{i}",
+                Address = address(i),
+                Mac = mac ? $"02:00:00:00:10:{i:x2}" : null,
+                Port = "inside",
+            }).ToArray();
+        return new ApplianceOptions
+        {
+            Cores = [1],
+            Ports =
+            [
+                new PortOptions { Name = "outside", Device = "net_null0", Mac = "02:00:00:00:00:01", Addresses = ["192.0.2.1", "2001:db8::1"] },
+                new PortOptions { Name = "inside", Device = "net_null1", Mac = "02:00:00:00:00:02", GatewayMac = "02:00:00:00:00:fe", Mtu = 9000, Addresses = ["10.0.0.1"] },
+            ],
+            Pools =
+            [
+                new PoolOptions { Name = "web", Forwarding = "l2dsr", Backends = Backends("w", i => $"10.0.0.{10 + i}", mac: true) },
+                new PoolOptions { Name = "tun", Forwarding = "ipip", EncapSourceV4 = "198.18.200.0/24", Backends = Backends("t", i => $"10.0.1.{10 + i}", mac: false) },
+            ],
+            Vips =
+            [
+                new VipOptions { Name = "http", Address = "192.0.2.100", Port = 80, Protocol = "tcp", Pool = "web" },
+                new VipOptions { Name = "tunnelled", Address = "192.0.2.101", Port = 80, Protocol = "tcp", Pool = "tun" },
+                new VipOptions { Name = "dns", Address = "192.0.2.53", Port = 53, Protocol = "udp", Pool = "web" },
+                new VipOptions { Name = "http6", Address = "2001:db8::100", Port = 80, Protocol = "tcp", Pool = "web" },
+            ],
+        };
+    }
+
+    static string Client4(int i) => $"198.51.{100 + (i >> 8)}.{i & 0xff}";
+    static string Client6(int i) => $"2001:db8:c::{i:x}";
+    const string Mac = "02:00:00:00:00:c1", Ours = "02:00:00:00:00:01";
+
+    /// <summary>IMIX frame size (bytes, no FCS) of frame i: 7 x 60, 4 x 590, 1 x 1514 in every 12.</summary>
+    static int ImixSize(int i) => (i % 12) switch { < 7 => 60, < 11 => 590, _ => 1514 };
+
+    static byte[] Frame(TrafficMix mix, int i, bool opening)
+    {
+        var tcp = opening ? TcpFlags.Syn : TcpFlags.Ack | TcpFlags.Psh;
+        ushort sport = (ushort)(10000 + i);
+        byte[] data = opening ? [] : "GET /\r\n"u8.ToArray();
+        return mix switch
+        {
+            TrafficMix.TcpEstablishedL2Dsr => FrameBuilder.Ethernet(Mac, Ours).Ipv4(Client4(i), "192.0.2.100")
+                .Tcp(sport, 80, tcp).Payload(data).PadTo(60).Build(),
+            TrafficMix.TcpEstablishedL2DsrImix => FrameBuilder.Ethernet(Mac, Ours).Ipv4(Client4(i), "192.0.2.100")
+                .Tcp(sport, 80, tcp).Payload(opening ? [] : new byte[ImixSize(i) - 54]).PadTo(60).Build(),
+            TrafficMix.TcpEstablishedIpip => FrameBuilder.Ethernet(Mac, Ours).Ipv4(Client4(i), "192.0.2.101")
+                .Tcp(sport, 80, tcp).Payload(data).PadTo(60).Build(),
+            TrafficMix.SynFlood => FrameBuilder.Ethernet(Mac, Ours).Ipv4(Client4(i), "192.0.2.100")
+                .Tcp(sport, 80, TcpFlags.Syn, options: TcpOptions.Mss(1460)).PadTo(60).Build(),
+            TrafficMix.Udp => FrameBuilder.Ethernet(Mac, Ours).Ipv4(Client4(i), "192.0.2.53")
+                .Udp(sport, 53).Payload(new byte[18]).PadTo(60).Build(),
+            TrafficMix.Ipv6Tcp => FrameBuilder.Ethernet(Mac, Ours).Ipv6(Client6(i), "2001:db8::100")
+                .Tcp(sport, 80, tcp).Payload(data).Build(),
+            _ => throw new ArgumentOutOfRangeException(nameof(mix)),
+        };
+    }
+
+    /// <summary>The replayed frames of a mix: <see cref="FramesPerRun"/> flows, one frame each.</summary>
+    public static byte[][] Frames(TrafficMix mix) => [.. Enumerable.Range(0, FramesPerRun).Select(i => Frame(mix, i, opening: false))];
+
+    /// <summary>The frames that open the mix's flows (SYN, first datagram).</summary>
+    public static byte[][] OpeningFrames(TrafficMix mix) => [.. Enumerable.Range(0, FramesPerRun).Select(i => Frame(mix, i, opening: true))];
+
+    public void Dispose()
+    {
+        _processor.Dispose();
+        _burst.Dispose();
+        _port.Dispose();
+    }
+}

@@ -255,11 +255,12 @@ public class PacketParserValidTests
     }
 
     [Fact]
-    public void Ipv6_atomic_fragment_is_flagged_but_its_udp_length_is_checked_like_a_whole_datagram()
+    public void Ipv6_atomic_fragment_is_a_whole_datagram_not_a_fragment()
     {
         var ok = Eth(EtherTypes.IPv6, Ipv6(44, Cat(FragHeader(IpProtocol.Udp, 0, false, 9), Udp(1, 2, Bytes(4)))));
         Assert.Equal(DropReason.None, Parse(ok, out var i));
-        Assert.True(i.Has(PacketFlags.Fragment | PacketFlags.FirstFragment));
+        Assert.False(i.Has(PacketFlags.Fragment) || i.Has(PacketFlags.FirstFragment));
+        Assert.True(i.Has(PacketFlags.HasPorts));
         Assert.Equal(2, i.DstPort);
         var bad = Eth(EtherTypes.IPv6, Ipv6(44, Cat(FragHeader(IpProtocol.Udp, 0, false, 9), Udp(1, 2, Bytes(4), length: 100))));
         Assert.Equal(DropReason.UdpBadLength, Parse(bad, out _));

@@ -204,7 +204,7 @@ static class ReferenceParser
         var w = WalkExt(packet, 40, nh);
         if (w.Reason != DropReason.None) return w.Reason;
         bool partial = false, nonFirst = false;
-        if (w.SawFragment)
+        if (w.SawFragment && (w.FragOffset != 0 || w.More)) // atomic fragments are whole datagrams (RFC 6946)
         {
             v.Flags |= PacketFlags.Fragment;
             if (w.FragOffset == 0) v.Flags |= PacketFlags.FirstFragment;

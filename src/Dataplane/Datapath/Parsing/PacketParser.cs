@@ -19,8 +19,8 @@ namespace Switchyard.Dataplane.Datapath.Parsing;
 /// and a hop-by-hop header later than first in the chain is not rejected;
 /// ports of ICMP-quoted packets are extracted for TCP and UDP only; IPv4 quotes must hold the
 /// RFC 792 minimum (inner header + 8 bytes), IPv6 quotes only reach the inner ports (4 bytes).
-/// An IPv6 atomic fragment (offset 0, M clear) is flagged Fragment|FirstFragment but its L4
-/// header is checked as strictly as an unfragmented packet's.
+/// An IPv6 atomic fragment (offset 0, M clear) is a whole datagram (RFC 6946): not flagged as a
+/// fragment, and its L4 header is checked as strictly as an unfragmented packet's.
 /// </para>
 /// </summary>
 public static unsafe class PacketParser
@@ -206,9 +206,10 @@ public static unsafe class PacketParser
             flags |= PacketFlags.HasExtensionHeaders;
             DropReason r = WalkExtensionHeaders(ip, ref off, end, ref nh, out bool sawFragment, out int fragField, out uint fragId);
             if (r != DropReason.None) { info.Flags = flags; return r; }
-            if (sawFragment)
+            // An atomic fragment (offset 0, M clear) is a whole datagram (RFC 6946): it is not
+            // flagged, so it is steered and pinned like the rest of its flow.
+            if (sawFragment && fragField != 0)
             {
-                // An atomic fragment (offset 0, M clear) is flagged too, but is a whole datagram.
                 flags |= PacketFlags.Fragment;
                 if (fragField >> 3 == 0) flags |= PacketFlags.FirstFragment;
                 else nonFirst = true;

@@ -203,7 +203,9 @@ public sealed unsafe class WorkerLoop<TPort> : IDisposable where TPort : struct,
         int ports = _ports;
         long drainInterval = Stopwatch.Frequency * TxDrainMicroseconds / 1_000_000; // Stopwatch ticks
         long ticksPerMs = Stopwatch.Frequency / 1000;                                   // Stopwatch ticks per ms
-        long start = Stopwatch.GetTimestamp();
+        // Ticks count from one process-wide epoch, so every worker's "now" is comparable: state shared
+        // between workers (learned MPTCP tokens) compares expiry times written by different workers.
+        long start = DataplaneClock.Epoch;
         _startTimestamp = start;
         Volatile.Write(ref _lastRxTick.Value, -1);
         long lastDrain = start;

@@ -38,7 +38,7 @@ public sealed class MixedTrafficTests
         var c = new Cases();
 
         // ---- TCP flows to every TCP VIP: SYN then data, the data must follow the SYN's backend.
-        foreach (var v in new[] { Dsr4, Dsr6, IpipV4, IpipV6, GueV4, GreV4, GreV6 })
+        foreach (var v in new[] { Dsr4, Dsr6, IpipV4, IpipV6, GueV4, GueV6, GreV4, GreV6 })
             for (int k = 0; k < 3; k++)
             {
                 ushort sp = NextPort();
@@ -48,7 +48,7 @@ public sealed class MixedTrafficTests
             }
 
         // ---- 802.1Q-tagged frames: the tag stays on the forwarded frame (also in front of the outer header).
-        foreach (var (v, vid) in new[] { (Dsr4, (ushort)100), (GreV4, (ushort)200), (IpipV6, (ushort)300), (GueV4, (ushort)400) })
+        foreach (var (v, vid) in new[] { (Dsr4, (ushort)100), (GreV4, (ushort)200), (IpipV6, (ushort)300), (GueV4, (ushort)400), (GueV6, (ushort)500) })
         {
             ushort sp = NextPort();
             c.Forward($"{v.Name} VLAN {vid} SYN", Syn(v, sp, vlan: vid), v, $"vlan-{sp}", sp);
@@ -83,6 +83,11 @@ public sealed class MixedTrafficTests
             c.Forward("any4 tcp/22", Syn(Any4, sp, dport: 22), Any4, marker: sp);
             sp = NextPort();
             c.Forward("any4 udp/5000", Ip(Eth(), Client4, Any4.Address).Udp(sp, 5000).Payload("any").Build(), Any4, marker: sp);
+            sp = NextPort();
+            c.Forward("any6 tcp/443", Syn(Any6, sp, dport: 443), Any6, marker: sp);
+            sp = NextPort();
+            c.Forward("any6 udp/4500", Ip(Eth(), Client6, Any6.Address).Udp(sp, 4500).Payload("any6").Build(), Any6, marker: sp);
+            c.Drop("ICMPv6 echo to a whole-address VIP", Ip(Eth(), Client6, Any6.Address).Icmpv6(128, 0, rest: 0x00010001).Payload("ping").Build(), DropReason.IcmpUnsupported);
             c.Forward("any4 ESP", FrameBuilder.Ethernet(ClientMac, PortMac).Ipv4(Client4, Any4.Address, protocol: 50).Payload(new byte[24]).Build(), Any4);
         }
 
@@ -115,6 +120,18 @@ public sealed class MixedTrafficTests
             c.Forward($"ICMPv6 packet-too-big for {sp}", ptb, IpipV6, $"ptb-{sp}");
         }
 
+        // ICMP errors about a UDP VIP's datagram and a whole-address VIP's segment.
+        {
+            ushort sp = NextPort();
+            c.Forward($"udp4 flow for ICMP {sp}", Ip(Eth(), Client4b, Udp4.Address).Udp(sp, 53).Payload("q").Build(), Udp4, $"icmp-udp-{sp}", sp);
+            var quoted = IpPacket(FrameBuilder.Ethernet(PortMac, ClientMac).Ipv4(Udp4.Address, Client4b).Udp(53, sp).Payload("answer"));
+            c.Forward($"ICMP frag-needed for UDP {sp}", FrameBuilder.Ethernet(RouterMac, PortMac).Ipv4(Router4, Udp4.Address).Icmp(3, 4, rest: 1300).Payload(quoted).Build(), Udp4, $"icmp-udp-{sp}");
+            sp = NextPort();
+            c.Forward($"any6 flow for PTB {sp}", Syn(Any6, sp, dport: 8443), Any6, $"ptb-any-{sp}", sp);
+            var quoted6 = IpPacket(FrameBuilder.Ethernet(PortMac, ClientMac).Ipv6(Any6.Address, Client6).Tcp(8443, sp, TcpFlags.Syn | TcpFlags.Ack, seq: 1, ack: 1001));
+            c.Forward($"ICMPv6 packet-too-big for any6 {sp}", FrameBuilder.Ethernet(RouterMac, PortMac).Ipv6(Router6, Any6.Address).Icmpv6(2, 0, rest: 1280).Payload(quoted6).Build(), Any6, $"ptb-any-{sp}");
+        }
+
         // ---- ARP and NDP.
         c.Add(new Case("ARP for a VIP", FrameBuilder.ArpRequest(ClientMac, Client4, Dsr4.Address), Outcome.ArpReplied, NeighborTarget: Dsr4.Address));
         c.Add(new Case("ARP for the port address", FrameBuilder.ArpRequest(ClientMac, Client4, PortV4), Outcome.ArpReplied, NeighborTarget: PortV4));
@@ -122,6 +139,10 @@ public sealed class MixedTrafficTests
         c.Drop("ARP reply to us", FrameBuilder.ArpReply(ClientMac, Client4, PortMac, PortV4), DropReason.ArpNotForUs);
         c.Add(new Case("NS for a VIP", FrameBuilder.NeighborSolicitation(ClientMac, Client6, Dsr6.Address), Outcome.NdpReplied, NeighborTarget: Dsr6.Address));
         c.Add(new Case("NS for the port address", FrameBuilder.NeighborSolicitation(ClientMac, Client6, PortV6), Outcome.NdpReplied, NeighborTarget: PortV6));
+        // On a VLAN: the answer keeps the tag.
+        c.Add(new Case("ARP for a VIP on VLAN 5", FrameBuilder.Ethernet(FrameBuilder.Mac(ClientMac), FrameBuilder.Broadcast).Vlan(5)
+            .Arp(1, ClientMac, Client4, "00:00:00:00:00:00", IpipV4.Address).Build(), Outcome.ArpReplied, NeighborTarget: IpipV4.Address));
+        c.Add(new Case("NS for a VIP on VLAN 5", NsOnVlan(GueV6.Address, 5), Outcome.NdpReplied, NeighborTarget: GueV6.Address));
         c.Drop("NS for a foreign address", FrameBuilder.NeighborSolicitation(ClientMac, Client6, "2001:db8:100::99"), DropReason.NdpNotForUs);
 
         // ---- Not for a VIP.
@@ -145,6 +166,11 @@ public sealed class MixedTrafficTests
             // IPv6, 1500 bytes: packet too big, MTU 1500 - 40 (IPv6 in IPv6).
             c.Add(new Case("ipip6 1500", BigTcp(IpipV6, NextPort(), 1500, df: true), Outcome.IcmpTooBigSent, IpipV6, TooBigMtu: 1460));
             c.Add(new Case("gre6 1500", BigTcp(GreV6, NextPort(), 1500, df: true), Outcome.IcmpTooBigSent, GreV6, TooBigMtu: 1456));
+            c.Add(new Case("gue6 1500", BigTcp(GueV6, NextPort(), 1500, df: true), Outcome.IcmpTooBigSent, GueV6, TooBigMtu: 1452));
+            ushort fits6 = NextPort();
+            c.Forward("ipip6 1460 fits exactly", BigTcp(IpipV6, fits6, 1460, df: true), IpipV6, marker: fits6);
+            ushort fitsGue6 = NextPort();
+            c.Forward("gue6 1452 fits exactly", BigTcp(GueV6, fitsGue6, 1452, df: true), GueV6, marker: fitsGue6);
             // L2 DSR does not grow the packet: 1500 bytes go through.
             ushort dsr = NextPort();
             c.Forward("dsr4 1500", BigTcp(Dsr4, dsr, 1500, df: true), Dsr4, marker: dsr);
@@ -153,6 +179,15 @@ public sealed class MixedTrafficTests
         // ---- Malformed frames, one per reason.
         Malformed(c);
         return c;
+    }
+
+    static byte[] NsOnVlan(string target, ushort vid)
+    {
+        var t = IPAddress.Parse(target).GetAddressBytes();
+        var group = IPAddress.Parse($"ff02::1:ff{t[13]:x2}:{t[14]:x2}{t[15]:x2}");
+        byte[] body = [.. t, 1, 1, .. FrameBuilder.Mac(ClientMac)];
+        return FrameBuilder.Ethernet(FrameBuilder.Mac(ClientMac), [0x33, 0x33, 0xff, t[13], t[14], t[15]]).Vlan(vid)
+            .Ipv6(Client6, group.ToString(), hopLimit: 255).Icmpv6(135, 0).Payload(body).Build();
     }
 
     static byte[] BigTcp(Vip v, ushort sport, int ipLength, bool df)
@@ -272,7 +307,7 @@ public sealed class MixedTrafficTests
                 {
                     Outcome.Forwarded => CheckForwarded(c, output[i].Data, dissected[i], why),
                     Outcome.ArpReplied => CheckArp(c, output[i].Data, dissected[i], why),
-                    Outcome.NdpReplied => CheckNdp(c, dissected[i], why),
+                    Outcome.NdpReplied => CheckNdp(c, output[i].Data, dissected[i], why),
                     Outcome.IcmpTooBigSent => CheckTooBig(c, dissected[i], why),
                     _ => null,
                 };
@@ -385,7 +420,7 @@ public sealed class MixedTrafficTests
                 if (t["gre.proto"] != (c.Vip.V6 ? "0x86dd" : "0x0800")) why.Add($"gre.proto {t["gre.proto"]}");
                 break;
             case Mode.Gue:
-                if (t["udp.dstport"] != GuePort.ToString()) why.Add($"outer udp.dstport {t["udp.dstport"]}, expected {GuePort}");
+                if (t["udp.dstport"] != pool.GuePort.ToString()) why.Add($"outer udp.dstport {t["udp.dstport"]}, expected {pool.GuePort}");
                 if (int.Parse(t["udp.srcport"] ?? "0") < 49152) why.Add($"outer udp.srcport {t["udp.srcport"]} outside 49152..65535");
                 break;
         }
@@ -403,12 +438,20 @@ public sealed class MixedTrafficTests
         Eq("eth.dst", ClientMac); Eq("eth.src", PortMac); Eq("arp.opcode", "2");
         Eq("arp.src.hw_mac", PortMac); Eq("arp.src.proto_ipv4", c.NeighborTarget!);
         Eq("arp.dst.hw_mac", ClientMac); Eq("arp.dst.proto_ipv4", Client4);
+        CheckTagKept(c, output, t, why);
         if (output.Length != c.Frame.Length) why.Add("the reply's length differs from the request's");
         return null;
     }
 
-    static string? CheckNdp(Case c, TsharkPacket t, List<string> why)
+    static void CheckTagKept(Case c, byte[] output, TsharkPacket t, List<string> why)
     {
+        if (L2Length(c.Frame) != 18) { if (t.Has("vlan.id")) why.Add("a VLAN tag appeared"); return; }
+        if (!output.AsSpan(12, 4).SequenceEqual(c.Frame.AsSpan(12, 4))) why.Add($"VLAN tag not kept (vlan.id {t["vlan.id"]})");
+    }
+
+    static string? CheckNdp(Case c, byte[] output, TsharkPacket t, List<string> why)
+    {
+        CheckTagKept(c, output, t, why);
         void Eq(string field, string want) { if (t[field] != want) why.Add($"{field} {t[field]}, expected {want}"); }
         Eq("eth.dst", ClientMac); Eq("eth.src", PortMac); Eq("icmpv6.type", "136"); Eq("ipv6.hlim", "255");
         if (!SameAddress(t["ipv6.src"], c.NeighborTarget!)) why.Add($"ipv6.src {t["ipv6.src"]}");
@@ -451,7 +494,7 @@ public sealed class MixedTrafficTests
             {
                 string v = values[k];
                 if (v == Tshark.StatusGood) continue;
-                // GUE over IPv4 sends UDP checksum 0 (RFC 768 allows it; the inner packet has its own).
+                // GUE over IPv4 sends UDP checksum 0 (RFC 768 allows it; the inner packet has its own). Over IPv6 it must be Good.
                 if (f == "udp.checksum.status" && k == 0 && v == Tshark.StatusNotPresent && c.Vip?.Pool.Mode == Mode.Gue && !c.Vip.V6) continue;
                 // Our ICMP error quotes a cut packet: the quoted TCP segment cannot check out.
                 if (f == "tcp.checksum.status" && c.Kind == Outcome.IcmpTooBigSent) continue;

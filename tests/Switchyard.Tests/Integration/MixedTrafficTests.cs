@@ -243,6 +243,8 @@ public sealed class MixedTrafficTests
             return h;
         }
         c.Drop("runt (10 bytes)", syn4[..10], DropReason.RuntFrame);
+        // net_pcap chains a frame longer than one mbuf's data room (2 KiB) into several segments.
+        c.Drop("jumbo frame in several mbufs", BigTcp(Dsr4, NextPort(), 3000, df: true), DropReason.MultiSegment);
         c.Drop("VLAN tag cut short", eth(0x8100, 0x00), DropReason.VlanTruncated);
         c.Drop("LLDP", eth(0x88cc, new byte[46]), DropReason.UnsupportedEtherType);
         c.Drop("truncated IPv4 (10 of 20 header bytes)", syn4[..24], DropReason.Ipv4Truncated);

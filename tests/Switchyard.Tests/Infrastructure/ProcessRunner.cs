@@ -15,8 +15,9 @@ public sealed record ProcessResult(int ExitCode, string StdOut, string StdErr, b
 /// child can never outlive the test that started it.</summary>
 public static class ProcessRunner
 {
+    /// <param name="environment">Variables to set in the child's environment; a null value removes the variable.</param>
     public static ProcessResult Run(string fileName, IEnumerable<string> args, TimeSpan timeout, string? stdin = null,
-        string? workingDirectory = null)
+        string? workingDirectory = null, IReadOnlyDictionary<string, string?>? environment = null)
     {
         var psi = new ProcessStartInfo(fileName)
         {
@@ -26,6 +27,9 @@ public static class ProcessRunner
             UseShellExecute = false,
         };
         if (workingDirectory is not null) psi.WorkingDirectory = workingDirectory;
+        if (environment is not null)
+            foreach (var (k, v) in environment)
+                if (v is null) psi.Environment.Remove(k); else psi.Environment[k] = v;
         foreach (var a in args) psi.ArgumentList.Add(a);
         var sw = Stopwatch.StartNew();
         using var p = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {fileName}");

@@ -48,7 +48,9 @@ public static class Tshark
         "tshark is not installed: packet-level tests need Wireshark's dissector as an independent check (Debian: apt-get install -y tshark)");
 
     /// <summary>Runs `tshark -r file -T fields -e f1 -e f2 ...` (plus the checksum status fields) and returns one entry per packet.</summary>
-    public static List<TsharkPacket> Fields(string pcap, IEnumerable<string> fields, string? displayFilter = null, bool twoPass = true)
+    /// <param name="extraArgs">More tshark arguments, e.g. decode-as rules ("-d", "udp.port==6080,ip").</param>
+    public static List<TsharkPacket> Fields(string pcap, IEnumerable<string> fields, string? displayFilter = null, bool twoPass = true,
+        IEnumerable<string>? extraArgs = null)
     {
         var wanted = new List<string> { "frame.number" };
         foreach (var f in fields.Concat(ChecksumStatusFields)) if (!wanted.Contains(f)) wanted.Add(f);
@@ -56,6 +58,7 @@ public static class Tshark
             "-E", $"aggregator={Aggregator}" };
         if (twoPass) args.Add("-2"); // so reassembly results are known when each packet is printed
         args.AddRange(Prefs);
+        if (extraArgs is not null) args.AddRange(extraArgs);
         if (displayFilter is not null) { args.Add("-Y"); args.Add(displayFilter); }
         foreach (var f in wanted) { args.Add("-e"); args.Add(f); }
         var r = ProcessRunner.Run(Executable, args, TimeSpan.FromSeconds(120));

@@ -113,6 +113,9 @@ public static partial class ApplianceConfiguration
         foreach (DictionaryEntry e in env)
         {
             if (e.Key is not string key || !key.StartsWith(EnvironmentPrefix, StringComparison.OrdinalIgnoreCase)) continue;
+            // Only SWITCHYARD_Section__Key is configuration: every setting lives in a section, and
+            // variables such as SWITCHYARD_NATIVE_DIR (where the shim is) are not settings.
+            if (!key.Contains("__", StringComparison.Ordinal)) continue;
             yield return new(key[EnvironmentPrefix.Length..].Replace("__", ConfigurationPath.KeyDelimiter), e.Value as string);
         }
     }

@@ -47,6 +47,16 @@ public class BindingTests
     }
 
     [Fact]
+    public void Switchyard_variables_without_a_section_are_not_settings()
+    {
+        // SWITCHYARD_NATIVE_DIR tells the shim loader where the library is; it must not be read as
+        // an (unknown, hence refused) configuration key.
+        var env = new Hashtable { ["SWITCHYARD_NATIVE_DIR"] = "/opt/switchyard", ["SWITCHYARD_KEEP_PCAP"] = "1" };
+        var o = Load(ValidJson, [], env).Options;
+        Assert.Equal("http", o.Vips[0].Name);
+    }
+
+    [Fact]
     public void A_string_where_a_number_belongs_is_reported_with_its_path_and_no_exception_escapes()
     {
         var errors = Errors(ValidJson.Replace("\"Weight\": 2", "\"Weight\": \"heavy\""));

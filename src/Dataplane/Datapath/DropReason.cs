@@ -49,6 +49,7 @@ public enum DropReason : byte
     TxQueueFull,             // the NIC did not take the packet
     // Appended (append-only numbering)
     Ipv6BadVersion,          // EtherType IPv6 but the version nibble is not 6
+    EncapTooBigIcmpError,    // an ICMP error too big to encapsulate: never answered with another ICMP error
     Count
 }
 

@@ -112,7 +112,7 @@ sealed unsafe class PipelineHarness : IDisposable
         Assert.Equal(forwarded, vipPackets);
         Assert.Equal(forwarded, backendPackets);
         // Every steered packet is steered exactly one way.
-        Assert.Equal(forwarded + tooBig + c.Get(DropReason.NoHeadroom) + c.Get(DropReason.EncapTooBigNoDf),
+        Assert.Equal(forwarded + tooBig + c.Get(DropReason.NoHeadroom) + c.Get(DropReason.EncapTooBigNoDf) + c.Get(DropReason.EncapTooBigIcmpError),
             c.Get(GlobalCounter.FlowHits) + c.Get(GlobalCounter.FlowInserts) + c.Get(GlobalCounter.FlowRepins) + c.Get(GlobalCounter.MaglevSteered));
     }
 

@@ -184,7 +184,8 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
         // IPv4 without DF may legally be fragmented by a router; we do not fragment the outer packet,
         // so it is dropped under its own reason rather than answered with a misleading ICMP.
         // Never answer an ICMP error with an ICMP error (RFC 1122 3.2.2, RFC 4443 2.4).
-        if (!Encapsulation.AnswersTooBig(p) || (p.Flags & PacketFlags.IcmpError) != 0) return Drop(DropReason.EncapTooBigNoDf);
+        if ((p.Flags & PacketFlags.IcmpError) != 0) return Drop(DropReason.EncapTooBigIcmpError);
+        if (!Encapsulation.AnswersTooBig(p)) return Drop(DropReason.EncapTooBigNoDf);
         var port = snap.Ports[rxPort];
         Addr128 source = p.Dst; // the VIP, unless the port has an address of the family
         foreach (var a in port.Addresses)

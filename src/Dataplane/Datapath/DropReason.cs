@@ -49,6 +49,7 @@ public enum DropReason : byte
     TxQueueFull,             // the NIC did not take the packet
     // Appended (append-only numbering)
     Ipv6BadVersion,          // EtherType IPv6 but the version nibble is not 6
+    MptcpMalformedOption,    // an MPTCP (kind 30) option of the wrong length for its subtype or the TCP flags (Mptcp.MptcpError says which)
     Count
 }
 

@@ -160,7 +160,8 @@ public static unsafe class MptcpOptions
                 bool hasMap = (flags & MptcpDssFlags.Mapping) != 0, dsn8 = (flags & MptcpDssFlags.Dsn8) != 0;
                 int expected = DssBase + (hasAck ? (ack8 ? 8 : 4) : 0) + (hasMap ? (dsn8 ? DssMap64 : DssMap32) : 0);
                 // Like Linux, a checksum is accepted present or absent; whether it had to be there is
-                // known only to the endpoints (negotiated in the MP_CAPABLE handshake).
+                // known only to the endpoints (negotiated in the MP_CAPABLE handshake). Like Linux, two stray
+                // "checksum" bytes are tolerated even without a mapping (RFC 8684 has a checksum only with one).
                 if (len != expected && len != expected + DssChecksum) return MptcpError.BadLength;
                 if (!first) break;
                 info.DssFlags = (byte)flags;

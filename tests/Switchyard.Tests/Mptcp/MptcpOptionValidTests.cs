@@ -213,6 +213,15 @@ public class MptcpOptionValidTests
         Assert.Equal(9000UL, info.DataSequence);
     }
 
+    [Fact]
+    public void Dss_tolerates_two_checksum_bytes_without_a_mapping_as_linux_does()
+    {
+        var info = Ok([30, 10, 0x20, 0x01, 0, 0, 0, 42, 0x12, 0x34], Ack);
+        Assert.Equal(42UL, info.DataAck);
+        Assert.False(info.HasMapping);
+        Assert.True(info.DssHasChecksum);
+    }
+
     public static TheoryData<string, ushort?, bool> AddAddrShapes() => new()
     {
         { "192.0.2.10", null, false }, { "192.0.2.10", 4321, false }, { "192.0.2.10", null, true }, { "192.0.2.10", 4321, true },

@@ -46,10 +46,42 @@ public sealed class PoolEntry
     /// <summary>Idle timeouts in dataplane ticks (milliseconds).</summary>
     public uint TcpIdleTicks { get; init; } = 300_000;
     public uint UdpIdleTicks { get; init; } = 30_000;
+    /// <summary>Encrypted-token joins: server id -> backend id (-1 = none); empty when no backend has a server id.</summary>
+    public int[] ServerIdToBackend { get; init; } = [];
+}
+
+/// <summary>How an MP_JOIN SYN finds the backend of its connection (sources.md, design.md).</summary>
+public enum JoinMode : byte
+{
+    None = 0,
+    EncryptedToken = 1,   // decrypt the token (token-format.md): server id -> backend
+    LearnedToken = 2,     // token -> backend learned from the client's MP_CAPABLE (third ACK / first data)
+    AnnouncedPort = 3,    // the join goes to VIP:P that one backend announced; stateless
+    AnnouncedAddress = 4, // joins go to the servers' own addresses; one that reaches the VIP is unplaceable
 }
 
 /// <summary>A virtual service. Port 0 means "every port"; protocol 0 means "every protocol".</summary>
-public readonly record struct VipEntry(string Name, Addr128 Address, ushort Port, byte Protocol, int Pool);
+public readonly record struct VipEntry(string Name, Addr128 Address, ushort Port, byte Protocol, int Pool)
+{
+    /// <summary>Join modes in the order they are tried, 4 bits each, first in the low nibble; 0 = MPTCP-unaware
+    /// (a join is balanced like any SYN).</summary>
+    public uint JoinModes { get; init; }
+    /// <summary>For an announced port (VIP:P announced by one backend): that backend's id; else -1.</summary>
+    public int AnnouncedBackend { get; init; } = -1;
+
+    public static uint PackJoinModes(ReadOnlySpan<JoinMode> modes)
+    {
+        uint packed = 0;
+        for (int i = modes.Length - 1; i >= 0; i--) packed = packed << 4 | (uint)modes[i];
+        return packed;
+    }
+
+    public bool Has(JoinMode mode)
+    {
+        for (uint m = JoinModes; m != 0; m >>= 4) if ((JoinMode)(m & 0xF) == mode) return true;
+        return false;
+    }
+}
 
 /// <summary>A DPDK port as the workers see it.</summary>
 public sealed class PortEntry
@@ -83,6 +115,12 @@ public sealed class DataplaneSnapshot
     public required LocalAddressSet LocalAddresses { get; init; }
     /// <summary>Seed of the flow hash. Balancers sharing VIPs behind ECMP must use the same seed.</summary>
     public uint FlowHashSeed { get; init; }
+    /// <summary>Encrypted-token keys (null when none are configured).</summary>
+    public Datapath.Mptcp.TokenKeys? TokenKeys { get; init; }
+    /// <summary>Learned tokens not refreshed for this many ticks are forgotten.</summary>
+    public uint LearnedTokenIdleTicks { get; init; } = 600_000;
+    /// <summary>Answer an unplaceable join with RST + MP_TCPRST (true) or drop it (false).</summary>
+    public bool ResetUnplaceableJoins { get; init; } = true;
 }
 
 /// <summary>

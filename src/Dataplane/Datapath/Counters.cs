@@ -15,6 +15,18 @@ public enum GlobalCounter
     IcmpErrorsRouted,    // ICMP "frag needed"/"packet too big" sent to the backend of the quoted flow
     FragmentsHashed,     // fragments steered by their 3-tuple
     Bursts,              // non-empty bursts processed
+    // MPTCP (VIPs with join steering)
+    MptcpMalformedOptions, // segments whose kind-30 options are malformed: forwarded as plain TCP, never steered on
+    JoinsSeen,             // MP_JOIN SYNs not already pinned
+    JoinsByEncryptedToken,
+    JoinsByLearnedToken,
+    JoinsByAnnouncedPort,
+    JoinsUnplaceable,      // no mode placed it: answered with RST (Outcome.JoinReset) or dropped (JoinUnplaceable)
+    JoinsWithCollidedToken, // of those, how many carried a token learned for two backends
+    TokensLearned,
+    TokenCollisions,       // a token learned for a second backend: poisoned until it expires
+    TokensForgotten,       // on FIN/RST of the initial subflow or MP_FASTCLOSE
+    TokenTableFull,
     Count
 }
 
@@ -27,9 +39,9 @@ public enum ServiceCounter { Packets = 0, Bytes, NewFlows, Count }
 /// share a cache line). Readers sum across workers and may see a value a few packets stale.
 ///
 /// Invariants (asserted by the tests on the counters JSON):
-///   RxPackets = Forwarded + ArpReplied + NdpReplied + IcmpTooBigSent + Dropped
+///   RxPackets = Forwarded + ArpReplied + NdpReplied + IcmpTooBigSent + JoinReset + Dropped
 ///   Dropped   = sum(Drops) - Drops[TxQueueFull]
-///   TxPackets + Drops[TxQueueFull] = Forwarded + ArpReplied + NdpReplied + IcmpTooBigSent
+///   TxPackets + Drops[TxQueueFull] = Forwarded + ArpReplied + NdpReplied + IcmpTooBigSent + JoinReset
 ///   Forwarded = sum over VIPs of Packets = sum over backends of Packets
 /// TxQueueFull is counted by the worker loop after the processor gave the frame its outcome (the
 /// NIC refused it), so it is a drop reason but not part of the Dropped outcome.

@@ -62,4 +62,5 @@ public enum Outcome : byte
     ArpReplied,
     NdpReplied,
     IcmpTooBigSent,          // answered with ICMP fragmentation needed / packet too big
+    JoinReset,               // an unplaceable MP_JOIN SYN answered with RST + MP_TCPRST
 }

@@ -1,3 +1,4 @@
+using Switchyard.Dataplane.Datapath.Mptcp;
 using Switchyard.Dataplane.Control;
 using Switchyard.Dataplane.Datapath;
 using Switchyard.Dataplane.Datapath.Steering;
@@ -82,17 +83,24 @@ public sealed class SnapshotCompiler
         // ---- pools
         var pools = new PoolEntry[o.Pools.Length];
         var poolIndex = new Dictionary<string, int>(StringComparer.Ordinal);
+        var poolOptions = new PoolOptions[o.Pools.Length];
+        var backendIdOf = new Dictionary<(string Pool, string Backend), int>();
         int k = 0;
         for (int i = 0; i < o.Pools.Length; i++)
         {
             var pool = o.Pools[i];
             poolIndex[pool.Name] = i;
+            poolOptions[i] = pool;
             ValueParsers.TryParseForwarding(pool.Forwarding, out var mode);
             ValueParsers.TryParseFragments(pool.Fragments, out var fragments);
             var maglevInput = new List<MaglevBackend>();
+            int[] serverIds = pool.Backends.Any(b => b.ServerId is not null)
+                ? Enumerable.Repeat(-1, 1 << o.Mptcp.ServerIdBits).ToArray() : [];
             foreach (var b in pool.Backends)
             {
                 int id = ids[k++];
+                if (b.ServerId is { } sid) serverIds[sid] = id;
+                backendIdOf[(pool.Name, b.Name)] = id;
                 ValueParsers.TryParseAddress(b.Address, out var addr, out _);
                 int egress = index[b.Port ?? o.Ports[0].Name];
                 ulong mac;
@@ -119,11 +127,12 @@ public sealed class SnapshotCompiler
                 EncapSourceV6HostMask = v6Mask,
                 TcpIdleTicks = (uint)pool.TcpIdleTimeoutSeconds * 1000u, // ticks are milliseconds
                 UdpIdleTicks = (uint)pool.UdpIdleTimeoutSeconds * 1000u,
+                ServerIdToBackend = serverIds,
             };
         }
 
         // ---- VIPs and the addresses ARP/NDP answer for
-        var vips = new VipEntry[o.Vips.Length];
+        var vips = new List<VipEntry>(o.Vips.Length);
         var local = new List<Addr128>();
         var localPort = new List<byte>();
         for (int i = 0; i < nPorts; i++)
@@ -134,23 +143,57 @@ public sealed class SnapshotCompiler
             var v = o.Vips[i];
             ValueParsers.TryParseAddress(v.Address, out var addr, out _);
             ValueParsers.TryParseProtocol(v.Protocol, out byte proto);
-            vips[i] = new VipEntry(v.Name, addr, (ushort)v.Port, proto, poolIndex[v.Pool]);
+            int pool = poolIndex[v.Pool];
+            var modes = v.Joins.Select(ParseJoinMode).ToArray();
+            vips.Add(new VipEntry(v.Name, addr, (ushort)v.Port, proto, pool) { JoinModes = VipEntry.PackJoinModes(modes) });
             // A VIP is answered on every port (255): clients may arrive on any of them.
             if (vipAddresses.Add(addr)) { local.Add(addr); localPort.Add(255); }
         }
+        // Announced ports: VIP:P, announced by one backend, is a service of its own whose every packet
+        // goes to that backend. Its joins are "placed" by that mapping; so is everything after them.
+        // These come after the configured VIPs, so configured VIP indexes keep their meaning.
+        for (int i = 0; i < o.Vips.Length; i++)
+        {
+            var v = o.Vips[i];
+            if (!v.Joins.Contains("announced-port")) continue;
+            var pool = poolOptions[poolIndex[v.Pool]];
+            foreach (var b in pool.Backends)
+                if (b.AnnouncedPort is { } p)
+                    vips.Add(new VipEntry($"{v.Name}/announced:{b.Name}", vips[i].Address, (ushort)p, vips[i].Protocol, vips[i].Pool)
+                    {
+                        JoinModes = VipEntry.PackJoinModes([JoinMode.AnnouncedPort]),
+                        AnnouncedBackend = backendIdOf[(pool.Name, b.Name)],
+                    });
+        }
+        if (vips.Count > o.Dataplane.MaxVips)
+            throw new ConfigurationException("Dataplane.MaxVips",
+                $"{o.Dataplane.MaxVips} is fewer than the {vips.Count} services (VIPs plus announced ports)");
 
         var snapshot = new DataplaneSnapshot
         {
             Generation = _generation + 1,
             Ports = ports,
-            Vips = vips,
-            VipTable = new VipTable(vips),
+            Vips = [.. vips],
+            VipTable = new VipTable(vips.ToArray()),
             Pools = pools,
             Backends = backends,
             LocalAddresses = new LocalAddressSet(local.ToArray(), localPort.ToArray()),
             FlowHashSeed = o.Dataplane.FlowHashSeed,
+            TokenKeys = o.Mptcp.TokenKeys.Length == 0 ? null : new TokenKeys(o.Mptcp.ServerIdBits,
+                o.Mptcp.TokenKeys.Select(t => { OptionsValidator.TryParseKey(t.Key, out var key); return (t.Id, key); }).ToArray()),
+            LearnedTokenIdleTicks = (uint)o.Mptcp.LearnedTokenIdleTimeoutSeconds * 1000u,
+            ResetUnplaceableJoins = o.Mptcp.ResetUnplaceableJoins,
         };
         _generation = snapshot.Generation;
         return snapshot;
     }
+
+    static JoinMode ParseJoinMode(string name) => name switch
+    {
+        "encrypted-token" => JoinMode.EncryptedToken,
+        "learned-token" => JoinMode.LearnedToken,
+        "announced-port" => JoinMode.AnnouncedPort,
+        "announced-address" => JoinMode.AnnouncedAddress,
+        _ => throw new ArgumentException($"unknown join mode '{name}' (the validator should have refused it)"),
+    };
 }

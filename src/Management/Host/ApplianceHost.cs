@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using Switchyard.Dataplane.Control;
 using Switchyard.Dataplane.Datapath;
 using Switchyard.Dataplane.Datapath.Pipeline;
+using Switchyard.Dataplane.Datapath.Mptcp;
 using Switchyard.Dataplane.Datapath.Steering;
 using Switchyard.Dataplane.Datapath.Worker;
 using Switchyard.Dataplane.Native;
@@ -113,13 +114,15 @@ public sealed class ApplianceHost
         Log($"snapshot {snapshot.Generation}: {snapshot.Vips.Length} VIP(s), {snapshot.Pools.Length} pool(s), " +
             $"{snapshot.Backends.Count(b => b.Name is not null)} backend(s)");
 
+        // One learned-token table for all workers: a join's 5-tuple can land on any RSS queue.
+        using var learned = _o.Vips.Any(v => v.Joins.Contains("learned-token")) ? new LearnedTokenTable(_o.Mptcp.LearnedTokenCapacity) : null;
         var stop = new StopFlag();
         var workers = new List<(WorkerLoop<DpdkPortIo> Loop, BurstProcessor Processor, WorkerCounters Counters)>();
         int portCount = _o.Ports.Length;
         foreach (var plan in plans)
         {
             var counters = new WorkerCounters(_o.Dataplane.MaxVips, _o.Dataplane.MaxBackends);
-            var processor = new BurstProcessor(holder, new FlowTable(_o.Dataplane.FlowTableEntries), counters);
+            var processor = new BurstProcessor(holder, new FlowTable(_o.Dataplane.FlowTableEntries), counters, learned);
             var rx = plan.Queues.Select(q => new RxQueueRef((byte)portIndexes[q.Port], (ushort)q.Queue)).ToArray();
             var tx = Enumerable.Repeat((ushort)plan.TxQueue, portCount).ToArray();
             var loop = WorkerLoop.Create(plan.Core, rx, tx, portCount, processor, counters, stop, Log);

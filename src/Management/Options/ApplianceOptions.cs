@@ -29,6 +29,7 @@ public sealed class ApplianceOptions
     public PoolOptions[] Pools { get; set; } = [];
     public VipOptions[] Vips { get; set; } = [];
     public DataplaneOptions Dataplane { get; set; } = new();
+    public MptcpOptions Mptcp { get; set; } = new();
     public RunOptions Run { get; set; } = new();
     public DemoOptions Demo { get; set; } = new();
 }
@@ -123,6 +124,11 @@ public sealed class BackendOptions
     public int Weight { get; set; } = 1;
     /// <summary>false = out of service: no new flows, and pinned flows are re-steered.</summary>
     public bool Enabled { get; set; } = true;
+    /// <summary>Encrypted-token joins: the server id this backend mints tokens with (0 .. 2^Mptcp.ServerIdBits - 1).</summary>
+    public int? ServerId { get; set; }
+    /// <summary>Announced-port joins: the VIP port this backend announces (ip mptcp endpoint add VIP port P signal);
+    /// every packet to VIP:P goes to this backend.</summary>
+    public int? AnnouncedPort { get; set; }
 }
 
 public sealed class VipOptions
@@ -135,6 +141,10 @@ public sealed class VipOptions
     public string Protocol { get; set; } = "tcp";
     /// <summary>Pool name.</summary>
     public string Pool { get; set; } = "";
+    /// <summary>How MP_JOIN subflows reach the backend of their connection, tried in this order:
+    /// "encrypted-token", "learned-token", "announced-port", "announced-address". Empty: the VIP is
+    /// MPTCP-unaware and a join is balanced like any SYN (what a plain L4 balancer does).</summary>
+    public string[] Joins { get; set; } = [];
 }
 
 public sealed class DataplaneOptions
@@ -175,4 +185,26 @@ public sealed class DemoOptions
     public int Connections { get; set; } = 100;
     public int Concurrency { get; set; } = 10;
     public long BytesPerConnection { get; set; } = 1 << 20;
+}
+
+/// <summary>MPTCP join steering (see Vips[].Joins).</summary>
+public sealed class MptcpOptions
+{
+    /// <summary>Shared token keys (token-format.md): up to three, ids 0..2, 16 bytes as 32 hex digits.</summary>
+    public TokenKeyOptions[] TokenKeys { get; set; } = [];
+    /// <summary>k: bits of the 30-bit token plaintext that carry the server id (1..15).</summary>
+    public int ServerIdBits { get; set; } = 10;
+    /// <summary>Learned-token table slots, shared by all workers (power of two).</summary>
+    public int LearnedTokenCapacity { get; set; } = 1 << 20;
+    /// <summary>A learned token not seen again (no join, no refresh) for this long is forgotten.</summary>
+    public int LearnedTokenIdleTimeoutSeconds { get; set; } = 600;
+    /// <summary>Answer a join that no mode can place with a TCP RST carrying MP_TCPRST (true), or drop it (false).
+    /// Either way it is counted and never sent to a random backend.</summary>
+    public bool ResetUnplaceableJoins { get; set; } = true;
+}
+
+public sealed class TokenKeyOptions
+{
+    public int Id { get; set; }
+    public string Key { get; set; } = "";
 }

@@ -11,7 +11,7 @@ namespace Switchyard.Management.Options;
 /// (A hand-written validator rather than the Options source generator: the rules are mostly
 /// cross-references between sections, which attributes cannot express.)
 /// </summary>
-public static class OptionsValidator
+public static partial class OptionsValidator
 {
     // Port index 255 means "every port" in LocalAddressSet, and BackendEntry.EgressPort is a byte.
     public const int MaxPorts = 254;
@@ -271,6 +271,7 @@ public static class OptionsValidator
         if (demo.Concurrency < 1) Add("Demo.Concurrency", $"{demo.Concurrency} must be at least 1");
         if (demo.BytesPerConnection < 0) Add("Demo.BytesPerConnection", $"{demo.BytesPerConnection} must be 0 or more");
 
+        ValidateMptcp(o, Add);
         return e;
     }
 

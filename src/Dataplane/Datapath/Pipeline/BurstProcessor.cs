@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using Switchyard.Dataplane.Control;
 using Switchyard.Dataplane.Datapath.Forwarding;
+using Switchyard.Dataplane.Datapath.Mptcp;
 using Switchyard.Dataplane.Datapath.Parsing;
 using Switchyard.Dataplane.Datapath.Steering;
 using Switchyard.Dataplane.Datapath.Worker;
@@ -9,22 +10,52 @@ namespace Switchyard.Dataplane.Datapath.Pipeline;
 
 /// <summary>
 /// The packet path of one worker: parse, look up the VIP, steer, forward, for a whole burst.
-/// Reads the snapshot once per burst. Owns the worker's flow table and counters; nothing here is
-/// shared with another worker, so there are no locks and no atomics. No allocation, logging or
-/// syscalls (asserted by a test and by the benchmarks' MemoryDiagnoser).
+/// Reads the snapshot once per burst. Owns the worker's flow table and counters; the one shared
+/// structure is the learned-token table (lock-free, see <see cref="LearnedTokenTable"/>). No
+/// allocation, logging, locks or syscalls (asserted by a test and by the benchmarks' MemoryDiagnoser).
+///
+/// Two passes per burst: the first parses and classifies every frame (answering ARP/NDP and
+/// counting drops at once) and collects the tokens of the MP_JOIN SYNs whose VIP steers by
+/// encrypted token; those are decrypted together (8 AES blocks in flight, see TokenCipher); the
+/// second pass steers and forwards what is left.
 /// </summary>
 public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
 {
     readonly SnapshotHolder _snapshots;
     readonly FlowTable _flows;
     readonly WorkerCounters _counters;
-    PacketInfo _info;
+    readonly LearnedTokenTable? _learned;
+    // Per worker: initial subflow (flow hash) -> its learned token, to refresh the token while the
+    // connection lives and to forget it on FIN/RST. Joined subflows are not in it (their FIN must not
+    // forget the connection's token).
+    readonly FlowTable _flowTokens;
+    MptcpInfo _mp;
 
-    public BurstProcessor(SnapshotHolder snapshots, FlowTable flows, WorkerCounters counters)
+    // Per-frame state carried from the first pass to the second (allocated once).
+    readonly PacketInfo[] _info = new PacketInfo[Burst.Size];
+    readonly int[] _vip = new int[Burst.Size];          // -1: finished in the first pass
+    readonly ulong[] _hash = new ulong[Burst.Size];
+    readonly byte[] _kind = new byte[Burst.Size];       // Kind
+    readonly byte[] _action = new byte[Burst.Size];     // TokenAction
+    readonly ulong[] _key = new ulong[Burst.Size];      // MPTCP key to learn from / fast-close with
+    readonly uint[] _joinToken = new uint[Burst.Size];
+    readonly int[] _serverId = new int[Burst.Size];     // decrypted server id of a join, or -1
+    readonly uint[] _batchTokens = new uint[Burst.Size];
+    readonly uint[] _batchIds = new uint[Burst.Size];
+    readonly byte[] _batchOk = new byte[Burst.Size];
+    readonly byte[] _batchFrame = new byte[Burst.Size];
+
+    static class Kind { public const byte Steer = 0, SteerPin = 1, Join = 2; }
+    static class TokenAction { public const byte None = 0, Learn = 1, FastClose = 2, Track = 3; }
+
+    /// <param name="learned">The learned-token table shared by every worker (null: learned-token mode places no joins).</param>
+    public BurstProcessor(SnapshotHolder snapshots, FlowTable flows, WorkerCounters counters, LearnedTokenTable? learned = null)
     {
         _snapshots = snapshots;
         _flows = flows;
         _counters = counters;
+        _learned = learned;
+        _flowTokens = new FlowTable(learned is null ? 1024 : Math.Max(1024, flows.Capacity / 4));
     }
 
     public FlowTable Flows => _flows;
@@ -34,41 +65,61 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
     {
         var snap = _snapshots.Current; // one acquire per burst; see SnapshotHolder
         int n = burst.Count;
+        int batch = 0;
         for (int i = 0; i < n; i++)
         {
             burst.Delta[i] = 0;
             burst.OutLength[i] = burst.Length[i];
-            burst.OutPort[i] = ProcessOne(snap, burst, i, rxPort, now);
+            _vip[i] = -1;
+            burst.OutPort[i] = Classify(snap, burst, i, rxPort, ref batch);
+        }
+        if (batch > 0) DecryptJoinTokens(snap, batch);
+        for (int i = 0; i < n; i++)
+        {
+            if (_vip[i] < 0) continue;
+            burst.OutPort[i] = _kind[i] == Kind.Join
+                ? SteerJoin(snap, burst, i, rxPort, now)
+                : SteerAndForward(snap, burst, i, rxPort, now, _vip[i], _hash[i], _kind[i] == Kind.SteerPin);
         }
         // Sweep one bucket (one cache line) per burst: lookups expire lazily, but an entry never
         // looked at again for 2^31 ms would otherwise look live after the tick counter wraps.
         _flows.ExpireSome(now, 1);
+        if (_learned is not null)
+        {
+            _flowTokens.ExpireSome(now, 1);
+            _learned.ExpireSome(now, snap.LearnedTokenIdleTicks, 1);
+        }
     }
 
-    /// <summary>Returns the egress port for frame i, or <see cref="Burst.DropPort"/> after counting the drop.</summary>
+    /// <summary>
+    /// First pass. Returns the egress port of a frame finished here (a drop, an ARP/NDP answer), or
+    /// DropPort with _vip[i] >= 0 for a frame the second pass steers.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    byte ProcessOne(DataplaneSnapshot snap, Burst burst, int i, byte rxPort, uint now)
+    byte Classify(DataplaneSnapshot snap, Burst burst, int i, byte rxPort, ref int batch)
     {
         if (burst.Segments[i] > 1) return Drop(DropReason.MultiSegment);
         byte* frame = burst.Data[i];
         int len = burst.Length[i];
-        ref PacketInfo p = ref _info;
+        ref PacketInfo p = ref _info[i];
         var parsed = PacketParser.Parse(frame, len, ref p);
         if (parsed != DropReason.None) return Drop(parsed);
 
         if ((p.Flags & (PacketFlags.Arp | PacketFlags.NeighborSolicitation)) != 0)
             return AnswerNeighbor(snap, frame, len, burst, i, rxPort, ref p);
 
+        _action[i] = TokenAction.None;
         int vip;
-        ulong hash;
         if ((p.Flags & PacketFlags.IcmpError) != 0)
         {
             // The quoted packet went from the VIP to the client; the flow we pinned is the reverse.
             vip = snap.VipTable.Lookup(p.InnerSrc, p.InnerSrcPort, p.InnerProtocol);
             if (vip < 0) return Drop(DropReason.NotForVip);
-            hash = FlowHash.FiveTuple(p.InnerDst, p.InnerSrc, p.InnerDstPort, p.InnerSrcPort, p.InnerProtocol, snap.FlowHashSeed);
+            _hash[i] = FlowHash.FiveTuple(p.InnerDst, p.InnerSrc, p.InnerDstPort, p.InnerSrcPort, p.InnerProtocol, snap.FlowHashSeed);
             _counters.Add(GlobalCounter.IcmpErrorsRouted);
-            return SteerAndForward(snap, burst, i, rxPort, now, ref p, vip, hash, mayPin: false);
+            _kind[i] = Kind.Steer;
+            _vip[i] = vip;
+            return Burst.DropPort;
         }
 
         if ((p.Flags & PacketFlags.Fragment) != 0)
@@ -77,9 +128,11 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
             if (vip < 0) return Drop(DropReason.NotForVip);
             if (snap.Pools[snap.Vips[vip].Pool].Fragments == FragmentPolicy.Drop) return Drop(DropReason.FragmentDropped);
             // Every fragment of a datagram, first or not, hashes the same way and is never pinned.
-            hash = FlowHash.ThreeTuple(p.Src, p.Dst, p.Protocol, snap.FlowHashSeed);
+            _hash[i] = FlowHash.ThreeTuple(p.Src, p.Dst, p.Protocol, snap.FlowHashSeed);
             _counters.Add(GlobalCounter.FragmentsHashed);
-            return SteerAndForward(snap, burst, i, rxPort, now, ref p, vip, hash, mayPin: false);
+            _kind[i] = Kind.Steer;
+            _vip[i] = vip;
+            return Burst.DropPort;
         }
 
         ushort dstPort = (p.Flags & PacketFlags.HasPorts) != 0 ? p.DstPort : (ushort)0;
@@ -87,19 +140,189 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
         if (vip < 0)
             return Drop(p.Protocol is IpProtocol.Icmp or IpProtocol.IcmpV6 && snap.VipTable.ContainsAddress(p.Dst)
                 ? DropReason.IcmpUnsupported : DropReason.NotForVip);
-        if (p.Protocol is IpProtocol.Icmp or IpProtocol.IcmpV6 && snap.Vips[vip].Protocol == 0)
+        ref readonly var v = ref snap.Vips[vip];
+        if (p.Protocol is IpProtocol.Icmp or IpProtocol.IcmpV6 && v.Protocol == 0)
             return Drop(DropReason.IcmpUnsupported);
-        hash = FlowHash.Of(p, snap.FlowHashSeed);
+        _hash[i] = FlowHash.Of(p, snap.FlowHashSeed);
+        bool syn = p.Protocol == IpProtocol.Tcp && (p.TcpFlags & (TcpFlag.Syn | TcpFlag.Ack)) == TcpFlag.Syn;
         // Pin TCP flows from their SYN, UDP flows from their first packet (design.md).
-        bool pin = p.Protocol == IpProtocol.Udp
-                   || (p.Protocol == IpProtocol.Tcp && (p.TcpFlags & (TcpFlag.Syn | TcpFlag.Ack)) == TcpFlag.Syn);
-        return SteerAndForward(snap, burst, i, rxPort, now, ref p, vip, hash, pin);
+        _kind[i] = p.Protocol == IpProtocol.Udp || syn ? Kind.SteerPin : Kind.Steer;
+        _vip[i] = vip;
+        if (v.JoinModes != 0 && p.Protocol == IpProtocol.Tcp) ClassifyMptcp(snap, frame, i, ref p, in v, syn, ref batch);
+        return Burst.DropPort;
+    }
+
+    /// <summary>MPTCP signalling of a TCP segment to a VIP that steers joins: joins, keys to learn, closes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    void ClassifyMptcp(DataplaneSnapshot snap, byte* frame, int i, ref PacketInfo p, in VipEntry v, bool syn, ref int batch)
+    {
+        bool learning = _learned is not null && v.Has(JoinMode.LearnedToken);
+        var r = p.TcpOptionsLength == 0 ? MptcpParse.None
+            : MptcpOptions.Parse(frame + p.TcpOptionsOffset, p.TcpOptionsLength, p.TcpFlags, p.PayloadLength, ref _mp);
+        if (r == MptcpParse.Malformed)
+        {
+            // Never steer on half-understood signalling: forwarded as plain TCP, which is also what the
+            // backend's Linux makes of an option it cannot parse.
+            _counters.Add(GlobalCounter.MptcpMalformedOptions);
+        }
+        else if (r == MptcpParse.Ok)
+        {
+            if (syn && (_mp.Subtypes & MptcpSubtypes.Join) != 0)
+            {
+                _kind[i] = Kind.Join;
+                _joinToken[i] = _mp.JoinToken;
+                _serverId[i] = -1;
+                if (snap.TokenKeys is not null && v.Has(JoinMode.EncryptedToken) && TokenCipher.KeyId(_mp.JoinToken) != TokenKeys.NotRoutableKeyId)
+                {
+                    _batchTokens[batch] = _mp.JoinToken;
+                    _batchFrame[batch++] = (byte)i;
+                }
+                return;
+            }
+            if (learning && (_mp.Subtypes & MptcpSubtypes.FastClose) != 0)
+            {
+                _action[i] = TokenAction.FastClose;
+                _key[i] = _mp.FastCloseKey;
+                return;
+            }
+            if (learning && !syn && (_mp.Subtypes & MptcpSubtypes.Capable) != 0 && _mp.HasReceiverKey)
+            {
+                _action[i] = TokenAction.Learn;
+                _key[i] = _mp.ReceiverKey; // the server's key, echoed by the client
+                return;
+            }
+        }
+        if (learning) _action[i] = TokenAction.Track;
+    }
+
+    void DecryptJoinTokens(DataplaneSnapshot snap, int batch)
+    {
+        TokenCipher.DecryptServerIds(_batchTokens.AsSpan(0, batch), _batchIds.AsSpan(0, batch), _batchOk.AsSpan(0, batch), snap.TokenKeys!);
+        for (int j = 0; j < batch; j++)
+            if (_batchOk[j] != 0) _serverId[_batchFrame[j]] = (int)_batchIds[j];
+    }
+
+    /// <summary>Second pass for an MP_JOIN SYN: the join modes of its VIP, in order; never a random backend.</summary>
+    byte SteerJoin(DataplaneSnapshot snap, Burst burst, int i, byte rxPort, uint now)
+    {
+        int vip = _vip[i];
+        ref readonly var v = ref snap.Vips[vip];
+        var pool = snap.Pools[v.Pool];
+        var backends = snap.Backends;
+        ulong hash = _hash[i];
+        // A retransmitted join SYN follows the choice made for the first one.
+        if (_flows.Lookup(hash, now, pool.TcpIdleTicks, out uint pinned) == FlowLookup.Hit
+            && pinned < (uint)backends.Length && backends[pinned].Usable)
+        {
+            _counters.Add(GlobalCounter.FlowHits);
+            return Forward(snap, pool, burst, i, rxPort, vip, (int)pinned, hash);
+        }
+        _counters.Add(GlobalCounter.JoinsSeen);
+        int id = -1;
+        bool collided = false;
+        for (uint modes = v.JoinModes; modes != 0 && id < 0; modes >>= 4)
+        {
+            switch ((JoinMode)(modes & 0xF))
+            {
+                case JoinMode.EncryptedToken:
+                    int sid = _serverId[i];
+                    var map = pool.ServerIdToBackend;
+                    if ((uint)sid < (uint)map.Length && map[sid] >= 0 && backends[map[sid]].Usable)
+                    {
+                        id = map[sid];
+                        _counters.Add(GlobalCounter.JoinsByEncryptedToken);
+                    }
+                    break;
+                case JoinMode.LearnedToken:
+                    if (_learned is null) break;
+                    var r = _learned.Lookup(_joinToken[i], now, snap.LearnedTokenIdleTicks, out uint learned);
+                    if (r == TokenLookup.Found && learned < (uint)backends.Length && backends[learned].Usable)
+                    {
+                        id = (int)learned;
+                        _counters.Add(GlobalCounter.JoinsByLearnedToken);
+                    }
+                    else if (r == TokenLookup.Collided) collided = true;
+                    break;
+                case JoinMode.AnnouncedPort:
+                    if (v.AnnouncedBackend >= 0 && backends[v.AnnouncedBackend].Usable)
+                    {
+                        id = v.AnnouncedBackend;
+                        _counters.Add(GlobalCounter.JoinsByAnnouncedPort);
+                    }
+                    break;
+                // AnnouncedAddress: joins go to the servers' own addresses; one that reaches a VIP has
+                // nowhere to go.
+            }
+        }
+        if (id < 0)
+        {
+            _counters.Add(GlobalCounter.JoinsUnplaceable);
+            if (collided) _counters.Add(GlobalCounter.JoinsWithCollidedToken);
+            return RejectJoin(snap, burst, i, rxPort);
+        }
+        // Pin the join's own 5-tuple: its SYN/ACK-ACK and data carry no token.
+        if (_flows.Insert(hash, (uint)id, now, pool.TcpIdleTicks) == FlowInsert.Replaced) _counters.Add(GlobalCounter.FlowEvictions);
+        _counters.Add(GlobalCounter.FlowInserts);
+        _counters.AddVip(vip, ServiceCounter.NewFlows);
+        _counters.AddBackend(id, ServiceCounter.NewFlows);
+        return Forward(snap, pool, burst, i, rxPort, vip, id, hash);
+    }
+
+    /// <summary>An unplaceable join: a TCP RST with MP_TCPRST "MPTCP-specific error" (RFC 8684 3.2), or a drop.</summary>
+    byte RejectJoin(DataplaneSnapshot snap, Burst burst, int i, byte rxPort)
+    {
+        if (!snap.ResetUnplaceableJoins) return Drop(DropReason.JoinUnplaceable);
+        const byte MptcpSpecificError = 1;
+        var r = TcpReset.BuildForSyn(burst.Data[i], burst.Length[i], _info[i], snap.Ports[rxPort].Mac, withMpTcpRst: true,
+            MptcpSpecificError, out ushort newLen);
+        if (r != DropReason.None) return Drop(r);
+        burst.OutLength[i] = newLen;
+        _counters.Count(Outcome.JoinReset);
+        return rxPort;
+    }
+
+    /// <summary>After a non-join segment of a learned-token VIP went to backend <paramref name="id"/>: learn, refresh or forget its token.</summary>
+    void TrackToken(DataplaneSnapshot snap, int i, int id, uint now, uint idle)
+    {
+        var learned = _learned!;
+        ulong hash = _hash[i];
+        switch (_action[i])
+        {
+            case TokenAction.Learn:
+                // The client repeats MP_CAPABLE on the third ACK and its first data segment: hash once.
+                if (_flowTokens.Lookup(hash, now, idle, out _) == FlowLookup.Hit) goto case TokenAction.Track;
+                uint token = TokenLearning.Token(_key[i]);
+                switch (learned.Learn(token, (uint)id, now))
+                {
+                    case LearnResult.Learned: _counters.Add(GlobalCounter.TokensLearned); break;
+                    case LearnResult.Collision: _counters.Add(GlobalCounter.TokenCollisions); break;
+                    case LearnResult.Full: _counters.Add(GlobalCounter.TokenTableFull); return;
+                }
+                _flowTokens.Insert(hash, token, now, idle);
+                break;
+            case TokenAction.FastClose:
+                if (learned.Forget(TokenLearning.Token(_key[i]), (uint)id)) _counters.Add(GlobalCounter.TokensForgotten);
+                _flowTokens.Remove(hash);
+                break;
+            case TokenAction.Track:
+                if (_flowTokens.Lookup(hash, now, idle, out uint known) != FlowLookup.Hit) break;
+                if ((_info[i].TcpFlags & (TcpFlag.Fin | TcpFlag.Rst)) != 0)
+                {
+                    // The initial subflow ends: so does the connection, as far as new joins go.
+                    if (learned.Forget(known, (uint)id)) _counters.Add(GlobalCounter.TokensForgotten);
+                    _flowTokens.Remove(hash);
+                }
+                else learned.Learn(known, (uint)id, now); // refresh while the connection lives
+                break;
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    byte SteerAndForward(DataplaneSnapshot snap, Burst burst, int i, byte rxPort, uint now, ref PacketInfo p, int vip, ulong hash, bool mayPin)
+    byte SteerAndForward(DataplaneSnapshot snap, Burst burst, int i, byte rxPort, uint now, int vip, ulong hash, bool mayPin)
     {
-        var pool = snap.Pools[snap.Vips[vip].Pool];
+        ref PacketInfo p = ref _info[i];
+        ref readonly var v = ref snap.Vips[vip];
+        var pool = snap.Pools[v.Pool];
         // The flow's own protocol: an ICMP error refreshes the quoted flow's entry, and must not stretch
         // a UDP flow to the TCP timeout.
         byte flowProtocol = (p.Flags & PacketFlags.IcmpError) != 0 ? p.InnerProtocol : p.Protocol;
@@ -114,9 +337,18 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
         }
         else
         {
-            var table = pool.Maglev;
-            if (table.Length == 0) return Drop(DropReason.NoBackend);
-            id = table[(uint)hash % (uint)table.Length];
+            if (v.AnnouncedBackend >= 0)
+            {
+                // VIP:P announced by one backend: everything to it goes there, pinned or not.
+                id = v.AnnouncedBackend;
+                if (!backends[id].Usable) return Drop(DropReason.NoBackend);
+            }
+            else
+            {
+                var table = pool.Maglev;
+                if (table.Length == 0) return Drop(DropReason.NoBackend);
+                id = table[(uint)hash % (uint)table.Length];
+            }
             if (hit)
             {
                 // Pinned to a backend that is gone or disabled: re-steer by Maglev and re-pin, so
@@ -133,12 +365,14 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
             }
             else _counters.Add(GlobalCounter.MaglevSteered);
         }
-        return Forward(snap, pool, burst, i, rxPort, ref p, vip, id, hash);
+        if (_action[i] != TokenAction.None) TrackToken(snap, i, id, now, idle);
+        return Forward(snap, pool, burst, i, rxPort, vip, id, hash);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    byte Forward(DataplaneSnapshot snap, PoolEntry pool, Burst burst, int i, byte rxPort, ref PacketInfo p, int vip, int id, ulong hash)
+    byte Forward(DataplaneSnapshot snap, PoolEntry pool, Burst burst, int i, byte rxPort, int vip, int id, ulong hash)
     {
+        ref PacketInfo p = ref _info[i];
         ref readonly var be = ref snap.Backends[id];
         var egress = snap.Ports[be.EgressPort];
         byte* frame = burst.Data[i];
@@ -226,5 +460,9 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
         return Burst.DropPort;
     }
 
-    public void Dispose() => _flows.Dispose();
+    public void Dispose()
+    {
+        _flows.Dispose();
+        _flowTokens.Dispose();
+    }
 }

@@ -14,8 +14,9 @@ namespace Switchyard.Dataplane.Datapath.Mptcp;
 /// <para>
 /// Strictness, and where it differs from Linux (<c>mptcp_get_options</c>/<c>mptcp_parse_option</c>):
 /// Linux silently ignores a kind-30 option of the wrong length (the segment goes on as plain TCP);
-/// here it makes the segment <see cref="MptcpParse.Malformed"/>, so the datapath can count and drop it
-/// (<see cref="DropReason.MptcpMalformedOption"/>) rather than steer on half-understood signalling.
+/// here it makes the segment <see cref="MptcpParse.Malformed"/>, so the datapath never steers on
+/// half-understood signalling: it counts the segment (GlobalCounter.MptcpMalformedOptions) and forwards it
+/// as plain TCP, which is what the backend's Linux will make of it too.
 /// A broken generic framing (length 0/1, overrun) is Malformed whatever the kind, because no kind-30
 /// option after it could be found. MP_CAPABLE lengths are checked against the TCP flags as Linux does
 /// (SYN 4, SYN/ACK 12, no SYN: 20 without payload, 22 or 24 with; v0: SYN and SYN/ACK 12, ACK 20).

@@ -50,6 +50,7 @@ public enum DropReason : byte
     // Appended (append-only numbering)
     Ipv6BadVersion,          // EtherType IPv6 but the version nibble is not 6
     EncapTooBigIcmpError,    // an ICMP error too big to encapsulate: never answered with another ICMP error
+    ResetNotPossible,        // a TCP RST was wanted but cannot be built (not TCP, a fragment, a RST itself, no room)
     Count
 }
 

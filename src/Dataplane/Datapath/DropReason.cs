@@ -51,6 +51,7 @@ public enum DropReason : byte
     Ipv6BadVersion,          // EtherType IPv6 but the version nibble is not 6
     EncapTooBigIcmpError,    // an ICMP error too big to encapsulate: never answered with another ICMP error
     JoinUnplaceable,         // an MP_JOIN SYN no steering mode could place, with RST answers switched off
+    ResetNotPossible,        // a TCP RST was wanted but cannot be built (not TCP, a fragment, a RST itself, no room)
     Count
 }
 

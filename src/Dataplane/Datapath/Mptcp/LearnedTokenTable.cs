@@ -406,6 +406,37 @@ public sealed unsafe class LearnedTokenTable : IDisposable
         return n;
     }
 
+    /// <summary>Probe offset (from home) of the first Live or Collided slot holding <paramref name="token"/>, or -1.</summary>
+    internal int ProbeOffsetOf(uint token)
+    {
+        uint home = Home(token);
+        for (int i = 0; i < ProbeLimit; i++)
+        {
+            ulong w = Volatile.Read(ref _slots[(home + (uint)i) & _mask]);
+            if ((w & StateMask) is (Live or CollidedState) && TokenOf(w) == token) return i;
+        }
+        return -1;
+    }
+
+    /// <summary>Test hook for the race that <see cref="MergeDuplicates"/> repairs: claims the first free
+    /// slot of the window for <paramref name="token"/> as if this learn's scan had run before another
+    /// learner's claim (so it did not see the existing entry), then merges like a real learn.</summary>
+    internal LearnResult ClaimAsIfRacing(uint token, uint backendId, uint now)
+    {
+        uint home = Home(token);
+        for (int i = 0; i < ProbeLimit; i++)
+        {
+            uint idx = (home + (uint)i) & _mask;
+            ulong old = _slots[idx];
+            if ((old & StateMask) is not (Empty or Tombstone)) continue;
+            _lastSeen[idx] = now;
+            ulong mine = Word(token, backendId, Live, NextGen(old));
+            _slots[idx] = mine;
+            return MergeDuplicates(token, home, i, mine, now, _idleTicks);
+        }
+        return LearnResult.Full;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     uint Home(uint token)
     {

@@ -60,9 +60,9 @@ public static class Program
           switchyard-peer client --target ADDR --port P [--connections N] [--concurrency C] [--bytes B]
                                  [--timeout-ms T] [--deadline-ms D] [--seed S] [--udp] [--json]
                                  [--mptcp [--expect-subflows K] [--subflow-wait-ms W] [--prime-bytes P]
-                                          [--bind ADDR] [--details FILE]]
-        --mptcp: IPPROTO_MPTCP sockets. The client sends P bytes (default 65536), waits up to W ms (default 3000)
-        for K subflows (default 2), then sends the rest of B; the JSON summary adds mptcpConnections,
+                                          [--settle-ms S] [--bind ADDR] [--details FILE]]
+        --mptcp: IPPROTO_MPTCP sockets. The client sends P bytes (default 4096: a small prime keeps the first subflow's cwnd small, so the scheduler also uses the join), waits up to W ms (default 3000)
+        for K established subflows (default 2), S ms more (default 10), then sends the rest of B; the JSON summary adds mptcpConnections,
         fallbackToTcp, subflowsHistogram, connectionsWithAllSubflowsCarryingData, joinRemotes, ...;
         --details writes one JSON line per connection. The server prints "MPTCP {json}" per connection
         (token, subflows with addresses and bytes received) and writes them all to --report at exit.
@@ -302,7 +302,7 @@ static class Client
         public double SubflowWaitMs { get; init; }
     }
 
-    sealed record MptcpOptions(int ExpectSubflows, int SubflowWaitMs, long PrimeBytes, IPAddress? Bind);
+    sealed record MptcpOptions(int ExpectSubflows, int SubflowWaitMs, long PrimeBytes, IPAddress? Bind, int SettleMs);
 
     // tcpi_bytes_sent counts payload only (never SYN/FIN); bytes_acked also moves by one for a SYN or FIN, so both are
     // checked: data left on the subflow and was acknowledged there.
@@ -327,7 +327,8 @@ static class Client
         if (mptcp && udp) throw new ArgumentException("--mptcp is for TCP only");
         MptcpOptions? mp = mptcp
             ? new MptcpOptions((int)o.Long("--expect-subflows", 2, 1, 8), (int)o.Long("--subflow-wait-ms", 3000, 0, 600_000),
-                o.Long("--prime-bytes", 65536, 1, 1L << 30), o.Str("--bind") is { } bindStr ? Options.ParseAddr("--bind", bindStr) : null)
+                o.Long("--prime-bytes", 4096, 1, 1L << 30), o.Str("--bind") is { } bindStr ? Options.ParseAddr("--bind", bindStr) : null,
+                (int)o.Long("--settle-ms", 10, 0, 10_000))
             : null;
         string? details = o.Str("--details");
 
@@ -454,12 +455,18 @@ static class Client
                     var wait = Stopwatch.StartNew();
                     while (true)
                     {
+                        // A join is listed as soon as its SYN leaves; it can carry data only once established, so
+                        // wait for every listed subflow to be ESTABLISHED (tcpi_state 1), not just for the count.
                         int nsub = Mptcp.SubflowCount(s);
-                        if (nsub >= mp.ExpectSubflows) { reached = true; break; }
+                        if (nsub >= mp.ExpectSubflows && Mptcp.Query(s) is { } q && q.Subflows.Count >= mp.ExpectSubflows
+                            && q.Subflows.All(sf => sf.State == 1)) { reached = true; break; }
                         if (nsub < 0 || wait.ElapsedMilliseconds >= mp.SubflowWaitMs) break; // fallen back, or timed out
                         await Task.Delay(2, cts.Token);
                     }
                     waitMs = wait.Elapsed.TotalMilliseconds;
+                    // ESTABLISHED is the client's view after the join's SYN/ACK; the join may carry data only after the
+                    // server acked its third ACK (the fourth packet): give it a moment, or a fast path may finish first.
+                    if (reached && mp.SettleMs > 0) await Task.Delay(mp.SettleMs, cts.Token);
                     stage = "send";
                 }
                 await SendRange(s, buf, seed, connId, prime, bytes, cts.Token);

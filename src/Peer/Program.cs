@@ -17,6 +17,10 @@ namespace Switchyard.Peer;
 // in order, crossed the path, and the ID says which backend got them.
 // UDP: one datagram of B bytes per "connection" from its own socket (so its own source port, i.e. its
 // own 5-tuple), answered with the same text in one datagram.
+// MPTCP (--mptcp, TCP only): the same protocol over IPPROTO_MPTCP sockets. The client sends --prime-bytes, waits
+// until the connection has --expect-subflows subflows (the kernel's path manager opens the joins), sends the rest,
+// and reports per connection whether it stayed MPTCP and how many bytes each subflow carried. The server prints one
+// "MPTCP {json}" line per connection: its token (the one the client's MP_JOINs carry), and its subflows.
 public static class Program
 {
     public static int Main(string[] args)
@@ -52,8 +56,16 @@ public static class Program
     static void Usage() => Console.Error.WriteLine("""
         usage:
           switchyard-peer server --listen ADDR [--listen ADDR ...] --port P --id NAME [--udp] [--max-seconds S]
+                                 [--mptcp [--report FILE]]
           switchyard-peer client --target ADDR --port P [--connections N] [--concurrency C] [--bytes B]
                                  [--timeout-ms T] [--deadline-ms D] [--seed S] [--udp] [--json]
+                                 [--mptcp [--expect-subflows K] [--subflow-wait-ms W] [--prime-bytes P]
+                                          [--settle-ms S] [--bind ADDR] [--details FILE]]
+        --mptcp: IPPROTO_MPTCP sockets. The client sends P bytes (default 4096: a small prime keeps the first subflow's cwnd small, so the scheduler also uses the join), waits up to W ms (default 3000)
+        for K established subflows (default 2), S ms more (default 10), then sends the rest of B; the JSON summary adds mptcpConnections,
+        fallbackToTcp, subflowsHistogram, connectionsWithAllSubflowsCarryingData, joinRemotes, ...;
+        --details writes one JSON line per connection. The server prints "MPTCP {json}" per connection
+        (token, subflows with addresses and bytes received) and writes them all to --report at exit.
         client exit code: 0 only if every connection got the right answer.
         """);
 }
@@ -63,7 +75,7 @@ sealed class Options
 {
     readonly Dictionary<string, List<string>> _values = new();
     readonly HashSet<string> _flags = new();
-    static readonly HashSet<string> FlagNames = ["--udp", "--json"];
+    static readonly HashSet<string> FlagNames = ["--udp", "--json", "--mptcp"];
 
     public static Options Parse(ReadOnlySpan<string> args)
     {
@@ -152,6 +164,10 @@ static class Server
         if (id.Contains('\n')) throw new ArgumentException("--id must be one line");
         long maxSeconds = o.Long("--max-seconds", 0, 0, 86400);
         bool udp = o.Flag("--udp");
+        bool mptcp = o.Flag("--mptcp");
+        if (mptcp && udp) throw new ArgumentException("--mptcp is for TCP only");
+        string? report = o.Str("--report");
+        var records = new ConcurrentQueue<object>();
 
         using var cts = new CancellationTokenSource();
         if (maxSeconds > 0) cts.CancelAfter(TimeSpan.FromSeconds(maxSeconds));
@@ -165,16 +181,17 @@ static class Server
         {
             foreach (var addr in listens)
             {
-                var s = new Socket(addr.AddressFamily, udp ? SocketType.Dgram : SocketType.Stream, udp ? ProtocolType.Udp : ProtocolType.Tcp);
+                var s = mptcp ? Mptcp.NewStreamSocket(addr.AddressFamily)
+                    : new Socket(addr.AddressFamily, udp ? SocketType.Dgram : SocketType.Stream, udp ? ProtocolType.Udp : ProtocolType.Tcp);
                 s.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
                 if (addr.AddressFamily == AddressFamily.InterNetworkV6)
                     s.DualMode = addr.Equals(IPAddress.IPv6Any); // "::" serves both families
                 s.Bind(new IPEndPoint(addr, port));
                 if (!udp) s.Listen(1024);
                 sockets.Add(s);
-                loops.Add(udp ? UdpLoop(s, id, cts.Token) : AcceptLoop(s, id, cts.Token));
+                loops.Add(udp ? UdpLoop(s, id, cts.Token) : AcceptLoop(s, id, mptcp ? records : null, cts.Token));
                 // Tests wait for this line before starting clients.
-                Console.WriteLine($"READY {(udp ? "udp" : "tcp")} {new IPEndPoint(addr, port)} id={id}");
+                Console.WriteLine($"READY {(udp ? "udp" : mptcp ? "mptcp" : "tcp")} {new IPEndPoint(addr, port)} id={id}");
             }
             Console.Out.Flush();
             try { Task.WaitAll(loops.ToArray(), cts.Token); } catch (OperationCanceledException) { }
@@ -188,10 +205,12 @@ static class Server
         finally
         {
             foreach (var s in sockets) s.Dispose();
+            if (report is not null)
+                File.WriteAllText(report, JsonSerializer.Serialize(new { id, connections = records.ToArray() }));
         }
     }
 
-    static async Task AcceptLoop(Socket listener, string id, CancellationToken ct)
+    static async Task AcceptLoop(Socket listener, string id, ConcurrentQueue<object>? mptcpRecords, CancellationToken ct)
     {
         while (!ct.IsCancellationRequested)
         {
@@ -199,11 +218,11 @@ static class Server
             try { c = await listener.AcceptAsync(ct); }
             catch (OperationCanceledException) { return; }
             catch (SocketException) { continue; }
-            _ = Task.Run(() => Serve(c, id, ct));
+            _ = Task.Run(() => Serve(c, id, mptcpRecords, ct));
         }
     }
 
-    static async Task Serve(Socket c, string id, CancellationToken ct)
+    static async Task Serve(Socket c, string id, ConcurrentQueue<object>? mptcpRecords, CancellationToken ct)
     {
         using var _ = c;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -221,7 +240,28 @@ static class Server
                 total += n;
                 if (total > MaxRequestBytes) return; // misbehaving client: drop it
             }
-            var answer = Encoding.ASCII.GetBytes($"{id}\n{total} {Convert.ToHexStringLower(h.GetHashAndReset())}\n");
+            string digest = Convert.ToHexStringLower(h.GetHashAndReset());
+            if (mptcpRecords is not null)
+            {
+                // At EOF (the client's DATA_FIN) every subflow is still there: the client has not closed yet.
+                var info = Mptcp.Query(c);
+                var rec = new
+                {
+                    id,
+                    remote = c.RemoteEndPoint?.ToString(),
+                    local = c.LocalEndPoint?.ToString(),
+                    mptcp = info is { Fallback: false },
+                    token = info?.TokenHex,
+                    subflows = info?.Subflows.Count ?? 0,
+                    bytes = total,
+                    digest,
+                    subflowDetails = info?.Subflows.Select(sf => new { local = sf.Local, remote = sf.Remote, bytesReceived = sf.BytesReceived }).ToArray(),
+                };
+                mptcpRecords.Enqueue(rec);
+                var line = "MPTCP " + JsonSerializer.Serialize(rec);
+                lock (Console.Out) { Console.WriteLine(line); Console.Out.Flush(); }
+            }
+            var answer = Encoding.ASCII.GetBytes($"{id}\n{total} {digest}\n");
             int sent = 0;
             while (sent < answer.Length)
                 sent += await c.SendAsync(answer.AsMemory(sent), SocketFlags.None, timeout.Token);
@@ -253,7 +293,20 @@ static class Server
 
 static class Client
 {
-    sealed record Outcome(long ConnId, bool Ok, string? Backend, string? Reason, double Ms);
+    sealed record Outcome(long ConnId, bool Ok, string? Backend, string? Reason, double Ms)
+    {
+        /// <summary>MPTCP runs: the connection's state just after the answer arrived (or before the half-close if
+        /// that saw more subflows), and how long the client waited for the expected subflows.</summary>
+        public MptcpConnInfo? Mptcp { get; init; }
+        public bool ReachedExpectedSubflows { get; init; }
+        public double SubflowWaitMs { get; init; }
+    }
+
+    sealed record MptcpOptions(int ExpectSubflows, int SubflowWaitMs, long PrimeBytes, IPAddress? Bind, int SettleMs);
+
+    // tcpi_bytes_sent counts payload only (never SYN/FIN); bytes_acked also moves by one for a SYN or FIN, so both are
+    // checked: data left on the subflow and was acknowledged there.
+    static bool AllCarry(MptcpConnInfo i) => i.Subflows.Count > 0 && i.Subflows.All(sf => sf.BytesSent > 0 && sf.BytesAcked > 2);
 
     public static int Run(Options o)
     {
@@ -270,6 +323,14 @@ static class Client
         bool udp = o.Flag("--udp");
         bool json = o.Flag("--json");
         if (udp && bytes > 65000) throw new ArgumentException("--bytes must fit one datagram with --udp (<= 65000)");
+        bool mptcp = o.Flag("--mptcp");
+        if (mptcp && udp) throw new ArgumentException("--mptcp is for TCP only");
+        MptcpOptions? mp = mptcp
+            ? new MptcpOptions((int)o.Long("--expect-subflows", 2, 1, 8), (int)o.Long("--subflow-wait-ms", 3000, 0, 600_000),
+                o.Long("--prime-bytes", 4096, 1, 1L << 30), o.Str("--bind") is { } bindStr ? Options.ParseAddr("--bind", bindStr) : null,
+                (int)o.Long("--settle-ms", 10, 0, 10_000))
+            : null;
+        string? details = o.Str("--details");
 
         var outcomes = new ConcurrentBag<Outcome>();
         var sw = Stopwatch.StartNew();
@@ -286,7 +347,7 @@ static class Client
                     outcomes.Add(new Outcome(id, false, null, "run deadline passed before start", 0));
                     continue;
                 }
-                outcomes.Add(await One(id, target, port, bytes, seed, timeoutMs, udp, deadline.Token));
+                outcomes.Add(await One(id, target, port, bytes, seed, timeoutMs, udp, mp, deadline.Token));
             }
         })).ToArray();
         Task.WaitAll(workers);
@@ -294,9 +355,35 @@ static class Client
 
         var list = outcomes.OrderBy(x => x.ConnId).ToList();
         int ok = list.Count(x => x.Ok);
+        var withInfo = list.Where(x => x.Mptcp is not null).ToList();
+        var joins = withInfo.Where(x => !x.Mptcp!.Fallback).SelectMany(x => x.Mptcp!.Subflows.Skip(1)).ToList();
+        var mptcpSummary = mp is null ? null : new
+        {
+            expectSubflows = mp.ExpectSubflows,
+            mptcpConnections = withInfo.Count(x => !x.Mptcp!.Fallback),
+            fallbackToTcp = withInfo.Count(x => x.Mptcp!.Fallback),
+            noInfo = list.Count(x => x.Mptcp is null),
+            subflowsHistogram = withInfo.GroupBy(x => x.Mptcp!.Subflows.Count).OrderBy(g => g.Key).ToDictionary(g => g.Key.ToString(), g => g.Count()),
+            connectionsWithAllSubflowsCarryingData = withInfo.Count(x => !x.Mptcp!.Fallback && AllCarry(x.Mptcp!)),
+            connectionsReachingExpectedSubflows = list.Count(x => x.ReachedExpectedSubflows),
+            maxSubflowWaitMs = list.Count == 0 ? 0 : Math.Round(list.Max(x => x.SubflowWaitMs), 1),
+            // Where the joins (every subflow but the first) went, and from which local address.
+            joinRemotes = joins.GroupBy(sf => sf.Remote).OrderBy(g => g.Key).ToDictionary(g => g.Key, g => g.Count()),
+            joinLocalAddresses = joins.GroupBy(sf => LocalAddr(sf.Local)).OrderBy(g => g.Key).ToDictionary(g => g.Key, g => g.Count()),
+            initialSubflowBytesAcked = withInfo.Sum(x => (long)(x.Mptcp!.Subflows.FirstOrDefault()?.BytesAcked ?? 0)),
+            joinSubflowBytesAcked = joins.Sum(sf => (long)sf.BytesAcked),
+        };
+        if (details is not null)
+            File.WriteAllLines(details, list.Select(x => JsonSerializer.Serialize(new
+            {
+                conn = x.ConnId, ok = x.Ok, backend = x.Backend, reason = x.Reason, ms = Math.Round(x.Ms, 1),
+                mptcp = x.Mptcp is { Fallback: false }, fallback = x.Mptcp?.Fallback, token = x.Mptcp?.TokenHex,
+                reachedExpectedSubflows = x.ReachedExpectedSubflows, subflowWaitMs = Math.Round(x.SubflowWaitMs, 1),
+                subflows = x.Mptcp?.Subflows.Select(sf => new { local = sf.Local, remote = sf.Remote, bytesSent = sf.BytesSent, bytesAcked = sf.BytesAcked, bytesReceived = sf.BytesReceived }),
+            })));
         var summary = new
         {
-            protocol = udp ? "udp" : "tcp",
+            protocol = udp ? "udp" : mp is null ? "tcp" : "mptcp",
             target = new IPEndPoint(target, port).ToString(),
             seed,
             bytes,
@@ -308,6 +395,7 @@ static class Client
             backends = list.Where(x => x.Ok).GroupBy(x => x.Backend!).OrderBy(g => g.Key).ToDictionary(g => g.Key, g => g.Count()),
             elapsedMs = Math.Round(sw.Elapsed.TotalMilliseconds, 1),
             maxConnectionMs = list.Count == 0 ? 0 : Math.Round(list.Max(x => x.Ms), 1),
+            mptcp = mptcpSummary,
         };
         if (json)
             Console.WriteLine(JsonSerializer.Serialize(summary));
@@ -316,11 +404,15 @@ static class Client
             Console.WriteLine($"{summary.protocol} {summary.target}: {ok}/{connections} succeeded in {summary.elapsedMs} ms");
             foreach (var (b, n) in summary.backends) Console.WriteLine($"  backend {b}: {n}");
             foreach (var (r, n) in summary.failures) Console.WriteLine($"  failed {n}: {r}");
+            if (mptcpSummary is not null) Console.WriteLine($"  mptcp: {JsonSerializer.Serialize(mptcpSummary)}");
         }
         return ok == connections ? 0 : 1;
     }
 
-    static async Task<Outcome> One(long connId, IPAddress target, int port, long bytes, ulong seed, int timeoutMs, bool udp, CancellationToken deadline)
+    static string LocalAddr(string endpoint) => IPEndPoint.TryParse(endpoint, out var ep) ? ep.Address.ToString() : endpoint;
+
+    static async Task<Outcome> One(long connId, IPAddress target, int port, long bytes, ulong seed, int timeoutMs, bool udp,
+        MptcpOptions? mp, CancellationToken deadline)
     {
         var sw = Stopwatch.StartNew();
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(deadline);
@@ -328,8 +420,13 @@ static class Client
         string stage = "connect";
         try
         {
-            using var s = new Socket(target.AddressFamily, udp ? SocketType.Dgram : SocketType.Stream, udp ? ProtocolType.Udp : ProtocolType.Tcp);
+            using var s = mp is not null ? Mptcp.NewStreamSocket(target.AddressFamily)
+                : new Socket(target.AddressFamily, udp ? SocketType.Dgram : SocketType.Stream, udp ? ProtocolType.Udp : ProtocolType.Tcp);
+            if (mp?.Bind is { } bindAddr) s.Bind(new IPEndPoint(bindAddr, 0));
             string answer;
+            MptcpConnInfo? info = null;
+            bool reached = false;
+            double waitMs = 0;
             if (udp)
             {
                 var payload = new byte[bytes];
@@ -348,14 +445,32 @@ static class Client
                 await s.ConnectAsync(new IPEndPoint(target, port), cts.Token);
                 stage = "send";
                 var buf = new byte[(int)Math.Min(65536, Math.Max(bytes, 1))];
-                for (long off = 0; off < bytes;)
+                long prime = mp is null ? bytes : Math.Min(bytes, mp.PrimeBytes);
+                await SendRange(s, buf, seed, connId, 0, prime, cts.Token);
+                if (mp is not null)
                 {
-                    int n = (int)Math.Min(buf.Length, bytes - off);
-                    Pattern.Fill(buf.AsSpan(0, n), seed, connId, off);
-                    int sent = 0;
-                    while (sent < n) sent += await s.SendAsync(buf.AsMemory(sent, n - sent), SocketFlags.None, cts.Token);
-                    off += n;
+                    // The path manager opens the joins once the connection is fully established (the server acked
+                    // data): wait for them, so the rest of the bytes can spread over every subflow.
+                    stage = "subflows";
+                    var wait = Stopwatch.StartNew();
+                    while (true)
+                    {
+                        // A join is listed as soon as its SYN leaves; it can carry data only once established, so
+                        // wait for every listed subflow to be ESTABLISHED (tcpi_state 1), not just for the count.
+                        int nsub = Mptcp.SubflowCount(s);
+                        if (nsub >= mp.ExpectSubflows && Mptcp.Query(s) is { } q && q.Subflows.Count >= mp.ExpectSubflows
+                            && q.Subflows.All(sf => sf.State == 1)) { reached = true; break; }
+                        if (nsub < 0 || wait.ElapsedMilliseconds >= mp.SubflowWaitMs) break; // fallen back, or timed out
+                        await Task.Delay(2, cts.Token);
+                    }
+                    waitMs = wait.Elapsed.TotalMilliseconds;
+                    // ESTABLISHED is the client's view after the join's SYN/ACK; the join may carry data only after the
+                    // server acked its third ACK (the fourth packet): give it a moment, or a fast path may finish first.
+                    if (reached && mp.SettleMs > 0) await Task.Delay(mp.SettleMs, cts.Token);
+                    stage = "send";
                 }
+                await SendRange(s, buf, seed, connId, prime, bytes, cts.Token);
+                var before = mp is not null ? Mptcp.Query(s) : null;
                 s.Shutdown(SocketShutdown.Send);
                 stage = "receive";
                 var ms = new MemoryStream();
@@ -368,16 +483,24 @@ static class Client
                     if (ms.Length > 4096) return new(connId, false, null, "answer too long", sw.Elapsed.TotalMilliseconds);
                 }
                 answer = Encoding.ASCII.GetString(ms.ToArray());
+                if (mp is not null)
+                {
+                    // After the answer every byte is acked; keep the earlier view if subflows were closed meanwhile.
+                    var after = Mptcp.Query(s);
+                    info = after is not null && (before is null || after.Subflows.Count >= before.Subflows.Count) ? after : before;
+                }
             }
+            Outcome R(bool ok, string? backend, string? reason) =>
+                new(connId, ok, backend, reason, sw.Elapsed.TotalMilliseconds) { Mptcp = info, ReachedExpectedSubflows = reached, SubflowWaitMs = waitMs };
             var lines = answer.Split('\n');
-            if (lines.Length < 2) return new(connId, false, null, "malformed answer", sw.Elapsed.TotalMilliseconds);
+            if (lines.Length < 2) return R(false, null, "malformed answer");
             var parts = lines[1].Split(' ');
             if (parts.Length != 2 || !long.TryParse(parts[0], out var count))
-                return new(connId, false, lines[0], "malformed answer", sw.Elapsed.TotalMilliseconds);
-            if (count != bytes) return new(connId, false, lines[0], "server received a different byte count", sw.Elapsed.TotalMilliseconds);
+                return R(false, lines[0], "malformed answer");
+            if (count != bytes) return R(false, lines[0], "server received a different byte count");
             if (parts[1] != Pattern.Digest(seed, connId, bytes))
-                return new(connId, false, lines[0], "server received different bytes (digest mismatch)", sw.Elapsed.TotalMilliseconds);
-            return new(connId, true, lines[0], null, sw.Elapsed.TotalMilliseconds);
+                return R(false, lines[0], "server received different bytes (digest mismatch)");
+            return R(true, lines[0], null);
         }
         catch (OperationCanceledException)
         {
@@ -387,6 +510,18 @@ static class Client
         catch (SocketException e)
         {
             return new(connId, false, null, $"{stage}: {e.SocketErrorCode}", sw.Elapsed.TotalMilliseconds);
+        }
+    }
+
+    static async Task SendRange(Socket s, byte[] buf, ulong seed, long connId, long from, long to, CancellationToken ct)
+    {
+        for (long off = from; off < to;)
+        {
+            int n = (int)Math.Min(buf.Length, to - off);
+            Pattern.Fill(buf.AsSpan(0, n), seed, connId, off);
+            int sent = 0;
+            while (sent < n) sent += await s.SendAsync(buf.AsMemory(sent, n - sent), SocketFlags.None, ct);
+            off += n;
         }
     }
 }

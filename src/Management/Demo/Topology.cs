@@ -16,6 +16,15 @@ public sealed record TopologySpec
     public IPAddress ApplianceV4 { get; init; } = IPAddress.Parse("198.18.0.2");
     public IPAddress ApplianceV6 { get; init; } = IPAddress.Parse("2001:db8::2");
 
+    /// <summary>Give every client a second address on its veth (198.18.1.1i/24, and 2001:db8:1::1i/64 with IPv6), and
+    /// every backend an on-link route back to those subnets, so an MPTCP client can open a second subflow from it
+    /// (see <see cref="Topology.ConfigureMptcpClient"/>). Off by default: the plain topology is unchanged.</summary>
+    public bool ClientSecondAddress { get; init; }
+
+    /// <summary>Set net.mptcp.enabled=1 in every host namespace (clients, backends). A new namespace already starts
+    /// with the defaults (enabled=1, path_manager=kernel, limits subflows 2 add_addr_accepted 0); this makes it explicit.</summary>
+    public bool Mptcp { get; init; }
+
     /// <summary>A fresh prefix such as "sy3fa1": short enough for every derived name, random so parallel runs don't collide.</summary>
     public static string RandomPrefix() => "sy" + Convert.ToHexStringLower(BitConverter.GetBytes(Random.Shared.Next()).AsSpan(0, 2));
 }
@@ -24,6 +33,11 @@ public sealed record TopologySpec
 public sealed record Endpoint(string Role, int Index, string Namespace, string Interface, string Mac, string BridgePort,
     IPAddress? V4, IPAddress? V6)
 {
+    /// <summary>The client's second IPv4 address (same veth) when <see cref="TopologySpec.ClientSecondAddress"/> is set.</summary>
+    public IPAddress? SecondV4 { get; init; }
+    /// <summary>The client's second IPv6 address (same veth) when <see cref="TopologySpec.ClientSecondAddress"/> and IPv6 are set.</summary>
+    public IPAddress? SecondV6 { get; init; }
+
     /// <summary>One line for logs and failure messages. Mac is "02:53:59:..", the form the appliance configuration uses.</summary>
     public override string ToString() => $"{Role}{Index} ns={Namespace} if={Interface} mac={Mac} v4={V4} v6={V6}";
 }
@@ -96,7 +110,25 @@ public sealed class Topology : IDisposable
         Ip(LanNamespace, "link", "set", Bridge, "up");
 
         for (int i = 1; i <= Spec.Clients; i++)
-            _clients.Add(AddHost("c", RoleClient, i, IPAddress.Parse($"198.18.0.{10 + i}"), IPAddress.Parse($"2001:db8::{10 + i}")));
+        {
+            var c = AddHost("c", RoleClient, i, IPAddress.Parse($"198.18.0.{10 + i}"), IPAddress.Parse($"2001:db8::{10 + i}"));
+            if (Spec.ClientSecondAddress)
+            {
+                // Same veth, a second subnet: the source address alone tells the subflows apart, and the routes
+                // below make every host answer it directly (DSR replies from a backend go straight to the client).
+                var v4b = IPAddress.Parse($"198.18.1.{10 + i}");
+                Ip(c.Namespace, "addr", "add", $"{v4b}/24", "dev", c.Interface);
+                IPAddress? v6b = null;
+                if (Spec.IPv6)
+                {
+                    v6b = IPAddress.Parse($"2001:db8:1::{10 + i}");
+                    Ip(c.Namespace, "addr", "add", $"{v6b}/64", "dev", c.Interface, "nodad");
+                }
+                c = c with { SecondV4 = v4b, SecondV6 = v6b };
+            }
+            if (Spec.Mptcp) Sysctl(c.Namespace, "net.mptcp.enabled", "1");
+            _clients.Add(c);
+        }
         for (int i = 1; i <= Spec.Backends; i++)
         {
             var b = AddHost("b", RoleBackend, i, IPAddress.Parse($"198.18.0.{20 + i}"), IPAddress.Parse($"2001:db8::{20 + i}"));
@@ -109,6 +141,13 @@ public sealed class Topology : IDisposable
             Ip(b.Namespace, "addr", "add", $"{Spec.VipV4}/32", "dev", "lo");
             // Linux answers NS only for addresses on the receiving interface, so a /128 on lo stays silent.
             if (Spec.IPv6) Ip(b.Namespace, "addr", "add", $"{Spec.VipV6}/128", "dev", "lo", "nodad");
+            if (Spec.ClientSecondAddress)
+            {
+                // On-link: the backend resolves the clients' second addresses by ARP/NDP on its own veth.
+                Ip(b.Namespace, "route", "add", ClientSecondSubnetV4, "dev", b.Interface);
+                if (Spec.IPv6) Ip(b.Namespace, "-6", "route", "add", ClientSecondSubnetV6, "dev", b.Interface);
+            }
+            if (Spec.Mptcp) Sysctl(b.Namespace, "net.mptcp.enabled", "1");
             _backends.Add(b);
         }
 
@@ -197,6 +236,70 @@ public sealed class Topology : IDisposable
                 if (!Ping(c.Namespace, b.V4!)) throw new InvalidOperationException($"{c.Namespace} cannot ping {b.V4} ({b.Namespace})");
                 if (Spec.IPv6 && !Ping(c.Namespace, b.V6!)) throw new InvalidOperationException($"{c.Namespace} cannot ping {b.V6} ({b.Namespace})");
             }
+    }
+
+    public const string ClientSecondSubnetV4 = "198.18.1.0/24";
+    public const string ClientSecondSubnetV6 = "2001:db8:1::/64";
+
+    // ---- MPTCP: in-kernel path manager, per namespace ----
+
+    /// <summary>`ip mptcp limits set subflows S add_addr_accepted A` in ns (the in-kernel PM's per-connection limits:
+    /// additional subflows, and ADD_ADDRs from the peer it will act on).</summary>
+    public void MptcpLimits(string ns, int subflows, int addAddrAccepted) =>
+        Ip(ns, "mptcp", "limits", "set", "subflows", subflows.ToString(), "add_addr_accepted", addAddrAccepted.ToString());
+
+    /// <summary>`ip mptcp endpoint add ADDR [id N] [port P] [dev IF] FLAGS...` in ns. Flags: "signal" (announce it
+    /// with ADD_ADDR; with a port the kernel opens a join-only listener there), "subflow" (open a subflow from it
+    /// to the peer's initial address), "fullmesh" (from it to every address the peer has, announced ones too),
+    /// "backup".</summary>
+    public void MptcpEndpoint(string ns, IPAddress address, string? dev, int port, int id, params string[] flags)
+    {
+        var args = new List<string> { "mptcp", "endpoint", "add", address.ToString() };
+        if (id > 0) { args.Add("id"); args.Add(id.ToString()); }
+        if (port > 0) { args.Add("port"); args.Add(port.ToString()); }
+        if (dev is not null) { args.Add("dev"); args.Add(dev); }
+        args.AddRange(flags);
+        Ip(ns, args.ToArray());
+    }
+
+    /// <summary>`ip mptcp endpoint flush` in ns.</summary>
+    public void MptcpFlushEndpoints(string ns) => Ip(ns, "mptcp", "endpoint", "flush");
+
+    /// <summary>`ip mptcp endpoint show` and `ip mptcp limits show` in ns, for logs.</summary>
+    public string MptcpShow(string ns) =>
+        Shell.Run("ip", "-n", ns, "mptcp", "endpoint", "show") + Shell.Run("ip", "-n", ns, "mptcp", "limits", "show");
+
+    /// <summary>net.mptcp.allow_join_initial_addr_port in ns. false: the kernel sets the C flag in every MP_CAPABLE
+    /// (the peer must not join the initial address/port) and refuses joins to it.</summary>
+    public void MptcpAllowJoinInitialAddrPort(string ns, bool allow) =>
+        Sysctl(ns, "net.mptcp.allow_join_initial_addr_port", allow ? "1" : "0");
+
+    /// <summary>net.mptcp.path_manager in ns: "kernel" or "userspace".</summary>
+    public void MptcpPathManager(string ns, string pm) => Sysctl(ns, "net.mptcp.path_manager", pm);
+
+    /// <summary>Client side of the in-kernel PM: limits (subflows, add_addr_accepted), then one endpoint per second
+    /// address of the client (v4, and v6 if present) on its veth: "subflow" (a join from that address to the server's
+    /// initial address; ignored once the server sent the C flag) or, with fullmesh, "fullmesh" (joins from that address
+    /// to every server address, announced ones included). Needs <see cref="TopologySpec.ClientSecondAddress"/> for
+    /// the endpoints; without it only the limits are set (the client then joins announced addresses from its primary
+    /// address).</summary>
+    public void ConfigureMptcpClient(Endpoint client, int subflows = 2, int addAddrAccepted = 2, bool fullmesh = false)
+    {
+        MptcpLimits(client.Namespace, subflows, addAddrAccepted);
+        string flag = fullmesh ? "fullmesh" : "subflow";
+        if (client.SecondV4 is { } a4) MptcpEndpoint(client.Namespace, a4, client.Interface, 0, 0, flag);
+        if (client.SecondV6 is { } a6) MptcpEndpoint(client.Namespace, a6, client.Interface, 0, 0, flag);
+    }
+
+    /// <summary>Backend side of the in-kernel PM: limits (a server needs no add_addr_accepted), the C flag when
+    /// allowJoinInitialAddrPort is false, and optionally one announced endpoint: `ip mptcp endpoint add ANNOUNCE
+    /// port P signal` (ANNOUNCE is the VIP for the announced-port steering, or the backend's own address).</summary>
+    public void ConfigureMptcpBackend(Endpoint backend, int subflows = 2, int addAddrAccepted = 0,
+        bool allowJoinInitialAddrPort = true, IPAddress? announce = null, int announcePort = 0)
+    {
+        MptcpLimits(backend.Namespace, subflows, addAddrAccepted);
+        MptcpAllowJoinInitialAddrPort(backend.Namespace, allowJoinInitialAddrPort);
+        if (announce is not null) MptcpEndpoint(backend.Namespace, announce, null, announcePort, 0, "signal");
     }
 
     /// <summary>Every namespace this topology created (and not yet removed).</summary>

@@ -7,17 +7,23 @@ namespace Switchyard.Tests.EndToEnd;
 /// appliance's veth, one worker, one L2 DSR pool holding every backend of the topology.</summary>
 public static class EndToEndConfig
 {
-    public static string Write(Topology t, IReadOnlyList<int> weights, string dir, int tcpPort = 80, int udpPort = 0)
+    /// <param name="joins">MPTCP join modes of the TCP VIPs (empty: MPTCP-unaware).</param>
+    /// <param name="announcedPorts">Per backend, the VIP port it announces (announced-port mode).</param>
+    public static string Write(Topology t, IReadOnlyList<int> weights, string dir, int tcpPort = 80, int udpPort = 0,
+        string[]? joins = null, IReadOnlyList<int>? announcedPorts = null)
     {
-        var backends = t.Backends.Select((b, i) => new Dictionary<string, object>
+        var backends = t.Backends.Select((b, i) =>
         {
-            ["Name"] = $"b{i + 1}", ["Address"] = b.V4!.ToString(), ["Mac"] = b.Mac, ["Weight"] = weights[i],
+            var d = new Dictionary<string, object> { ["Name"] = $"b{i + 1}", ["Address"] = b.V4!.ToString(), ["Mac"] = b.Mac, ["Weight"] = weights[i] };
+            if (announcedPorts is not null) d["AnnouncedPort"] = announcedPorts[i];
+            return d;
         }).ToArray();
+        joins ??= [];
         var vips = new List<object>
         {
-            new { Name = "tcp-v4", Address = t.VipV4.ToString(), Port = tcpPort, Protocol = "tcp", Pool = "p" },
+            new { Name = "tcp-v4", Address = t.VipV4.ToString(), Port = tcpPort, Protocol = "tcp", Pool = "p", Joins = joins },
         };
-        if (t.VipV6 is not null) vips.Add(new { Name = "tcp-v6", Address = t.VipV6.ToString(), Port = tcpPort, Protocol = "tcp", Pool = "p" });
+        if (t.VipV6 is not null) vips.Add(new { Name = "tcp-v6", Address = t.VipV6.ToString(), Port = tcpPort, Protocol = "tcp", Pool = "p", Joins = joins });
         if (udpPort != 0) vips.Add(new { Name = "udp-v4", Address = t.VipV4.ToString(), Port = udpPort, Protocol = "udp", Pool = "p" });
         var config = new
         {

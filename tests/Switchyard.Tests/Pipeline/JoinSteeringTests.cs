@@ -206,10 +206,33 @@ public class JoinSteeringTests
         h.AssertCounterInvariants();
     }
 
+    [Fact]
+    public void A_poisoned_token_stays_poisoned_while_either_connection_keeps_talking_or_one_of_them_ends()
+    {
+        using var h = new JoinHarness();
+        const ulong serverKey = 0x0BAD_C0DE_0000_0002;
+        ushort first = P(), second;
+        string b1 = h.MaglevChoice(Client(14), first, LearnVip, 80);
+        do second = P(); while (h.MaglevChoice(Client(14), second, LearnVip, 80) == b1);
+        Open(h, Client(14), first, LearnVip, serverKey);
+        Open(h, Client(14), second, LearnVip, serverKey);
+        uint token = TokenLearning.Token(serverKey);
+        // Both keep talking (each refresh re-learns the token for its own backend).
+        h.Send([Data(Client(14), first, LearnVip), Data(Client(14), second, LearnVip)], now: 2);
+        AssertReset(h.Send(JoinSyn(Client(14), P(), LearnVip, token), now: 3));
+        // One ends: the other still owns a live connection with that token, but which one the client meant
+        // is still unknowable from the token alone; never a guess.
+        h.Send(Tcp(Client(14), second, LearnVip, 80, TcpFlags.Fin | TcpFlags.Ack, seq: 1101, ack: 5001), now: 4);
+        var s = h.Send(JoinSyn(Client(14), P(), LearnVip, token), now: 5);
+        Assert.True(s.OutPort == Outside || h.BackendOf(s) == b1, $"join went to {h.BackendOf(s)}, not to the surviving connection's {b1}");
+        h.AssertCounterInvariants();
+    }
+
     [Theory]
     [InlineData("fin")]
     [InlineData("rst")]
     [InlineData("fastclose")]
+    [InlineData("fastclose-rst")]
     public void Learned_token_is_forgotten_when_the_initial_subflow_ends(string how)
     {
         using var h = new JoinHarness();
@@ -221,11 +244,26 @@ public class JoinSteeringTests
             "fin" => Tcp(Client(9), sp, LearnVip, 80, TcpFlags.Fin | TcpFlags.Ack, seq: 1001, ack: 5001),
             "rst" => Tcp(Client(9), sp, LearnVip, 80, TcpFlags.Rst | TcpFlags.Ack, seq: 1001, ack: 5001),
             // MP_FASTCLOSE carries the receiver's (the server's) key; Linux sends it on an ACK or a RST.
-            _ => Tcp(Client(9), sp, LearnVip, 80, TcpFlags.Ack, [30, 12, 0x70, 0, .. BE(serverKey)], seq: 1001, ack: 5001),
+            "fastclose" => Tcp(Client(9), sp, LearnVip, 80, TcpFlags.Ack, [30, 12, 0x70, 0, .. BE(serverKey)], seq: 1001, ack: 5001),
+            _ => Tcp(Client(9), sp, LearnVip, 80, TcpFlags.Rst | TcpFlags.Ack, [30, 12, 0x70, 0, .. BE(serverKey), 30, 4, 0x80, 1], seq: 1001, ack: 5001),
         };
         Assert.Equal(b, h.BackendOf(h.Send(end, now: 2)));
         Assert.Equal(1, h.Counters.Get(GlobalCounter.TokensForgotten));
         AssertReset(h.Send(JoinSyn(Client(9), P(), LearnVip, TokenLearning.Token(serverKey)), now: 3));
+        h.AssertCounterInvariants();
+    }
+
+    [Fact]
+    public void Mp_fastclose_on_a_joined_subflow_forgets_the_connections_token()
+    {
+        using var h = new JoinHarness();
+        const ulong serverKey = 0x7777_0000_0000_0003;
+        string b = Open(h, Client(13), P(), LearnVip, serverKey);
+        ushort js = P();
+        Assert.Equal(b, h.BackendOf(h.Send(JoinSyn(Client(13), js, LearnVip, TokenLearning.Token(serverKey)), now: 2)));
+        Assert.Equal(b, h.BackendOf(h.Send(Tcp(Client(13), js, LearnVip, 80, TcpFlags.Ack, [30, 12, 0x70, 0, .. BE(serverKey)], seq: 1001, ack: 5001), now: 3)));
+        Assert.Equal(1, h.Counters.Get(GlobalCounter.TokensForgotten));
+        AssertReset(h.Send(JoinSyn(Client(13), P(), LearnVip, TokenLearning.Token(serverKey)), now: 4));
         h.AssertCounterInvariants();
     }
 

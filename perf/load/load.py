@@ -54,9 +54,11 @@ SMALL_FT = ["--Dataplane:FlowTableEntries=1024"]
 JOIN_CASES = [
     ("syn flood, MPTCP-unaware VIP", "syn", []),
     ("syn flood, join-aware VIP", "syn", JOINS),
+    ("syn-ts flood (66 B), join-aware VIP", "syn-ts", JOINS),
     ("join-enc, join-aware VIP", "join-enc", JOINS),
     ("join-rand (mostly RST), join-aware VIP", "join-rand", JOINS),
     ("syn flood, join-aware VIP, flow table 1024", "syn", JOINS + SMALL_FT),
+    ("syn-ts flood (66 B), join-aware VIP, flow table 1024", "syn-ts", JOINS + SMALL_FT),
     ("join-enc, join-aware VIP, flow table 1024", "join-enc", JOINS + SMALL_FT),
 ]
 SMOKE_CASES = [CASES[0], ("join-enc (encrypted-token)", "join-enc", JOINS)]
@@ -293,11 +295,13 @@ def main():
     if join_txt:
         print("\n".join(join_txt))
     by = {name: sy["mpps"] for name, sy, _, _ in rows}
-    pairs = [("join-enc, join-aware VIP", "syn flood, join-aware VIP"),
+    pairs = [("join-enc, join-aware VIP", "syn-ts flood (66 B), join-aware VIP"),
+             ("join-enc, join-aware VIP", "syn flood, join-aware VIP"),
              ("join-enc, join-aware VIP", "syn flood, MPTCP-unaware VIP"),
+             ("join-enc, join-aware VIP, flow table 1024", "syn-ts flood (66 B), join-aware VIP, flow table 1024"),
              ("join-enc, join-aware VIP, flow table 1024", "syn flood, join-aware VIP, flow table 1024"),
              ("join-enc, join-aware VIP, flow table 1024", "syn flood, MPTCP-unaware VIP"),
-             ("join-rand (mostly RST), join-aware VIP", "syn flood, join-aware VIP")]
+             ("join-rand (mostly RST), join-aware VIP", "syn-ts flood (66 B), join-aware VIP")]
     ratio_txt = [f"- {a_} / {b_}: {by[a_] / by[b_]:.3f}" for a_, b_ in pairs if by.get(a_) and by.get(b_)]
     if ratio_txt:
         print("\n".join(ratio_txt))

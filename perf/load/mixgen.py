@@ -22,6 +22,9 @@ Mixes (the pcap is replayed in a loop by net_pcap's infinite_rx, so each file is
         tokens are read from --join-tokens FILE (one hex token a line, in order): run.sh has
         perf/load/JoinGen mint them with the reference minting library (src/Minting), valid for the
         dsr pool's ServerIds under key ids 0..2, so every join is placeable.
+  syn-ts    the syn flood's shape with a 12-byte non-MPTCP option block (NOP, NOP, timestamps), so its
+        frames are the join mixes' 66 bytes: net_pcap's infinite_rx copies every frame, and 66 bytes
+        span two cache lines where 60 fit in one, which costs every tool (testpmd included).
   join-rand the same frames with uniformly random 32-bit tokens (another random stream): a quarter
         carry key id 3 ("not routable"), the rest decrypt to a random 10-bit server id, so only about
         3/4 * 4/1024 of them name one of the 4 backends; the rest are unplaceable.
@@ -66,8 +69,8 @@ def mp_join_syn_option(token, nonce, address_id=1):
     return struct.pack("!BBBBII", 30, 12, 1 << 4, address_id, token, nonce)
 
 
-def join4_frame(src, sport, seq, token, nonce, ident=0):
-    opt = mp_join_syn_option(token, nonce)
+def join4_frame(src, sport, seq, token, nonce, ident=0, opt=None):
+    opt = opt if opt is not None else mp_join_syn_option(token, nonce)
     pseudo = src + VIP4 + struct.pack("!BBH", 0, 6, 20 + len(opt))
     tcp = tcp_header(sport, 80, seq, 0, TCP_SYN, pseudo, b"", opt)
     return eth(0x0800) + ipv4(src, VIP4, 6, len(tcp), ident) + tcp
@@ -204,6 +207,10 @@ def main():
                                     imix_sizes),
         "join-enc": lambda: joins(random.Random(a.seed + 2), total, read_tokens(a.join_tokens, total)),
         "join-rand": lambda: joins(random.Random(a.seed + 3), total, None),
+        # NOP, NOP, timestamps (kind 8, length 10: TSval, TSecr 0): plain SYNs of the joins' size.
+        "syn-ts": lambda: [join4_frame(src, sport, r.getrandbits(32), 0, 0, ident=i,
+                                       opt=struct.pack("!BBBBII", 1, 1, 8, 10, r.getrandbits(32), 0))
+                           for r in [random.Random(a.seed + 4)] for i, (src, sport) in enumerate(flows4(r, total))],
     }
     unknown = [m for m in wanted if m not in mixes]
     if unknown:

@@ -4,7 +4,7 @@
 #   --smoke     2-second runs, two mixes (est l2dsr; join-enc on a join-aware VIP): checks the pipeline end
 #               to end (nonzero Mpps for Switchyard and testpmd, every minted join placed), judges no speed;
 #               exits nonzero on failure. Writes no results file.
-#   --joins     MPTCP join steering instead of the standard mixes: syn, join-enc, join-rand (FLOWS*ROUNDS
+#   --joins     MPTCP join steering instead of the standard mixes: syn, syn-ts, join-enc, join-rand (FLOWS*ROUNDS
 #               distinct 5-tuples each, default 4096*16 = 65536), tokens minted by perf/load/JoinGen;
 #               writes perf/results/<date>-joins.md.
 #   --profile   also perf-record the worker core during one extra Switchyard est run (needs linux-perf).
@@ -82,7 +82,7 @@ fi
 if [ "$huge" = 1 ]; then echo "run.sh: hugepages: $free free 2 MiB pages" >&2
 else echo "run.sh: hugepages could not be reserved: running with --no-huge (about half the throughput)" >&2; fi
 
-if [ "$joins" = 1 ]; then mixes=syn,join-enc,join-rand
+if [ "$joins" = 1 ]; then mixes=syn,syn-ts,join-enc,join-rand
 elif [ "$smoke" = 1 ]; then mixes=est,join-enc
 else mixes=est,syn,udp,tcp6,imix; fi
 tokens=

@@ -227,6 +227,7 @@ def main():
     ap.add_argument("--mixgen", default="")
     ap.add_argument("--joins", action="store_true", help="the MPTCP join cases (JOIN_CASES) instead of CASES")
     ap.add_argument("--mbufs", type=int, default=MBUFS, help="mbufs for testpmd and Switchyard alike")
+    ap.add_argument("--repeat", type=int, default=1, help="Switchyard runs per case (median reported)")
     a = ap.parse_args()
     logdir = os.path.join(a.pcaps, "logs")
     os.makedirs(logdir, exist_ok=True)
@@ -236,22 +237,32 @@ def main():
     info = machine(huge)
 
     tp = {}
+    runs = {name: [] for name, _, _ in cases}
+    # --repeat N: N rounds over all cases (order reversed every other round), each row's figure is the
+    # median of its N Switchyard runs: on a shared machine, load drifts over minutes, and interleaving
+    # spreads that drift over every row instead of favouring the rows that happened to run in a lull.
+    for rnd in range(a.repeat):
+        for name, mix, extra in (cases if rnd % 2 == 0 else cases[::-1]):
+            pcap = os.path.join(a.pcaps, mix + ".pcap")
+            if mix not in tp:
+                log(f"{mix}: testpmd io")
+                io = run_testpmd("io", pcap, a.duration, a.warmup, huge, logdir, a.mbufs)
+                log(f"{mix}: testpmd macswap")
+                ms = run_testpmd("macswap", pcap, a.duration, a.warmup, huge, logdir, a.mbufs)
+                tp[mix] = (io, ms)
+            io, ms = tp[mix]
+            tag = re.sub(r"[^a-z0-9]+", "-", name).strip("-") + (f"-{rnd}" if a.repeat > 1 else "")
+            log(f"{name}: switchyard" + (f" (round {rnd + 1}/{a.repeat})" if a.repeat > 1 else ""))
+            sy = run_switchyard(pcap, extra, a.duration, a.warmup, huge, logdir, tag, mbufs=a.mbufs)
+            runs[name].append(sy)
+            log(f"{name}: switchyard {sy['mpps']:.2f} Mpps, testpmd io {io['mpps']:.2f}, macswap {ms['mpps']:.2f}"
+                f" (load average {sy['loadavg']})")
     rows = []
-    for name, mix, extra in cases:
-        pcap = os.path.join(a.pcaps, mix + ".pcap")
-        if mix not in tp:
-            log(f"{mix}: testpmd io")
-            io = run_testpmd("io", pcap, a.duration, a.warmup, huge, logdir, a.mbufs)
-            log(f"{mix}: testpmd macswap")
-            ms = run_testpmd("macswap", pcap, a.duration, a.warmup, huge, logdir, a.mbufs)
-            tp[mix] = (io, ms)
-        io, ms = tp[mix]
-        tag = re.sub(r"[^a-z0-9]+", "-", name).strip("-")
-        log(f"{name}: switchyard")
-        sy = run_switchyard(pcap, extra, a.duration, a.warmup, huge, logdir, tag, mbufs=a.mbufs)
-        rows.append((name, sy, io, ms))
-        log(f"{name}: switchyard {sy['mpps']:.2f} Mpps, testpmd io {io['mpps']:.2f}, macswap {ms['mpps']:.2f}"
-            f" (load average {sy['loadavg']})")
+    for name, mix, _ in cases:
+        rs = sorted(runs[name], key=lambda r: r["mpps"])
+        sy = dict(rs[len(rs) // 2])
+        sy["all_mpps"] = [r["mpps"] for r in runs[name]]
+        rows.append((name, sy, *tp[mix]))
 
     profile_txt = ""
     if a.profile and not a.smoke:
@@ -263,7 +274,7 @@ def main():
             sh(f"perf report -i {data} --no-children -g none --sort sym --stdio 2>/dev/null | grep -v '^#' "
                f"| grep '%' | head -25")
 
-    head = ["mix", "switchyard Mpps", "testpmd io Mpps", "testpmd macswap Mpps", "ratio sy/macswap",
+    head = ["mix", "switchyard Mpps" + (f" (median of {a.repeat})" if a.repeat > 1 else ""), "testpmd io Mpps", "testpmd macswap Mpps", "ratio sy/macswap",
             "cycles/pkt sy", "cycles/pkt macswap"]
     table = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, sy, io, ms in rows:
@@ -322,6 +333,8 @@ def main():
                 f.write("## Joins in each measured window (counter deltas)\n\n" + "\n".join(join_txt) + "\n\n")
             f.write("## Per run details\n\n")
             for name, sy, io, ms in rows:
+                if len(sy["all_mpps"]) > 1:
+                    f.write(f"- {name}: switchyard runs, in order: {', '.join(f'{x:.2f}' for x in sy['all_mpps'])} Mpps; median run:\n")
                 f.write(f"- {name}: switchyard rx {sy.get('rx_mpps', 0):.2f} Mpps, window {sy.get('window_s', 0):.3f} s, "
                         f"drops {sy['drops'] or 'none'}, load average before: switchyard {sy['loadavg']}, "
                         f"testpmd io {io['loadavg']}, macswap {ms['loadavg']}\n")

@@ -1,12 +1,13 @@
 #!/bin/bash
 # Load harness: Switchyard next to dpdk-testpmd (io, macswap) on the same devices in the same run.
-#   perf/load/run.sh [--smoke] [--joins] [--duration S] [--warmup S] [--flows N] [--rounds N] [--profile] [--no-build]
+#   perf/load/run.sh [--smoke] [--joins] [--duration S] [--warmup S] [--flows N] [--rounds N] [--repeat N] [--profile] [--no-build]
 #   --smoke     2-second runs, two mixes (est l2dsr; join-enc on a join-aware VIP): checks the pipeline end
 #               to end (nonzero Mpps for Switchyard and testpmd, every minted join placed), judges no speed;
 #               exits nonzero on failure. Writes no results file.
 #   --joins     MPTCP join steering instead of the standard mixes: syn, syn-ts, join-enc, join-rand (FLOWS*ROUNDS
 #               distinct 5-tuples each, default 4096*16 = 65536), tokens minted by perf/load/JoinGen;
 #               writes perf/results/<date>-joins.md.
+#   --repeat N  N Switchyard runs per case, interleaved over the cases, median reported (shared machines).
 #   --profile   also perf-record the worker core during one extra Switchyard est run (needs linux-perf).
 # Full runs write perf/results/<date>-load.md. Needs root (hugepages) and dpdk-testpmd.
 # Machine state: reserves 2 MiB hugepages (and mounts hugetlbfs) only if not enough are free, and
@@ -15,7 +16,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 
-smoke=0 joins=0 duration=10 warmup=2 flows= rounds=16 build=1 profile=
+smoke=0 joins=0 duration=10 warmup=2 flows= rounds=16 build=1 profile= repeat=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) smoke=1 ;;
@@ -24,6 +25,7 @@ while [ $# -gt 0 ]; do
     --warmup) warmup=$2; shift ;;
     --flows) flows=$2; shift ;;
     --rounds) rounds=$2; shift ;;
+    --repeat) repeat=$2; shift ;;
     --profile) profile=--profile ;;
     --no-build) build=0 ;;
     -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
@@ -97,6 +99,6 @@ if [ "$smoke" = 0 ]; then
   results="$root/perf/results/$(date +%Y-%m-%d)-$( [ "$joins" = 1 ] && echo joins || echo load ).md"
 fi
 python3 "$here/load.py" --pcaps "$work" --duration "$duration" --warmup "$warmup" --huge "$huge" \
-  --mixgen "--flows $flows --rounds $rounds --mixes $mixes" --mbufs "$mbufs" \
+  --mixgen "--flows $flows --rounds $rounds --mixes $mixes" --mbufs "$mbufs" --repeat "$repeat" \
   $( [ "$smoke" = 1 ] && echo --smoke ) $( [ "$joins" = 1 ] && echo --joins ) \
   ${results:+--results "$results"} $profile

@@ -9,7 +9,8 @@ How a figure is measured (a window after warm-up, never start-to-end):
             its own clock. The figure is the mean of port 1's Tx-pps (frames forwarded to the sink)
             over DURATION samples, after skipping WARMUP samples counted from the first nonzero one.
   switchyard Run.CountersFile is rewritten every second with uptimeSeconds and the totals. The figure
-            is (forwarded_end - forwarded_start) / (uptime_end - uptime_start) between the first
+            is (sent_end - sent_start) / (uptime_end - uptime_start), sent = forwarded + joinReset (an
+            unplaceable MP_JOIN SYN is answered with a RST out of the rx port, not forwarded), between the first
             snapshot at least WARMUP s after the first one showing traffic and the first snapshot
             DURATION s after that; then the appliance is stopped with SIGINT.
 Cycles per packet = CPU GHz (/proc/cpuinfo "cpu MHz": the VM exposes no cycle counter to perf) * 1e3 / Mpps.
@@ -30,7 +31,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 HERE = os.path.dirname(os.path.abspath(__file__))
 SWITCHYARD = os.path.join(ROOT, "src/Management/bin/Release/net10.0/switchyard.dll")
 CONFIG = os.path.join(HERE, "switchyard.json")
-MBUFS = 65535
+MBUFS = 65535  # default; --mbufs (the pcap driver holds the whole mix in mbufs: size it above the mix)
 
 # (row name, pcap, switchyard extra args). The IPIP row reuses the est pcap and its testpmd figures.
 CASES = [
@@ -41,6 +42,28 @@ CASES = [
     ("tcp6 est (l2dsr)", "tcp6", []),
     ("imix est (l2dsr)", "imix", []),
 ]
+
+# run.sh --joins: MPTCP join steering. tcp4 (Vips:0) gets Joins ["encrypted-token"] where JOINS is given;
+# SMALL_FT makes the flow table 1024 entries so that a 64k-flow mix mostly misses it (every join is
+# steered and inserted anew; with the default 1M table every 5-tuple is pinned after the first pass).
+# Note: the appliance decrypts every join's token in the burst's classify pass, before the flow lookup,
+# so "pinned" join rows pay the AES work too; what the small table adds is the miss, the join-mode
+# placement and the insert (plus an eviction).
+JOINS = ["--Vips:0:Joins:0=encrypted-token"]
+SMALL_FT = ["--Dataplane:FlowTableEntries=1024"]
+JOIN_CASES = [
+    ("syn flood, MPTCP-unaware VIP", "syn", []),
+    ("syn flood, join-aware VIP", "syn", JOINS),
+    ("syn-ts flood (66 B), join-aware VIP", "syn-ts", JOINS),
+    ("join-enc, join-aware VIP", "join-enc", JOINS),
+    ("join-rand (mostly RST), join-aware VIP", "join-rand", JOINS),
+    ("syn flood, join-aware VIP, flow table 1024", "syn", JOINS + SMALL_FT),
+    ("syn-ts flood (66 B), join-aware VIP, flow table 1024", "syn-ts", JOINS + SMALL_FT),
+    ("join-enc, join-aware VIP, flow table 1024", "join-enc", JOINS + SMALL_FT),
+]
+SMOKE_CASES = [CASES[0], ("join-enc (encrypted-token)", "join-enc", JOINS)]
+JOIN_COUNTERS = ["joinsSeen", "joinsByEncryptedToken", "joinsUnplaceable", "joinReset", "flowHits", "flowInserts",
+                 "flowEvictions", "mptcpMalformedOptions"]
 
 
 def log(msg):
@@ -56,11 +79,11 @@ def eal_mem(huge):
     return [] if huge else ["--no-huge", "-m", "1024"]
 
 
-def run_testpmd(mode, pcap, duration, warmup, huge, logdir):
+def run_testpmd(mode, pcap, duration, warmup, huge, logdir, mbufs=MBUFS):
     cmd = ["dpdk-testpmd", "-l", "0,1", "--no-pci", "--file-prefix=tp-load",
            f"--vdev=net_pcap0,rx_pcap={pcap},infinite_rx=1", "--vdev=net_null0,no-rx=1", *eal_mem(huge),
            "--", f"--forward-mode={mode}", "--nb-cores=1", "--stats-period=1",
-           f"--total-num-mbufs={MBUFS}", "--auto-start"]
+           f"--total-num-mbufs={mbufs}", "--auto-start"]
     # Start-up takes a second or two; leave room for it plus warm-up plus the window.
     limit = warmup + duration + 6
     la = loadavg()
@@ -86,14 +109,14 @@ def run_testpmd(mode, pcap, duration, warmup, huge, logdir):
             "rc": p.returncode}
 
 
-def run_switchyard(pcap, extra, duration, warmup, huge, logdir, tag, profile=None):
+def run_switchyard(pcap, extra, duration, warmup, huge, logdir, tag, profile=None, mbufs=MBUFS):
     counters = os.path.join(logdir, f"counters-{tag}.json")
     if os.path.exists(counters):
         os.remove(counters)
     cmd = ["dotnet", SWITCHYARD, "--config", CONFIG,
            f"--Eal:Vdevs:0=net_pcap0,rx_pcap={pcap},infinite_rx=1",
            f"--Eal:Hugepages={'require' if huge else 'off'}",
-           f"--Dataplane:MempoolMbufs={MBUFS}",
+           f"--Dataplane:MempoolMbufs={mbufs}",
            f"--Run:DurationSeconds={warmup + duration + 60}",  # a backstop; the harness stops it with SIGINT
            f"--Run:CountersFile={counters}", "--Run:CountersIntervalSeconds=1", *extra]
     env = dict(os.environ)
@@ -119,7 +142,8 @@ def run_switchyard(pcap, extra, duration, warmup, huge, logdir, tag, profile=Non
                 continue
             last_uptime = d["uptimeSeconds"]
             t = d["totals"]
-            snap = (d["uptimeSeconds"], t["forwarded"], t["rxPackets"])
+            snap = (d["uptimeSeconds"], t["forwarded"] + t.get("joinReset", 0), t["rxPackets"],
+                    {k: t.get(k, 0) for k in JOIN_COUNTERS})
             snaps.append(snap)
             first = next((s for s in snaps if s[2] > 0), None)
             if first is None:
@@ -153,7 +177,9 @@ def run_switchyard(pcap, extra, duration, warmup, huge, logdir, tag, profile=Non
         return {"mpps": 0.0, "rx_mpps": 0.0, "loadavg": la, "rc": rc, "drops": {}, "final": final}
     dt = end[0] - start[0]
     drops = {k: v for k, v in final.get("totals", {}).get("drops", {}).items() if v}
+    window = {k: end[3][k] - start[3][k] for k in JOIN_COUNTERS}
     return {"mpps": (end[1] - start[1]) / dt / 1e6, "rx_mpps": (end[2] - start[2]) / dt / 1e6, "window_s": dt,
+            "window": window,
             "loadavg": la, "rc": rc, "drops": drops,
             "totals": {k: v for k, v in final.get("totals", {}).items() if k != "drops"}}
 
@@ -199,31 +225,44 @@ def main():
     ap.add_argument("--profile", action="store_true", help="perf record the switchyard est run's window")
     ap.add_argument("--results", help="markdown file to write")
     ap.add_argument("--mixgen", default="")
+    ap.add_argument("--joins", action="store_true", help="the MPTCP join cases (JOIN_CASES) instead of CASES")
+    ap.add_argument("--mbufs", type=int, default=MBUFS, help="mbufs for testpmd and Switchyard alike")
+    ap.add_argument("--repeat", type=int, default=1, help="Switchyard runs per case (median reported)")
     a = ap.parse_args()
     logdir = os.path.join(a.pcaps, "logs")
     os.makedirs(logdir, exist_ok=True)
     huge = bool(a.huge)
-    cases = CASES[:1] if a.smoke else CASES
+    cases = SMOKE_CASES if a.smoke else JOIN_CASES if a.joins else CASES
     ghz = cpu_ghz()
     info = machine(huge)
 
     tp = {}
+    runs = {name: [] for name, _, _ in cases}
+    # --repeat N: N rounds over all cases (order reversed every other round), each row's figure is the
+    # median of its N Switchyard runs: on a shared machine, load drifts over minutes, and interleaving
+    # spreads that drift over every row instead of favouring the rows that happened to run in a lull.
+    for rnd in range(a.repeat):
+        for name, mix, extra in (cases if rnd % 2 == 0 else cases[::-1]):
+            pcap = os.path.join(a.pcaps, mix + ".pcap")
+            if mix not in tp:
+                log(f"{mix}: testpmd io")
+                io = run_testpmd("io", pcap, a.duration, a.warmup, huge, logdir, a.mbufs)
+                log(f"{mix}: testpmd macswap")
+                ms = run_testpmd("macswap", pcap, a.duration, a.warmup, huge, logdir, a.mbufs)
+                tp[mix] = (io, ms)
+            io, ms = tp[mix]
+            tag = re.sub(r"[^a-z0-9]+", "-", name).strip("-") + (f"-{rnd}" if a.repeat > 1 else "")
+            log(f"{name}: switchyard" + (f" (round {rnd + 1}/{a.repeat})" if a.repeat > 1 else ""))
+            sy = run_switchyard(pcap, extra, a.duration, a.warmup, huge, logdir, tag, mbufs=a.mbufs)
+            runs[name].append(sy)
+            log(f"{name}: switchyard {sy['mpps']:.2f} Mpps, testpmd io {io['mpps']:.2f}, macswap {ms['mpps']:.2f}"
+                f" (load average {sy['loadavg']})")
     rows = []
-    for name, mix, extra in cases:
-        pcap = os.path.join(a.pcaps, mix + ".pcap")
-        if mix not in tp:
-            log(f"{mix}: testpmd io")
-            io = run_testpmd("io", pcap, a.duration, a.warmup, huge, logdir)
-            log(f"{mix}: testpmd macswap")
-            ms = run_testpmd("macswap", pcap, a.duration, a.warmup, huge, logdir)
-            tp[mix] = (io, ms)
-        io, ms = tp[mix]
-        tag = re.sub(r"[^a-z0-9]+", "-", name).strip("-")
-        log(f"{name}: switchyard")
-        sy = run_switchyard(pcap, extra, a.duration, a.warmup, huge, logdir, tag)
-        rows.append((name, sy, io, ms))
-        log(f"{name}: switchyard {sy['mpps']:.2f} Mpps, testpmd io {io['mpps']:.2f}, macswap {ms['mpps']:.2f}"
-            f" (load average {sy['loadavg']})")
+    for name, mix, _ in cases:
+        rs = sorted(runs[name], key=lambda r: r["mpps"])
+        sy = dict(rs[len(rs) // 2])
+        sy["all_mpps"] = [r["mpps"] for r in runs[name]]
+        rows.append((name, sy, *tp[mix]))
 
     profile_txt = ""
     if a.profile and not a.smoke:
@@ -235,7 +274,7 @@ def main():
             sh(f"perf report -i {data} --no-children -g none --sort sym --stdio 2>/dev/null | grep -v '^#' "
                f"| grep '%' | head -25")
 
-    head = ["mix", "switchyard Mpps", "testpmd io Mpps", "testpmd macswap Mpps", "ratio sy/macswap",
+    head = ["mix", "switchyard Mpps" + (f" (median of {a.repeat})" if a.repeat > 1 else ""), "testpmd io Mpps", "testpmd macswap Mpps", "ratio sy/macswap",
             "cycles/pkt sy", "cycles/pkt macswap"]
     table = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, sy, io, ms in rows:
@@ -247,18 +286,55 @@ def main():
     print("\n".join(table))
 
     ok = all(sy["mpps"] > 0 and io["mpps"] > 0 and ms["mpps"] > 0 for _, sy, io, ms in rows)
+    # Join rows: the split of the window's joins, and a sanity check (every join-enc join is placeable).
+    join_txt = []
+    for name, sy, _, _ in rows:
+        w = sy.get("window")
+        if not w or not w["joinsSeen"] and "join" not in name:
+            continue
+        seen = max(1, w["joinsSeen"])
+        join_txt.append(f"- {name}: in the window {w['joinsSeen']} joins steered (not pinned), "
+                        f"{w['joinsByEncryptedToken']} placed by encrypted token ({100 * w['joinsByEncryptedToken'] / seen:.2f} %), "
+                        f"{w['joinsUnplaceable']} unplaceable ({100 * w['joinsUnplaceable'] / seen:.2f} %), {w['joinReset']} RSTs sent; "
+                        f"flowHits {w['flowHits']}, flowInserts {w['flowInserts']}, flowEvictions {w['flowEvictions']}, "
+                        f"mptcpMalformedOptions {w['mptcpMalformedOptions']}")
+        totals = sy.get("totals", {})
+        if "join-enc" in name and (totals.get("joinsUnplaceable", 0) or not totals.get("joinsByEncryptedToken", 0)):
+            log(f"FAILED: {name}: joinsByEncryptedToken {totals.get('joinsByEncryptedToken')}, "
+                f"joinsUnplaceable {totals.get('joinsUnplaceable')} (every minted join must be placed)")
+            ok = False
+    if join_txt:
+        print("\n".join(join_txt))
+    by = {name: sy["mpps"] for name, sy, _, _ in rows}
+    pairs = [("join-enc, join-aware VIP", "syn-ts flood (66 B), join-aware VIP"),
+             ("join-enc, join-aware VIP", "syn flood, join-aware VIP"),
+             ("join-enc, join-aware VIP", "syn flood, MPTCP-unaware VIP"),
+             ("join-enc, join-aware VIP, flow table 1024", "syn-ts flood (66 B), join-aware VIP, flow table 1024"),
+             ("join-enc, join-aware VIP, flow table 1024", "syn flood, join-aware VIP, flow table 1024"),
+             ("join-enc, join-aware VIP, flow table 1024", "syn flood, MPTCP-unaware VIP"),
+             ("join-rand (mostly RST), join-aware VIP", "syn-ts flood (66 B), join-aware VIP")]
+    ratio_txt = [f"- {a_} / {b_}: {by[a_] / by[b_]:.3f}" for a_, b_ in pairs if by.get(a_) and by.get(b_)]
+    if ratio_txt:
+        print("\n".join(ratio_txt))
     if a.results:
         with open(a.results, "w") as f:
-            f.write(f"# Load run {datetime.date.today().isoformat()}\n\n")
-            f.write(f"`perf/load/run.sh{' --smoke' if a.smoke else ''}`: {a.duration} s measured window after "
-                    f"{a.warmup} s warm-up per run; mixes from `perf/load/mixgen.py {a.mixgen}`.\n\n")
+            f.write(f"# {'Join steering load' if a.joins else 'Load'} run {datetime.date.today().isoformat()}\n\n")
+            f.write(f"`perf/load/run.sh{' --smoke' if a.smoke else ''}{' --joins' if a.joins else ''}`: {a.duration} s "
+                    f"measured window after {a.warmup} s warm-up per run; mixes from `perf/load/mixgen.py {a.mixgen}`; "
+                    f"{a.mbufs} mbufs for every tool.\n\n")
             f.write("## Machine\n\n")
             for k, v in info.items():
                 f.write(f"- {k}: {v}\n")
             f.write("\n## Throughput (one forwarding core, core 1)\n\n")
             f.write("\n".join(table) + "\n\n")
+            if ratio_txt:
+                f.write("Switchyard's ratios between rows (same run):\n\n" + "\n".join(ratio_txt) + "\n\n")
+            if join_txt:
+                f.write("## Joins in each measured window (counter deltas)\n\n" + "\n".join(join_txt) + "\n\n")
             f.write("## Per run details\n\n")
             for name, sy, io, ms in rows:
+                if len(sy["all_mpps"]) > 1:
+                    f.write(f"- {name}: switchyard runs, in order: {', '.join(f'{x:.2f}' for x in sy['all_mpps'])} Mpps; median run:\n")
                 f.write(f"- {name}: switchyard rx {sy.get('rx_mpps', 0):.2f} Mpps, window {sy.get('window_s', 0):.3f} s, "
                         f"drops {sy['drops'] or 'none'}, load average before: switchyard {sy['loadavg']}, "
                         f"testpmd io {io['loadavg']}, macswap {ms['loadavg']}\n")

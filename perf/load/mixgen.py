@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Traffic mixes for the load harness, written as classic pcap files (standard library only).
 
-Usage: mixgen.py OUTDIR [--flows N] [--rounds N] [--seed N]
+Usage: mixgen.py OUTDIR [--flows N] [--rounds N] [--seed N] [--mixes a,b,...] [--join-tokens FILE]
 
-Writes OUTDIR/{est,syn,udp,tcp6,imix}.pcap and OUTDIR/mixes.txt (one "name packets bytes" line each).
+Writes OUTDIR/{est,syn,udp,tcp6,imix}.pcap (or the --mixes named) and OUTDIR/mixes.txt (one
+"name packets bytes" line each).
 Every frame is a valid Ethernet/IP frame with correct IPv4 header and L4 checksums, addressed to the
 VIPs in perf/load/switchyard.json; the appliance's parser verifies the IPv4 header checksum.
 
@@ -15,6 +16,18 @@ Mixes (the pcap is replayed in a loop by net_pcap's infinite_rx, so each file is
   udp   IPv4 UDP to VIP 198.18.0.100:53: FLOWS flows x ROUNDS packets, 60-byte frames (18-byte payload).
   tcp6  established IPv6 TCP to VIP [2001:db8::100]:80, same shape as est, 74-byte frames (minimum v6 TCP).
   imix  est with "simple IMIX" frame sizes 7:4:1 of 60/590/1514 bytes (64/594/1518 on the wire).
+  join-enc  MPTCP MP_JOIN SYN flood to the same VIP: FLOWS*ROUNDS SYNs from distinct random client
+        addresses/ports, each with one MP_JOIN option (kind 30, length 12, subtype 0: receiver token,
+        sender random number, address id) and no other option, 66-byte frames (70 on the wire). The
+        tokens are read from --join-tokens FILE (one hex token a line, in order): run.sh has
+        perf/load/JoinGen mint them with the reference minting library (src/Minting), valid for the
+        dsr pool's ServerIds under key ids 0..2, so every join is placeable.
+  syn-ts    the syn flood's shape with a 12-byte non-MPTCP option block (NOP, NOP, timestamps), so its
+        frames are the join mixes' 66 bytes: net_pcap's infinite_rx copies every frame, and 66 bytes
+        span two cache lines where 60 fit in one, which costs every tool (testpmd included).
+  join-rand the same frames with uniformly random 32-bit tokens (another random stream): a quarter
+        carry key id 3 ("not routable"), the rest decrypt to a random 10-bit server id, so only about
+        3/4 * 4/1024 of them name one of the 4 backends; the rest are unplaceable.
 """
 import argparse
 import os
@@ -43,10 +56,24 @@ def eth(ethertype: int) -> bytes:
     return APPLIANCE_MAC + ROUTER_MAC + struct.pack("!H", ethertype)
 
 
-def tcp_header(sport, dport, seq, ack, flags, pseudo, payload):
-    hdr = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 65535, 0, 0)
+def tcp_header(sport, dport, seq, ack, flags, pseudo, payload, options=b""):
+    assert len(options) % 4 == 0
+    hdr = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, (5 + len(options) // 4) << 4, flags, 65535, 0, 0) + options
     c = csum(pseudo + hdr + payload)
     return hdr[:16] + struct.pack("!H", c) + hdr[18:]
+
+
+def mp_join_syn_option(token, nonce, address_id=1):
+    # RFC 8684 3.2: kind 30, length 12, subtype MP_JOIN (1) in the high nibble, B flag 0, address id,
+    # receiver's token, sender's random number.
+    return struct.pack("!BBBBII", 30, 12, 1 << 4, address_id, token, nonce)
+
+
+def join4_frame(src, sport, seq, token, nonce, ident=0, opt=None):
+    opt = opt if opt is not None else mp_join_syn_option(token, nonce)
+    pseudo = src + VIP4 + struct.pack("!BBH", 0, 6, 20 + len(opt))
+    tcp = tcp_header(sport, 80, seq, 0, TCP_SYN, pseudo, b"", opt)
+    return eth(0x0800) + ipv4(src, VIP4, 6, len(tcp), ident) + tcp
 
 
 def udp_header(sport, dport, pseudo, payload):
@@ -131,13 +158,33 @@ def established(flows, rounds, make, sizes=None):
     return frames
 
 
+def read_tokens(path, count):
+    if not path:
+        raise SystemExit("mixgen: join-enc needs --join-tokens FILE (run.sh mints them with perf/load/JoinGen)")
+    with open(path) as f:
+        tokens = [int(line, 16) for line in f if line.strip()]
+    if len(tokens) < count:
+        raise SystemExit(f"mixgen: {path} has {len(tokens)} tokens, join-enc needs {count}")
+    return tokens[:count]
+
+
+def joins(rng, count, tokens):
+    """COUNT MP_JOIN SYNs from distinct client 5-tuples; tokens None: uniformly random tokens."""
+    return [join4_frame(src, sport, rng.getrandbits(32), tokens[i] if tokens else rng.getrandbits(32),
+                        rng.getrandbits(32), ident=i)
+            for i, (src, sport) in enumerate(flows4(rng, count))]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("outdir")
     ap.add_argument("--flows", type=int, default=4096)
     ap.add_argument("--rounds", type=int, default=16)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--mixes", default="est,syn,udp,tcp6,imix", help="comma-separated mixes to write")
+    ap.add_argument("--join-tokens", help="join-enc: file of minted tokens (hex, one a line), >= FLOWS*ROUNDS")
     a = ap.parse_args()
+    wanted = a.mixes.split(",")
     os.makedirs(a.outdir, exist_ok=True)
     rng = random.Random(a.seed)
     total = a.flows * a.rounds
@@ -148,17 +195,29 @@ def main():
     imix_sizes = IMIX[:]
     rng_imix.shuffle(imix_sizes)
 
+    syn = [tcp4_frame(client4(rng), rng.randrange(1024, 65536), TCP_SYN, rng.getrandbits(32), 0, ident=i)
+           for i in range(total)]
+    # The random streams above are drawn whatever --mixes says, so est/syn/... stay byte-identical.
     mixes = {
-        "est": established(f4, a.rounds, lambda s, p, fl, sq, ak, sz: tcp4_frame(s, p, fl, sq, ak)),
-        "syn": [tcp4_frame(client4(rng), rng.randrange(1024, 65536), TCP_SYN, rng.getrandbits(32), 0, ident=i)
-                for i in range(total)],
-        "udp": [udp4_frame(src, sport, ident=k) for k in range(a.rounds) for (src, sport) in f4],
-        "tcp6": established(f6, a.rounds, lambda s, p, fl, sq, ak, sz: tcp6_frame(s, p, fl, sq, ak)),
-        "imix": established(f4, a.rounds, lambda s, p, fl, sq, ak, sz: tcp4_frame(s, p, fl, sq, ak, sz or 60),
-                            imix_sizes),
+        "est": lambda: established(f4, a.rounds, lambda s, p, fl, sq, ak, sz: tcp4_frame(s, p, fl, sq, ak)),
+        "syn": lambda: syn,
+        "udp": lambda: [udp4_frame(src, sport, ident=k) for k in range(a.rounds) for (src, sport) in f4],
+        "tcp6": lambda: established(f6, a.rounds, lambda s, p, fl, sq, ak, sz: tcp6_frame(s, p, fl, sq, ak)),
+        "imix": lambda: established(f4, a.rounds, lambda s, p, fl, sq, ak, sz: tcp4_frame(s, p, fl, sq, ak, sz or 60),
+                                    imix_sizes),
+        "join-enc": lambda: joins(random.Random(a.seed + 2), total, read_tokens(a.join_tokens, total)),
+        "join-rand": lambda: joins(random.Random(a.seed + 3), total, None),
+        # NOP, NOP, timestamps (kind 8, length 10: TSval, TSecr 0): plain SYNs of the joins' size.
+        "syn-ts": lambda: [join4_frame(src, sport, r.getrandbits(32), 0, 0, ident=i,
+                                       opt=struct.pack("!BBBBII", 1, 1, 8, 10, r.getrandbits(32), 0))
+                           for r in [random.Random(a.seed + 4)] for i, (src, sport) in enumerate(flows4(r, total))],
     }
+    unknown = [m for m in wanted if m not in mixes]
+    if unknown:
+        ap.error(f"unknown mix {','.join(unknown)}; known: {','.join(mixes)}")
     with open(os.path.join(a.outdir, "mixes.txt"), "w") as idx:
-        for name, frames in mixes.items():
+        for name in wanted:
+            frames = mixes[name]()
             n, nbytes = write_pcap(os.path.join(a.outdir, name + ".pcap"), frames)
             idx.write(f"{name} {n} {nbytes}\n")
             print(f"mixgen: {name}.pcap {n} frames, mean {nbytes / n:.0f} bytes")

@@ -1,8 +1,13 @@
 #!/bin/bash
 # Load harness: Switchyard next to dpdk-testpmd (io, macswap) on the same devices in the same run.
-#   perf/load/run.sh [--smoke] [--duration S] [--warmup S] [--flows N] [--rounds N] [--profile] [--no-build]
-#   --smoke     2-second runs, one mix (est, l2dsr): checks the pipeline end to end (nonzero Mpps for
-#               Switchyard and testpmd), judges no speed; exits nonzero on failure. Writes no results file.
+#   perf/load/run.sh [--smoke] [--joins] [--duration S] [--warmup S] [--flows N] [--rounds N] [--repeat N] [--profile] [--no-build]
+#   --smoke     2-second runs, two mixes (est l2dsr; join-enc on a join-aware VIP): checks the pipeline end
+#               to end (nonzero Mpps for Switchyard and testpmd, every minted join placed), judges no speed;
+#               exits nonzero on failure. Writes no results file.
+#   --joins     MPTCP join steering instead of the standard mixes: syn, syn-ts, join-enc, join-rand (FLOWS*ROUNDS
+#               distinct 5-tuples each, default 4096*16 = 65536), tokens minted by perf/load/JoinGen;
+#               writes perf/results/<date>-joins.md.
+#   --repeat N  N Switchyard runs per case, interleaved over the cases, median reported (shared machines).
 #   --profile   also perf-record the worker core during one extra Switchyard est run (needs linux-perf).
 # Full runs write perf/results/<date>-load.md. Needs root (hugepages) and dpdk-testpmd.
 # Machine state: reserves 2 MiB hugepages (and mounts hugetlbfs) only if not enough are free, and
@@ -11,27 +16,35 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 
-smoke=0 duration=10 warmup=2 flows=1024 rounds=16 build=1 profile=
+smoke=0 joins=0 duration=10 warmup=2 flows= rounds=16 build=1 profile= repeat=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) smoke=1 ;;
+    --joins) joins=1 ;;
     --duration) duration=$2; shift ;;
     --warmup) warmup=$2; shift ;;
     --flows) flows=$2; shift ;;
     --rounds) rounds=$2; shift ;;
+    --repeat) repeat=$2; shift ;;
     --profile) profile=--profile ;;
     --no-build) build=0 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
 done
+if [ -z "$flows" ]; then flows=1024; [ "$joins" = 1 ] && flows=4096; fi
 if [ "$smoke" = 1 ]; then duration=2; warmup=1; flows=256; rounds=4; fi
+# The pcap driver copies the whole mix into mbufs: 65535 holds the standard 16k-frame mixes; the join
+# mixes (64k frames) need twice that, for testpmd and Switchyard alike.
+mbufs=65535
+[ $((flows * rounds)) -gt 32768 ] && mbufs=131071
 
 command -v dpdk-testpmd >/dev/null || { echo "run.sh: dpdk-testpmd not found (apt-get install -y dpdk)" >&2; exit 1; }
 if [ "$build" = 1 ]; then
   make -C "$root/native" -s
   dotnet build "$root/Switchyard.slnx" -c Release -nologo -v:q
+  dotnet build "$here/JoinGen/JoinGen.csproj" -c Release -nologo -v:q
 fi
 
 work=$(mktemp -d /tmp/sy-load.XXXXXX)
@@ -71,12 +84,21 @@ fi
 if [ "$huge" = 1 ]; then echo "run.sh: hugepages: $free free 2 MiB pages" >&2
 else echo "run.sh: hugepages could not be reserved: running with --no-huge (about half the throughput)" >&2; fi
 
-python3 "$here/mixgen.py" "$work" --flows "$flows" --rounds "$rounds" >&2
+if [ "$joins" = 1 ]; then mixes=syn,syn-ts,join-enc,join-rand
+elif [ "$smoke" = 1 ]; then mixes=est,join-enc
+else mixes=est,syn,udp,tcp6,imix; fi
+tokens=
+if [[ ",$mixes," == *,join-enc,* ]]; then
+  tokens="$work/join-tokens.txt"
+  dotnet "$here/JoinGen/bin/Release/net10.0/joingen.dll" "$here/switchyard.json" dsr $((flows * rounds)) > "$tokens"
+fi
+python3 "$here/mixgen.py" "$work" --flows "$flows" --rounds "$rounds" --mixes "$mixes" ${tokens:+--join-tokens "$tokens"} >&2
 results=
 if [ "$smoke" = 0 ]; then
   mkdir -p "$root/perf/results"
-  results="$root/perf/results/$(date +%Y-%m-%d)-load.md"
+  results="$root/perf/results/$(date +%Y-%m-%d)-$( [ "$joins" = 1 ] && echo joins || echo load ).md"
 fi
 python3 "$here/load.py" --pcaps "$work" --duration "$duration" --warmup "$warmup" --huge "$huge" \
-  --mixgen "--flows $flows --rounds $rounds" $( [ "$smoke" = 1 ] && echo --smoke ) \
+  --mixgen "--flows $flows --rounds $rounds --mixes $mixes" --mbufs "$mbufs" --repeat "$repeat" \
+  $( [ "$smoke" = 1 ] && echo --smoke ) $( [ "$joins" = 1 ] && echo --joins ) \
   ${results:+--results "$results"} $profile

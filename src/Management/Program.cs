@@ -52,7 +52,7 @@ public static class Program
     {
         var macs = new Dictionary<string, ulong>();
         for (int i = 0; i < o.Ports.Length; i++)
-            macs[o.Ports[i].Name] = o.Ports[i].Mac is { } m && ValueParsers.TryParseMac(m, out var mac) ? mac : 0x02_00_00_00_00_00UL | (ulong)i;
+            macs[o.Ports[i].Name] = o.Ports[i].Mac is { } m && ValueParsers.TryParseMac(m, out var mac) ? mac : 0x02_00_00_00_00_00UL | (uint)i;
         var snap = new SnapshotCompiler().Compile(o, macs);
         Console.Out.WriteLine($"configuration valid: {snap.Ports.Length} port(s), {WorkerLayout.WorkerCount(o)} worker(s), " +
             $"{snap.Vips.Length} VIP(s), {snap.Pools.Length} pool(s), {snap.Backends.Count(b => b.Name is not null)} backend(s)");

@@ -72,7 +72,7 @@ public unsafe class TsharkTests
         try
         {
             string good = Path.Combine(dir, "forwarded.pcap");
-            PcapFile.Write(good, encapsulated.Concat(answers));
+            Switchyard.Tests.Infrastructure.PcapWriter.WriteAll(good, encapsulated.Concat(answers));
 
             // Every encapsulated frame dissects down to the inner TCP ports.
             var ports = Tshark(good, ["-Y", "tcp", "-T", "fields", "-e", "frame.number", "-e", "tcp.srcport", "-e", "tcp.dstport"]);
@@ -94,7 +94,7 @@ public unsafe class TsharkTests
             string bad = Path.Combine(dir, "corrupted.pcap");
             var broken = (byte[])encapsulated[0].Clone();      // IPIP over IPv4, no VLAN: outer header at 14
             broken[14 + 10] ^= 0x5A;
-            PcapFile.Write(bad, [broken]);
+            Switchyard.Tests.Infrastructure.PcapWriter.WriteAll(bad, [broken]);
             Assert.NotEqual("", Tshark(bad, ["-Y", BadChecksum]).Trim());
         }
         finally

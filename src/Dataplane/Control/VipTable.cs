@@ -26,7 +26,7 @@ public sealed class VipTable
         // (address, protocol) -> the first configured VIP on that address for that protocol (or for
         // every protocol). Fragments without ports are steered through this VIP's pool, so every
         // fragment of a datagram makes the same choice whether or not it carries the ports.
-        var _byAddress = new Dictionary<(Addr128, byte), int>();
+        var byAddress = new Dictionary<(Addr128, byte), int>();
         for (int i = 0; i < vips.Length; i++)
         {
             var v = vips[i];
@@ -40,12 +40,12 @@ public sealed class VipTable
                 s = (s + 1) & _mask;
             }
             _hi[s] = v.Address.Hi; _lo[s] = v.Address.Lo; _portProto[s] = pp; _index[s] = i;
-            _byAddress.TryAdd((v.Address, v.Protocol), i);
+            byAddress.TryAdd((v.Address, v.Protocol), i);
         }
-        _addrHi = new ulong[_byAddress.Count]; _addrLo = new ulong[_byAddress.Count];
-        _addrProto = new byte[_byAddress.Count]; _addrIndex = new int[_byAddress.Count];
+        _addrHi = new ulong[byAddress.Count]; _addrLo = new ulong[byAddress.Count];
+        _addrProto = new byte[byAddress.Count]; _addrIndex = new int[byAddress.Count];
         int k = 0;
-        foreach (var ((a, proto), idx) in _byAddress.OrderBy(e => e.Value))
+        foreach (var ((a, proto), idx) in byAddress.OrderBy(e => e.Value))
         {
             _addrHi[k] = a.Hi; _addrLo[k] = a.Lo; _addrProto[k] = proto; _addrIndex[k] = idx; k++;
         }

@@ -21,7 +21,7 @@ public sealed class DemoRunner(CommandLine cl, ApplianceOptions o, TextWriter lo
 
     public int Run()
     {
-        if (Environment.UserName != "root" && geteuid() != 0)
+        if (geteuid() != 0)
             throw new DemoException("the demo creates network namespaces and needs root (run it with sudo)");
         var backends = o.Pools.SelectMany(p => p.Backends).ToList();
         if (backends.Count is < 1 or > 9) throw new DemoException("the demo topology holds 1 to 9 backends");

@@ -1,5 +1,4 @@
 using System.Numerics;
-using Switchyard.Dataplane.Datapath;
 
 namespace Switchyard.Management.Options;
 

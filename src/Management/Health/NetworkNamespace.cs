@@ -21,8 +21,25 @@ public static partial class NetworkNamespace
     [LibraryImport("libc", SetLastError = true)]
     private static partial int close(int fd);
 
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int socket(int domain, int type, int protocol);
+
     /// <summary>A <see cref="SocketFactory"/> whose sockets live in namespace <paramref name="name"/>.</summary>
-    public static SocketFactory Sockets(string name) => (f, t, p) => Run(name, () => new Socket(f, t, p));
+    public static SocketFactory Sockets(string name) => (f, t, p) => Run(name, () => CreateSocket(f, t, p));
+
+    /// <summary>
+    /// A socket in the caller's namespace. Raw sockets are opened with socket(2) directly and wrapped: .NET's own
+    /// constructor refuses IP protocols it has no name for (GRE 47, IPIP 4 as a raw protocol).
+    /// </summary>
+    public static Socket CreateSocket(AddressFamily family, SocketType type, ProtocolType protocol)
+    {
+        if (type != SocketType.Raw || family is not (AddressFamily.InterNetwork or AddressFamily.InterNetworkV6))
+            return new Socket(family, type, protocol);
+        const int SockRaw = 3, SockCloexec = 0x80000, AfInet = 2, AfInet6 = 10;
+        int fd = socket(family == AddressFamily.InterNetwork ? AfInet : AfInet6, SockRaw | SockCloexec, (int)protocol);
+        if (fd < 0) throw new SocketException(Marshal.GetLastPInvokeError());
+        return new Socket(new SafeSocketHandle(fd, ownsHandle: true));
+    }
 
     /// <summary>Runs <paramref name="action"/> on the calling thread inside namespace <paramref name="name"/>. It must
     /// not await: only the synchronous part runs in the namespace.</summary>

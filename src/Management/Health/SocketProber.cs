@@ -30,7 +30,7 @@ public sealed class SocketProber : IHealthProber
     bool _disposed;
 
     public SocketProber(SocketFactory? sockets = null) =>
-        _sockets = sockets ?? ((f, t, p) => new Socket(f, t, p));
+        _sockets = sockets ?? NetworkNamespace.CreateSocket;
 
     public async Task<ProbeOutcome> ProbeAsync(ProbeSpec spec, CancellationToken ct)
     {

@@ -59,6 +59,9 @@ public class HealthProbeTests(HealthTopology fixture) : IClassFixture<HealthTopo
             Assert.Equal([$"[::ffff:{Mgmt}]", $"[{T.Management!.V6}]"], peers.Select(p => ((IPEndPoint)p).Address).Select(a => $"[{a}]"));
         }
         Assert.Equal(ProbeOutcome.Fail("connect refused"), await prober.ProbeAsync(spec, default));
+        // The backend learnt the management address from the management leg (the kernel answers ARP for it there
+        // only, never on the DPDK leg).
+        Assert.Contains($"lladdr {Topology.MacFor(4, 0)}", T.Exec(B1.Namespace, "ip", "neigh", "show", Mgmt.ToString()));
         // Nobody at that address at all: ARP fails, the probe ends at its timeout.
         Assert.Equal(ProbeOutcome.Fail("timeout 300 ms"), await prober.ProbeAsync(Tcp(IPAddress.Parse("198.18.0.99"), 8081, timeoutMs: 300), default));
     }

@@ -16,7 +16,8 @@ namespace Switchyard.Tests.Health;
 /// </summary>
 sealed class EncapResponder : IDisposable
 {
-    readonly Socket _in, _out;
+    readonly Socket _in;
+    readonly Socket? _out;
     readonly ForwardingMode _mode;
     readonly int _guePort;
     readonly CancellationTokenSource _stop = new();
@@ -31,15 +32,79 @@ sealed class EncapResponder : IDisposable
     public ConcurrentQueue<(byte Flags, ushort SrcPort, uint Seq, bool ChecksumOk)> Inner { get; } = new();
     public ConcurrentQueue<string> Problems { get; } = new();
 
-    public EncapResponder(string ns, ForwardingMode mode, int guePort = 6080)
+    public EncapResponder(string ns, ForwardingMode mode, int guePort = 6080, bool ipv6 = false)
     {
         _mode = mode;
         _guePort = guePort;
+        _ns = ns;
         var sockets = NetworkNamespace.Sockets(ns);
+        if (ipv6)
+        {
+            // IPv6 raw sockets never deliver the IPv6 header, so the v6 responder reads whole frames (AF_PACKET, IPv6
+            // EtherType only): the probe's bytes exactly as they arrived, Ethernet header included.
+            _in = NetworkNamespace.Run(ns, () => PacketSocket(0xDD86 /* htons(ETH_P_IPV6) */));
+            _out = null;
+            _loop = Task.Run(LoopV6);
+            return;
+        }
         var proto = mode switch { ForwardingMode.Ipip => (ProtocolType)4, ForwardingMode.Gre => (ProtocolType)47, _ => ProtocolType.Udp };
         _in = sockets(AddressFamily.InterNetwork, SocketType.Raw, proto);
         _out = sockets(AddressFamily.InterNetwork, SocketType.Raw, ProtocolType.Raw);   // IPPROTO_RAW: we write the IP header
         _loop = Task.Run(Loop);
+    }
+
+    readonly string _ns;
+
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    static extern int socket(int domain, int type, int protocol);
+
+    static Socket PacketSocket(int protocol)
+    {
+        int fd = socket(17 /* AF_PACKET */, 3 /* SOCK_RAW */ | 0x80000 /* SOCK_CLOEXEC */, protocol);
+        if (fd < 0) throw new SocketException(System.Runtime.InteropServices.Marshal.GetLastPInvokeError());
+        return new Socket(new SafeSocketHandle(fd, ownsHandle: true));
+    }
+
+    /// <summary>IPv6: frames in, inner TCP out of IPv6-in-IPv6 (41), GRE (47) or GUE (UDP to the GUE port); the
+    /// SYN-ACK leaves through a raw IPv6 TCP socket bound to the VIP (the kernel writes the IPv6 header).</summary>
+    async Task LoopV6()
+    {
+        var buf = new byte[65536];
+        while (!_stop.IsCancellationRequested)
+        {
+            int n;
+            try { n = await _in.ReceiveAsync(buf, SocketFlags.None, _stop.Token); }
+            catch (Exception) { return; }
+            var frame = buf.AsSpan(0, n);
+            if (n < 14 + 40 || BinaryPrimitives.ReadUInt16BigEndian(frame[12..]) != 0x86DD) continue;
+            var ip = frame[14..];
+            byte next = ip[6];
+            var payload = ip[40..(40 + BinaryPrimitives.ReadUInt16BigEndian(ip[4..]))];
+            if (_mode == ForwardingMode.Ipip && next == 41) { }
+            else if (_mode == ForwardingMode.Gre && next == 47 && payload.Length >= 4 && BinaryPrimitives.ReadUInt16BigEndian(payload[2..]) == 0x86DD) payload = payload[4..];
+            else if (_mode == ForwardingMode.Gue && next == 17 && payload.Length >= 8 && BinaryPrimitives.ReadUInt16BigEndian(payload[2..]) == _guePort) payload = payload[8..];
+            else continue;
+            Received.Enqueue(frame.ToArray());
+            if (payload.Length < 60 || payload[0] >> 4 != 6 || payload[6] != 6) { Problems.Enqueue("inner packet is not IPv6/TCP"); continue; }
+            var src = new IPAddress(payload.Slice(8, 16));
+            var dst = new IPAddress(payload.Slice(24, 16));
+            var tcp = payload[40..(40 + BinaryPrimitives.ReadUInt16BigEndian(payload[4..]))];
+            bool sumOk = ProbePackets.TcpChecksum(src, dst, tcp) == 0;
+            if (!ProbePackets.TryParseTcp(tcp, false, out var seg, out _)) continue;
+            Inner.Enqueue((seg.Flags, seg.SrcPort, seg.Seq, sumOk));
+            if (seg.Flags != ProbePackets.TcpSyn || Silent) continue;
+            byte[] reply = Listening
+                ? ProbePackets.Tcp(dst, src, seg.DstPort, seg.SrcPort, (uint)Random.Shared.Next(), WrongAck ? seg.Seq + 2 : seg.Seq + 1,
+                    ProbePackets.TcpSyn | ProbePackets.TcpAck, mss: 1440)
+                : ProbePackets.Tcp(dst, src, seg.DstPort, seg.SrcPort, 0, seg.Seq + 1, ProbePackets.TcpRst | ProbePackets.TcpAck, window: 0);
+            try
+            {
+                using var o = NetworkNamespace.Sockets(_ns)(AddressFamily.InterNetworkV6, SocketType.Raw, ProtocolType.Tcp);
+                o.Bind(new IPEndPoint(dst, 0));
+                await o.SendToAsync(reply.AsMemory(40), SocketFlags.None, new IPEndPoint(src, 0));
+            }
+            catch (SocketException e) { Problems.Enqueue($"reply: {e.Message}"); }
+        }
     }
 
     async Task Loop()
@@ -78,7 +143,7 @@ sealed class EncapResponder : IDisposable
                 ? ProbePackets.Tcp(dst, src, seg.DstPort, seg.SrcPort, (uint)Random.Shared.Next(), WrongAck ? seg.Seq + 2 : seg.Seq + 1,
                     ProbePackets.TcpSyn | ProbePackets.TcpAck, mss: 1460)
                 : ProbePackets.Tcp(dst, src, seg.DstPort, seg.SrcPort, 0, seg.Seq + 1, ProbePackets.TcpRst | ProbePackets.TcpAck, window: 0);
-            try { await _out.SendToAsync(reply, SocketFlags.None, new IPEndPoint(src, 0)); }
+            try { await _out!.SendToAsync(reply, SocketFlags.None, new IPEndPoint(src, 0)); }
             catch (SocketException e) { Problems.Enqueue($"reply: {e.Message}"); }
         }
     }
@@ -87,7 +152,7 @@ sealed class EncapResponder : IDisposable
     {
         _stop.Cancel();
         _in.Dispose();
-        _out.Dispose();
+        _out?.Dispose();
         try { _loop.Wait(2000); } catch (AggregateException) { }
     }
 }

@@ -217,6 +217,48 @@ public class HealthProbeTests(HealthTopology fixture) : IClassFixture<HealthTopo
         finally { File.Delete(pcap); }
     }
 
+    [Theory]
+    [InlineData(ForwardingMode.Ipip)]
+    [InlineData(ForwardingMode.Gre)]
+    [InlineData(ForwardingMode.Gue)]
+    public async Task Encap_probe_over_IPv6_tunnels_6in6_and_takes_the_direct_SYN_ACK(ForwardingMode mode)
+    {
+        using var responder = new EncapResponder(B2.Namespace, mode, 6081, ipv6: true);
+        using var prober = NewProber();
+        var mgmt6 = T.Management!.V6!;
+        ProbeSpec Spec(int timeoutMs = 1000) => new("encap", B2.V6!, 443, timeoutMs, mgmt6, Mode: mode, GuePort: 6081, Vip: T.VipV6);
+        var first = await prober.ProbeAsync(Spec(), default);
+        Assert.True(first == ProbeOutcome.Ok("SYN-ACK"),
+            $"{first}; responder received {responder.Received.Count} frames, inner {string.Join(",", responder.Inner)}, problems {string.Join(",", responder.Problems)}");
+        WaitUntil(() => responder.Inner.Count >= 2, "the probe's RST after the SYN-ACK");
+        var inner = responder.Inner.ToArray();
+        Assert.Equal((ProbePackets.TcpSyn, true), (inner[0].Flags, inner[0].ChecksumOk));
+        Assert.Equal((ProbePackets.TcpRst, true, inner[0].Seq + 1), (inner[1].Flags, inner[1].ChecksumOk, inner[1].Seq));
+        responder.Listening = false;
+        Assert.Equal(ProbeOutcome.Fail($"RST from [{T.VipV6}]:443 (nothing listens)"), await prober.ProbeAsync(Spec(), default));
+        responder.Silent = true;
+        Assert.Equal(ProbeOutcome.Fail("timeout 300 ms"), await prober.ProbeAsync(Spec(300), default));
+        Assert.Empty(responder.Problems);
+
+        var pcap = Path.Combine(Path.GetTempPath(), $"health-encap6-{mode}-{Guid.NewGuid():N}.pcap");
+        try
+        {
+            using (var w = new PcapWriter(pcap)) w.Write(responder.Received.First());
+            var p = Assert.Single(Tshark.Fields(pcap, ["frame.protocols", "ipv6.src", "ipv6.dst", "ipv6.nxt", "gre.proto", "udp.dstport",
+                "tcp.dstport", "tcp.flags.syn", "tcp.flags.ack"], extraArgs: ["-d", "udp.port==6081,ipv6"]));
+            string tunnel = mode switch { ForwardingMode.Ipip => "eth:ethertype:ipv6:ipv6:tcp", ForwardingMode.Gre => "eth:ethertype:ipv6:gre:ipv6:tcp", _ => "eth:ethertype:ipv6:udp:ipv6:tcp" };
+            string outerNext = mode switch { ForwardingMode.Ipip => "41", ForwardingMode.Gre => "47", _ => "17" };
+            Assert.Equal(tunnel, p["frame.protocols"]);
+            Assert.Equal([mgmt6.ToString(), mgmt6.ToString()], p.All("ipv6.src"));
+            Assert.Equal([B2.V6!.ToString(), T.VipV6!.ToString()], p.All("ipv6.dst"));
+            Assert.Equal([outerNext, "6"], p.All("ipv6.nxt"));
+            if (mode == ForwardingMode.Gre) Assert.Equal("0x86dd", p["gre.proto"]);
+            if (mode == ForwardingMode.Gue) Assert.Equal(("6081", Tshark.StatusGood), (p["udp.dstport"], p["udp.checksum.status"]));
+            Assert.Equal(("443", "1", "0", Tshark.StatusGood), (p["tcp.dstport"], p["tcp.flags.syn"], p["tcp.flags.ack"], p["tcp.checksum.status"]));
+        }
+        finally { File.Delete(pcap); }
+    }
+
     [Fact]
     public void Checker_runs_encap_probes_for_an_encapsulating_pool()
     {

@@ -151,6 +151,7 @@ public sealed class HealthChecker : IDisposable
         var pools = new Dictionary<string, PoolState>(StringComparer.Ordinal);
         var configured = new List<(string, string)>();
         var fresh = new List<Target>();
+        var apply = new List<Action>();
         for (int i = 0; i < o.Pools.Length; i++)
         {
             var pool = o.Pools[i];
@@ -183,15 +184,22 @@ public sealed class HealthChecker : IDisposable
                     t = new Target(pool.Name, b.Name, identity, !string.Equals(h.Initial, "down", StringComparison.OrdinalIgnoreCase));
                     fresh.Add(t);
                 }
-                t.Spec = spec;
-                t.IntervalMs = h.IntervalMs;
-                t.Rise = h.Rise;
-                t.Fall = h.Fall;
-                t.Serving = b.Enabled && b.Weight > 0;
+                bool serving = b.Enabled && b.Weight > 0;
+                var target = t;
+                // Applied only once the whole configuration has been read: options that throw half-way change nothing.
+                apply.Add(() =>
+                {
+                    target.Spec = spec;
+                    target.IntervalMs = h.IntervalMs;
+                    target.Rise = h.Rise;
+                    target.Fall = h.Fall;
+                    target.Serving = serving;
+                });
                 targets[key] = t;
                 state.Targets.Add(t);
             }
         }
+        foreach (var a in apply) a();
         foreach (var (key, t) in _targets)
             if (!targets.TryGetValue(key, out var now) || now != t)
             {

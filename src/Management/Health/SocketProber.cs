@@ -260,7 +260,7 @@ public sealed class SocketProber : IHealthProber
                 SocketReceiveFromResult r;
                 try { r = await _raw.ReceiveFromAsync(buf, SocketFlags.None, any, _stop.Token); }
                 catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException) { return; }
-                catch (SocketException) { continue; }
+                catch (SocketException) { await Task.Delay(10); continue; }   // transient (e.g. ENOBUFS); never spin
                 if (!ProbePackets.TryParseTcp(buf.AsSpan(0, r.ReceivedBytes), _v4, out var tcp, out var v4src)) continue;
                 if (!_pending.TryGetValue(tcp.DstPort, out var p)) continue;
                 var from = v4src ?? ((IPEndPoint)r.RemoteEndPoint).Address;

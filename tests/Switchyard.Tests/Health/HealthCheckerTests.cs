@@ -178,6 +178,19 @@ public class HealthCheckerTests
     }
 
     [Fact]
+    public void Update_with_options_the_checker_cannot_use_is_refused_and_changes_nothing()
+    {
+        using var h = new Harness(Options(backends: 2, rise: 1, fall: 1, policy: "fail-closed"));
+        var bad = Options(backends: 2, rise: 1, fall: 5, policy: "fail-closed");
+        bad.Pools[0].Backends[1].Address = "not-an-address";
+        var e = Assert.Throws<ArgumentException>(() => h.Checker.Update(bad));
+        Assert.Contains("Pools[0].Backends[1].Address", e.Message);
+        // b1 (read before the bad entry) still has Fall 1: one failure takes it down.
+        h.Feed("b1", "10.0.0.1", false);
+        Assert.Equal([new HealthTransition("web", "b1", false, "1 consecutive failures: scripted failure")], h.Taken());
+    }
+
+    [Fact]
     public void A_throwing_callback_is_logged_and_probing_goes_on()
     {
         var prober = new ScriptedProber();

@@ -39,7 +39,7 @@ public class HealthProbeTests(HealthTopology fixture) : IClassFixture<HealthTopo
     IPAddress Mgmt => T.Management!.V4!;
     SocketProber NewProber() => new(NetworkNamespace.Sockets(T.ApplianceNamespace));
 
-    ProbeSpec Tcp(IPAddress backend, int port, string type = "tcp", int timeoutMs = 500) =>
+    ProbeSpec Tcp(IPAddress backend, int port, string type = "tcp", int timeoutMs = 3000) =>
         new(type, backend, port, timeoutMs, backend.AddressFamily == AddressFamily.InterNetwork ? Mgmt : T.Management!.V6);
 
     [Fact]
@@ -71,10 +71,11 @@ public class HealthProbeTests(HealthTopology fixture) : IClassFixture<HealthTopo
     {
         using var prober = NewProber();
         var requests = new ConcurrentQueue<string>();
-        async Task<ProbeOutcome> With(Func<Socket, CancellationToken, Task> handler, int port, string path = "/healthz", string? host = null)
+        // Generous timeouts where an answer is expected (the machine is shared and busy); a short one for silence.
+        async Task<ProbeOutcome> With(Func<Socket, CancellationToken, Task> handler, int port, string path = "/healthz", string? host = null, int timeoutMs = 3000)
         {
             using var server = new NsTcpServer(B2.Namespace, IPAddress.Any, port, handler);
-            return await prober.ProbeAsync(new ProbeSpec("http", B2.V4!, port, 400, Mgmt, path, 200, host), default);
+            return await prober.ProbeAsync(new ProbeSpec("http", B2.V4!, port, timeoutMs, Mgmt, path, 200, host), default);
         }
         Func<Socket, CancellationToken, Task> Recording(string response)
         {
@@ -108,9 +109,9 @@ public class HealthProbeTests(HealthTopology fixture) : IClassFixture<HealthTopo
         // A status line that never ends: bounded, not read forever.
         var huge = await With(NsTcpServer.Respond("HTTP/1.1 200 " + new string('x', 10_000)), 8095);
         Assert.Equal(ProbeOutcome.Fail($"no HTTP status line in the first {SocketProber.MaxStatusLineBytes} bytes"), huge);
-        Assert.Equal(ProbeOutcome.Fail("timeout 400 ms"), await With(NsTcpServer.Silent, 8096));
+        Assert.Equal(ProbeOutcome.Fail("timeout 400 ms"), await With(NsTcpServer.Silent, 8096, timeoutMs: 400));
         Assert.Equal(ProbeOutcome.Fail("connection closed without a response"), await With(NsTcpServer.Close, 8097));
-        Assert.Equal(ProbeOutcome.Fail("connect refused"), await prober.ProbeAsync(new ProbeSpec("http", B2.V4!, 8098, 400, Mgmt), default));
+        Assert.Equal(ProbeOutcome.Fail("connect refused"), await prober.ProbeAsync(new ProbeSpec("http", B2.V4!, 8098, 3000, Mgmt), default));
     }
 
     [Fact]
@@ -123,7 +124,7 @@ public class HealthProbeTests(HealthTopology fixture) : IClassFixture<HealthTopo
                 new PoolOptions
                 {
                     Name = "web", AllDownPolicy = "fail-closed",
-                    HealthCheck = new HealthCheckOptions { Type = "tcp", Port = 8082, IntervalMs = 100, TimeoutMs = 100, Rise = 2, Fall = 2, SourceAddress = Mgmt.ToString() },
+                    HealthCheck = new HealthCheckOptions { Type = "tcp", Port = 8082, IntervalMs = 300, TimeoutMs = 300, Rise = 2, Fall = 2, SourceAddress = Mgmt.ToString() },
                     Backends = [new BackendOptions { Name = "b1", Address = B1.V4!.ToString() }, new BackendOptions { Name = "b2", Address = B2.V4!.ToString() }],
                 },
             ],
@@ -160,7 +161,7 @@ public class HealthProbeTests(HealthTopology fixture) : IClassFixture<HealthTopo
         finally { s1.Dispose(); s2.Dispose(); }
     }
 
-    ProbeSpec Encap(ForwardingMode mode, int timeoutMs = 1000) =>
+    ProbeSpec Encap(ForwardingMode mode, int timeoutMs = 3000) =>
         new("encap", B1.V4!, 80, timeoutMs, Mgmt, Mode: mode, GuePort: 6080, Vip: T.VipV4);
 
     [Theory]
@@ -226,7 +227,7 @@ public class HealthProbeTests(HealthTopology fixture) : IClassFixture<HealthTopo
         using var responder = new EncapResponder(B2.Namespace, mode, 6081, ipv6: true);
         using var prober = NewProber();
         var mgmt6 = T.Management!.V6!;
-        ProbeSpec Spec(int timeoutMs = 1000) => new("encap", B2.V6!, 443, timeoutMs, mgmt6, Mode: mode, GuePort: 6081, Vip: T.VipV6);
+        ProbeSpec Spec(int timeoutMs = 3000) => new("encap", B2.V6!, 443, timeoutMs, mgmt6, Mode: mode, GuePort: 6081, Vip: T.VipV6);
         var first = await prober.ProbeAsync(Spec(), default);
         Assert.True(first == ProbeOutcome.Ok("SYN-ACK"),
             $"{first}; responder received {responder.Received.Count} frames, inner {string.Join(",", responder.Inner)}, problems {string.Join(",", responder.Problems)}");
@@ -270,7 +271,7 @@ public class HealthProbeTests(HealthTopology fixture) : IClassFixture<HealthTopo
                 new PoolOptions
                 {
                     Name = "tun", Forwarding = "gre", EncapSourceV4 = "198.18.200.0/24",
-                    HealthCheck = new HealthCheckOptions { Type = "encap", IntervalMs = 100, TimeoutMs = 100, Rise = 1, Fall = 2, SourceAddress = Mgmt.ToString() },
+                    HealthCheck = new HealthCheckOptions { Type = "encap", IntervalMs = 300, TimeoutMs = 300, Rise = 1, Fall = 2, SourceAddress = Mgmt.ToString() },
                     Backends = [new BackendOptions { Name = "b1", Address = B1.V4!.ToString() }],
                 },
             ],

@@ -109,6 +109,10 @@ public sealed class PoolOptions
     public int TcpIdleTimeoutSeconds { get; set; } = 300;
     public int UdpIdleTimeoutSeconds { get; set; } = 30;
     public BackendOptions[] Backends { get; set; } = [];
+    /// <summary>Health checks of this pool's backends (Type "none" by default: no checks).</summary>
+    public HealthCheckOptions HealthCheck { get; set; } = new();
+    /// <summary>When every enabled backend is down: "fail-open" (route to all of them as if up) or "fail-closed" (route nothing).</summary>
+    public string AllDownPolicy { get; set; } = "fail-open";
 }
 
 public sealed class BackendOptions

@@ -137,6 +137,9 @@ public sealed class ApplianceHost
         Log($"running: {workers.Count} worker(s) on core(s) {string.Join(',', plans.Select(p => p.Core))}");
 
         var views = workers.Select(w => new CountersReport.WorkerView(w.Loop.Core, w.Counters)).ToArray();
+        using var observability = new Observability.ObservabilityService(_o.Observability,
+            new(() => holder.Current, views, () => PortStats(portIndexes), () => _uptime.Elapsed), Log);
+        observability.Start();
         var deadline = _o.Run.DurationSeconds > 0 ? TimeSpan.FromSeconds(_o.Run.DurationSeconds) : (TimeSpan?)null;
         var lastCounters = Stopwatch.StartNew();
         var workerCores = plans.Select(p => p.Core).ToHashSet();

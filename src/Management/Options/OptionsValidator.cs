@@ -272,6 +272,7 @@ public static partial class OptionsValidator
         if (demo.BytesPerConnection < 0) Add("Demo.BytesPerConnection", $"{demo.BytesPerConnection} must be 0 or more");
 
         ValidateMptcp(o, Add);
+        ValidateObservability(o, Add);
         return e;
     }
 

@@ -69,7 +69,7 @@ public sealed class MetricsHttpServer : IDisposable
             {
                 Interlocked.Decrement(ref _active);
                 Interlocked.Increment(ref _refused);
-                try { client.Close(0); } catch (SocketException) { } catch (ObjectDisposedException) { }
+                try { client.Dispose(); } catch (SocketException) { }
                 continue;
             }
             _ = Task.Run(() => Serve(client));
@@ -88,6 +88,7 @@ public sealed class MetricsHttpServer : IDisposable
             if (status != 200) reply = Plain(status, StatusText(status));
             else reply = Respond(head!, out headOnly);
             await Send(client, reply, headOnly).ConfigureAwait(false);
+            await LingeringClose(client).ConfigureAwait(false);
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException or IOException) { }
         finally
@@ -156,6 +157,24 @@ public sealed class MetricsHttpServer : IDisposable
         byte[] h = Encoding.ASCII.GetBytes(head);
         await SendAll(client, h, timeout.Token).ConfigureAwait(false);
         if (!headOnly) await SendAll(client, body, timeout.Token).ConfigureAwait(false);
+    }
+
+    /// <summary>Half-closes and reads what the client still sends (a request body, the rest of an oversized
+    /// head) for at most a second: closing a socket with unread data makes Linux send a RST, which can
+    /// destroy the reply before the client has read it.</summary>
+    static async Task LingeringClose(Socket client)
+    {
+        client.Shutdown(SocketShutdown.Send);
+        var sink = new byte[4096];
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+        for (int total = 0; total < 1 << 20;)
+        {
+            int n;
+            try { n = await client.ReceiveAsync(sink, SocketFlags.None, timeout.Token).ConfigureAwait(false); }
+            catch (OperationCanceledException) { return; }
+            if (n == 0) return;
+            total += n;
+        }
     }
 
     static async Task SendAll(Socket client, ReadOnlyMemory<byte> data, CancellationToken ct)

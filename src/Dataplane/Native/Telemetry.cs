@@ -24,6 +24,20 @@ public static unsafe partial class Telemetry
         if (ret != 0) throw new DpdkException("rte_telemetry_register_cmd", "/switchyard/...", ret);
     }
 
+    [LibraryImport(Shim.Library)] private static partial void sy_set_thread_registration(int enabled);
+
+    /// <summary>
+    /// Keeps DPDK's multi-process channel open so that dpdk-dumpcap (a secondary process) can attach:
+    /// workers then skip rte_thread_register, which would close the channel for good (DPDK 22.11
+    /// rte_mp_disable). The price: workers have no lcore id, hence no per-worker mempool cache, and
+    /// every mbuf allocation and free goes to the pool's shared ring. Call before the workers start.
+    /// </summary>
+    public static void KeepMultiProcessOpen()
+    {
+        Shim.EnsureLoaded();
+        sy_set_thread_registration(0);
+    }
+
     /// <summary>Replaces the published document (UTF-8).</summary>
     public static void Publish(string document)
     {

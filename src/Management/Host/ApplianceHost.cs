@@ -43,6 +43,7 @@ public sealed class ApplianceHost
         {
             try { Dpdk.InitPdump(); }
             catch (DpdkException e) { Log($"packet capture (pdump) unavailable: {e.Message}"); }
+            Observability.ObservabilityService.PrepareEal(_o.Observability, !ealArgs.Contains("--no-huge"), Log);
             return RunPorts(plans);
         }
         finally

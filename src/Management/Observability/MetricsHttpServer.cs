@@ -45,7 +45,10 @@ public sealed class MetricsHttpServer : IDisposable
         _listener = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
-            _listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            // Plain SO_REUSEADDR (SOL_SOCKET 1, option 2 on Linux), so a restart binds again although the
+            // server's closed connections sit in TIME_WAIT. Not SocketOptionName.ReuseAddress: on Linux .NET
+            // also sets SO_REUSEPORT with it, and a second appliance could then bind the same port.
+            if (OperatingSystem.IsLinux()) _listener.SetRawSocketOption(1, 2, BitConverter.GetBytes(1));
             if (endpoint.AddressFamily == AddressFamily.InterNetworkV6) _listener.DualMode = false;
             _listener.Bind(endpoint);
             _listener.Listen(128);

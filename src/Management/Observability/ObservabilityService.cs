@@ -28,6 +28,21 @@ public sealed class ObservabilityService : IDisposable
         _o = options; _src = sources; _log = log;
     }
 
+    /// <summary>Right after rte_eal_init, before the workers start: with PacketCapture on, keeps DPDK's
+    /// multi-process channel open for dpdk-dumpcap, and says in the log what capture will and will not do.</summary>
+    public static void PrepareEal(ObservabilityOptions o, bool hugepages, Action<string> log)
+    {
+        if (!o.PacketCapture)
+        {
+            log("packet capture: off (Observability.PacketCapture); dpdk-dumpcap cannot attach");
+            return;
+        }
+        Telemetry.KeepMultiProcessOpen();
+        log(hugepages
+            ? "packet capture: on; dpdk-dumpcap can attach (workers run without DPDK lcore ids, hence without mempool caches)"
+            : "packet capture: on, but EAL runs with --no-huge: dpdk-dumpcap cannot attach without hugepages");
+    }
+
     /// <summary>The HTTP endpoint's address, once started (null when disabled or when binding failed).</summary>
     public IPEndPoint? Endpoint => _http?.Endpoint;
 

@@ -12,6 +12,10 @@ public sealed class ObservabilityOptions
     public bool AllowNonLoopback { get; set; }
     /// <summary>Register the /switchyard/... commands on DPDK's telemetry socket (dpdk-telemetry.py).</summary>
     public bool Telemetry { get; set; } = true;
+    /// <summary>Let dpdk-dumpcap attach to the running appliance (needs hugepages and a FilePrefix). Off by default:
+    /// DPDK closes its multi-process channel when the workers register as lcores, so with capture on the workers
+    /// run without an lcore id and hence without a per-worker mempool cache (slower mbuf alloc/free).</summary>
+    public bool PacketCapture { get; set; }
     /// <summary>How often the state shown by the telemetry commands is refreshed (1..3600).</summary>
     public int TelemetryIntervalSeconds { get; set; } = 1;
     /// <summary>Most HTTP connections served at once; further ones are closed at once (1..1024).</summary>

@@ -149,6 +149,21 @@ public sealed class ObservabilityIntegrationTests
     }
 
     [Fact]
+    public void A_taken_metrics_port_is_logged_and_the_appliance_forwards_anyway()
+    {
+        using var squatter = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        squatter.Start();
+        int port = ((System.Net.IPEndPoint)squatter.LocalEndpoint).Port;
+        var frames = Traffic(out int forwarded);
+        using var run = Appliance.Run("metrics-port-taken", frames,
+            c => { Apply(c); c["Observability"] = new JsonObject { ["PrometheusListen"] = $"127.0.0.1:{port}" }; });
+        run.AssertCleanExit();
+        Assert.Contains($"metrics endpoint disabled: cannot listen on 127.0.0.1:{port}", run.Process.StdErr);
+        Assert.Equal(forwarded, run.Total("forwarded"));
+        Assert.Equal(frames.Count, run.Total("rxPackets"));
+    }
+
+    [Fact]
     public void Dumpcap_captures_the_running_appliances_traffic_with_hugepages()
     {
         Tshark.Executable.ToString();

@@ -43,6 +43,7 @@ public sealed class ApplianceHost
         {
             try { Dpdk.InitPdump(); }
             catch (DpdkException e) { Log($"packet capture (pdump) unavailable: {e.Message}"); }
+            Observability.ObservabilityService.PrepareEal(_o.Observability, !ealArgs.Contains("--no-huge"), Log);
             return RunPorts(plans);
         }
         finally
@@ -137,6 +138,9 @@ public sealed class ApplianceHost
         Log($"running: {workers.Count} worker(s) on core(s) {string.Join(',', plans.Select(p => p.Core))}");
 
         var views = workers.Select(w => new CountersReport.WorkerView(w.Loop.Core, w.Counters)).ToArray();
+        using var observability = new Observability.ObservabilityService(_o.Observability,
+            new(() => holder.Current, views, () => PortStats(portIndexes), () => _uptime.Elapsed), Log);
+        observability.Start();
         var deadline = _o.Run.DurationSeconds > 0 ? TimeSpan.FromSeconds(_o.Run.DurationSeconds) : (TimeSpan?)null;
         var lastCounters = Stopwatch.StartNew();
         var workerCores = plans.Select(p => p.Core).ToHashSet();

@@ -26,6 +26,9 @@ public sealed record CommandLine(string ConfigPath, bool Help, bool Version, boo
         Environment: SWITCHYARD_Section__Key=value overrides the file; the command line overrides both.
         Signals: SIGINT/SIGTERM stop cleanly (ports closed, final counters printed as JSON).
         Exit codes: 0 ok, 1 runtime failure (DPDK error text printed), 2 invalid configuration or usage.
+        Observability: GET http://127.0.0.1:9469/metrics (Prometheus) and /counters (JSON), see Observability.*;
+        dpdk-telemetry.py -f <Eal.FilePrefix> answers /switchyard/info, /switchyard/vip,<name>, ...;
+        dpdk-dumpcap --file-prefix=<Eal.FilePrefix> -i <device> needs Observability.PacketCapture and hugepages.
         The configuration reference is in README.md; appliance.json shows every section.
         """;
 

@@ -32,6 +32,7 @@ public sealed class ApplianceOptions
     public MptcpOptions Mptcp { get; set; } = new();
     public RunOptions Run { get; set; } = new();
     public DemoOptions Demo { get; set; } = new();
+    public ObservabilityOptions Observability { get; set; } = new();
 }
 
 /// <summary>DPDK Environment Abstraction Layer arguments (see <c>EalArguments.Build</c>).</summary>

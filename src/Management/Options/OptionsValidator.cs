@@ -273,6 +273,7 @@ public static partial class OptionsValidator
 
         ValidateMptcp(o, Add);
         ValidateHealth(o, Add);
+        ValidateObservability(o, Add);
         return e;
     }
 

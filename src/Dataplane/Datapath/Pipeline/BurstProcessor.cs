@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics.X86;
 using Switchyard.Dataplane.Control;
 using Switchyard.Dataplane.Datapath.Forwarding;
 using Switchyard.Dataplane.Datapath.Mptcp;
@@ -149,6 +150,9 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
         // The second pass looks this bucket up; by then the load has had the rest of the burst to land
         // (a 1M-entry table is 16 MiB: without this, nearly every lookup waits for DRAM).
         _flows.Prefetch(_hash[i]);
+        // Encapsulation writes its outer headers into the headroom, the cache line in front of the
+        // frame, which nothing has touched yet: fetch it now rather than stall the second pass's stores.
+        if (snap.Pools[v.Pool].Mode != ForwardingMode.L2Dsr && Sse.IsSupported) Sse.Prefetch0(frame - 1);
         bool syn = p.Protocol == IpProtocol.Tcp && (p.TcpFlags & (TcpFlag.Syn | TcpFlag.Ack)) == TcpFlag.Syn;
         // Pin TCP flows from their SYN, UDP flows from their first packet (design.md).
         _kind[i] = p.Protocol == IpProtocol.Udp || syn ? Kind.SteerPin : Kind.Steer;
@@ -403,12 +407,11 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
                 Mtu = egress.Mtu,
                 KeepVlan = true,
             };
-            var r = Encapsulation.Encapsulate(frame, len, burst.Headroom[i], p, e, out short delta, out ushort newLen);
+            // Delta and length go straight into the burst (written only on Ok).
+            var r = Encapsulation.EncapsulateInto(frame, len, burst.Headroom[i], p, e, ref burst.Delta[i], ref burst.OutLength[i]);
             if (r == EncapResult.TooBig)
                 return AnswerTooBig(snap, burst, i, rxPort, ref p, Encapsulation.InnerMtu(e, p.IsIPv6));
             if (r != EncapResult.Ok) return Drop(DropReason.NoHeadroom);
-            burst.Delta[i] = delta;
-            burst.OutLength[i] = newLen;
         }
         _counters.Count(Outcome.Forwarded);
         _counters.AddVip(vip, ServiceCounter.Packets);

@@ -60,7 +60,12 @@ public sealed class ControlPlane
 
     sealed record Retired(DataplaneSnapshot Snapshot, long[] Marks);
 
-    static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+    static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        // An absent optional setting stays absent (a null would bind as "" and fail validation).
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
+    };
 
     readonly object _gate = new();
     readonly SnapshotCompiler _compiler = new();

@@ -51,4 +51,25 @@ public class CtlClientTests
         Assert.Contains("\"state\":\"draining\"", list);
         Assert.Contains("\"http\"", list);
     }
+
+    [Fact]
+    public void The_watch_table_shows_state_and_rates_between_two_samples()
+    {
+        using var h = new ControlHarness();
+        var c = new ControlCommands(h.Control);
+        System.Text.Json.Nodes.JsonObject Sample() =>
+            System.Text.Json.Nodes.JsonNode.Parse(c.Handle("{\"args\":[\"list\"]}"))!["result"]!.AsObject();
+        var before = Sample();
+        h.Open(30);
+        Assert.True(h.Control.Disable("web", "w2").Ok);
+        var after = Sample();
+        var table = CtlClient.FormatList(after, before, 2.0);
+        Assert.Contains("PKT/S", table);
+        var w2 = table.Split('\n').Single(l => l.StartsWith("web ") && l.Contains(" w2 "));
+        Assert.Contains("disabled", w2);
+        long flows = after["backends"]!.AsArray().Single(b => b!["name"]!.ToString() == "w1")!["newFlows"]!.GetValue<long>();
+        Assert.True(flows > 0);
+        var w1 = table.Split('\n').Single(l => l.StartsWith("web ") && l.Contains(" w1 "));
+        Assert.EndsWith($"{flows / 2.0,9:0}", w1);     // flows per second over the 2 s between the samples
+    }
 }

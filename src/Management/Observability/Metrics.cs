@@ -121,6 +121,24 @@ public static class Metrics
             foreach (var (pool, backend, state) in states()) w.Sample(1, ("pool", pool), ("backend", backend), ("state", state));
         }
 
+        // ---- health checks
+        if (src.Health is { } health)
+        {
+            var checks = health();
+            w.Family("switchyard_health_up", Kind.Gauge, "1 when the backend's health checks say up (after rise/fall), else 0.");
+            foreach (var h in checks) w.Sample(h.Up ? 1 : 0, ("pool", h.Pool), ("backend", h.Backend), ("type", h.Type));
+            w.Family("switchyard_health_effective_up", Kind.Gauge, "1 when routing treats the backend as up (health, or the pool failing open).");
+            foreach (var h in checks) w.Sample(h.EffectiveUp ? 1 : 0, ("pool", h.Pool), ("backend", h.Backend));
+            w.Family("switchyard_health_probes_total", Kind.Counter, "Health probes sent, by result.");
+            foreach (var h in checks)
+            {
+                w.Sample(h.ProbesSucceeded, ("pool", h.Pool), ("backend", h.Backend), ("result", "success"));
+                w.Sample(h.ProbesFailed, ("pool", h.Pool), ("backend", h.Backend), ("result", "failure"));
+            }
+            w.Family("switchyard_health_transitions_total", Kind.Counter, "Up/down transitions of the backend's health.");
+            foreach (var h in checks) w.Sample(h.Transitions, ("pool", h.Pool), ("backend", h.Backend));
+        }
+
         // ---- ports
         PortFamily(w, ports, "rx_packets", "Frames received by the port (DPDK ipackets).", p => p.RxPackets);
         PortFamily(w, ports, "tx_packets", "Frames transmitted by the port (DPDK opackets).", p => p.TxPackets);

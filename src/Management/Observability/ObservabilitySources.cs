@@ -14,10 +14,12 @@ namespace Switchyard.Management.Observability;
 /// <param name="Ports">Port statistics, in port id order.</param>
 /// <param name="Uptime">Time since the appliance started.</param>
 /// <param name="BackendStates">Optional: each backend's administrative/health state by pool and backend name
-/// (e.g. "up", "drain", "down"), exported as switchyard_backend_state{pool,backend,state} 1.</param>
+/// (e.g. "active", "draining", "down"), exported as switchyard_backend_state{pool,backend,state} 1.</param>
+/// <param name="Health">Optional: the health checker's read model (probe counters, transitions, up/down).</param>
 public sealed record ObservabilitySources(
     Func<DataplaneSnapshot> Snapshot,
     IReadOnlyList<CountersReport.WorkerView> Workers,
     Func<IReadOnlyList<PortStatsView>> Ports,
     Func<TimeSpan> Uptime,
-    Func<IEnumerable<(string Pool, string Backend, string State)>>? BackendStates = null);
+    Func<IEnumerable<(string Pool, string Backend, string State)>>? BackendStates = null,
+    Func<IReadOnlyList<Health.BackendHealthStatus>>? Health = null);

@@ -630,9 +630,22 @@ static struct mptcpd_plugin_ops const ops = {
         .subflow_priority = on_subflow_priority,
 };
 
+static void on_pm_ready(struct mptcpd_pm *pm, void *data)
+{
+        (void)pm; (void)data;
+        log_info("ready: mptcpd listens to the kernel's MPTCP events");
+}
+
+static void on_pm_not_ready(struct mptcpd_pm *pm, void *data)
+{
+        (void)pm; (void)data;
+        log_warn("not ready: mptcpd lost the kernel's MPTCP path-manager family; connections are not handled");
+}
+
+static struct mptcpd_pm_ops const pm_ops = { .ready = on_pm_ready, .not_ready = on_pm_not_ready };
+
 static int plugin_init(struct mptcpd_pm *pm)
 {
-        (void)pm;
         char const *file = getenv("SWITCHYARD_PM_CONFIG");
         if (file == NULL || *file == 0)
                 file = DEFAULT_CONFIG;
@@ -660,6 +673,10 @@ static int plugin_init(struct mptcpd_pm *pm)
                          fmt_sa((struct sockaddr *)&vips[i].announce, ab, sizeof ab), vips[i].announce_id);
         }
         log_info("loaded %zu VIPs from %s", vip_count, file);
+        if (mptcpd_pm_ready(pm))
+                on_pm_ready(pm, NULL);
+        else if (!mptcpd_pm_register_ops(pm, &pm_ops, NULL))
+                log_warn("cannot register for mptcpd's ready notification");
         return 0;
 }
 

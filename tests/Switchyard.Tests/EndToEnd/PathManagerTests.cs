@@ -24,12 +24,12 @@ public sealed class PathManagerTests(ITestOutputHelper output)
 {
     const int VipPort = 80;
 
-    static Topology CreateTopology(int backends)
+    static Topology CreateTopology(int backends, bool ipv6 = false)
     {
         Namespaces.RequireRoot();
         if (!File.Exists("/proc/sys/net/mptcp/enabled"))
             throw new InvalidOperationException("MPTCP end-to-end tests need a kernel with MPTCP (/proc/sys/net/mptcp missing)");
-        return Topology.Create(new TopologySpec { Prefix = Namespaces.NewPrefix(), Clients = 1, Backends = backends, IPv6 = false, Mptcp = true });
+        return Topology.Create(new TopologySpec { Prefix = Namespaces.NewPrefix(), Clients = 1, Backends = backends, IPv6 = ipv6, Mptcp = true });
     }
 
     /// <summary>Backends with mptcpd + plugin (announced-address: each announces its own address) and an MPTCP
@@ -48,15 +48,18 @@ public sealed class PathManagerTests(ITestOutputHelper output)
             {
                 t.MptcpLimits(t.Clients[0].Namespace, subflows: 2, addAddrAccepted: 2);
                 foreach (var b in t.Backends)
-                    s.Daemons.Add(PathManagerDaemon.Start(t, b.Namespace,
-                        [new PathManagerDaemon.Vip("web", t.VipV4, VipPort, "announced-address", Announce: b.V4)]));
+                {
+                    var vips = new List<PathManagerDaemon.Vip> { new("web-v4", t.VipV4, VipPort, "announced-address", Announce: b.V4) };
+                    if (t.VipV6 is { } v6) vips.Add(new("web-v6", v6, VipPort, "announced-address", Announce: b.V6));
+                    s.Daemons.Add(PathManagerDaemon.Start(t, b.Namespace, vips));
+                }
                 foreach (var b in t.Backends)
                 {
                     Assert.Equal("0", t.Exec(b.Namespace, "sysctl", "-n", "net.mptcp.allow_join_initial_addr_port").Trim());
                     Assert.Equal("userspace", t.Exec(b.Namespace, "sysctl", "-n", "net.mptcp.path_manager").Trim());
                 }
                 for (int i = 0; i < t.Backends.Count; i++)
-                    s.Servers.Add(MptcpPeer.StartServer(t, t.Backends[i].Namespace, $"b{i + 1}", VipPort, "0.0.0.0"));
+                    s.Servers.Add(MptcpPeer.StartServer(t, t.Backends[i].Namespace, $"b{i + 1}", VipPort, t.VipV6 is null ? "0.0.0.0" : "::")); // "::" serves both
                 return s;
             }
             catch
@@ -289,6 +292,43 @@ public sealed class PathManagerTests(ITestOutputHelper output)
                     Assert.Equal(0, counters.GetProperty("totals").GetProperty("joinsUnplaceable").GetInt64());
                 }
                 finally { appliance.Dispose(); }
+            }
+            finally { s.Dispose(output); }
+        }
+        Namespaces.AssertNoneWithPrefix(prefix);
+    }
+
+    [Fact]
+    public void Announced_address_over_IPv6_the_join_goes_to_the_servers_own_IPv6_address_and_carries_the_upload()
+    {
+        const int Bytes = 16 << 20;
+        string prefix;
+        using (var t = CreateTopology(backends: 1, ipv6: true))
+        {
+            prefix = t.Prefix;
+            var s = Setup.Create(t, output);
+            try
+            {
+                var b = t.Backends[0];
+                MptcpPeer.ClientRun client;
+                using (var appliance = ApplianceProcess.Start(t.ApplianceNamespace, s.Config(), [], output.WriteLine))
+                {
+                    client = MptcpPeer.RunClient(t.Clients[0].Namespace, t.VipV6!.ToString(), VipPort, 1, 1, Bytes,
+                        expectSubflows: 2, subflowWaitMs: 5000, timeoutMs: 60_000);
+                    CountersInvariants.AssertHold(appliance.Stop());
+                }
+                output.WriteLine(client.Summary?.ToString() ?? client.ToString());
+                Assert.True(client.Process.ExitCode == 0 && client.Succeeded == 1, client.ToString());
+                var c = s.Servers.SelectMany(MptcpPeer.ServerConnections).Single();
+                output.WriteLine($"server {c.Id} token {c.Token}: " +
+                    string.Join(", ", c.SubflowDetails.Select(d => $"{d.Local} <- {d.Remote}: {d.BytesReceived} B")));
+                Assert.True(c.Mptcp && c.Subflows == 2 && c.Bytes == Bytes, $"server side: {c}");
+                long direct = Payload(c.SubflowDetails, e => e.Address.Equals(b.V6));
+                long via = Payload(c.SubflowDetails, e => e.Address.Equals(t.VipV6));
+                output.WriteLine($"IPv6: {direct} B direct, {via} B through the appliance ({(double)via / (via + direct):P2})");
+                Assert.True(direct > via, $"direct {direct} B, via the appliance {via} B");
+                Assert.Contains(s.Daemons[0].LinesFor(c.Token!), l => l.Contains($"announced [{b.V6}]:0 id 1 (announced-address)"));
+                Assert.Contains(s.Daemons[0].LinesFor(c.Token!), l => l.Contains($"initial subflow [{t.VipV6}]:{VipPort} <- ") && l.Contains("set to backup"));
             }
             finally { s.Dispose(output); }
         }

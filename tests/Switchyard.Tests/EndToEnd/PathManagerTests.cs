@@ -335,6 +335,72 @@ public sealed class PathManagerTests(ITestOutputHelper output)
         Namespaces.AssertNoneWithPrefix(prefix);
     }
 
+    [Fact]
+    public void Announced_port_the_plugin_announces_the_backends_vip_port_and_every_join_reaches_its_backend()
+    {
+        const int Connections = 20, Bytes = 1 << 20;
+        int[] ports = [20001, 20002];
+        string prefix;
+        using (var t = CreateTopology(backends: 2))
+        {
+            prefix = t.Prefix;
+            var dir = Directory.CreateTempSubdirectory("sy-pm-port-").FullName;
+            var daemons = new List<PathManagerDaemon>();
+            try
+            {
+                t.MptcpLimits(t.Clients[0].Namespace, subflows: 2, addAddrAccepted: 2);
+                for (int i = 0; i < 2; i++)
+                    daemons.Add(PathManagerDaemon.Start(t, t.Backends[i].Namespace,
+                        [new PathManagerDaemon.Vip("web", t.VipV4, VipPort, "announced-port", AnnouncePort: ports[i])]));
+                // The application listens on the VIP only: the plugin opens the join listener on VIP:port itself.
+                var servers = t.Backends.Select((b, i) => MptcpPeer.StartServer(t, b.Namespace, $"b{i + 1}", VipPort, t.VipV4.ToString())).ToList();
+                var config = EndToEndConfig.Write(t, [1, 1], dir, tcpPort: VipPort, joins: ["announced-port"], announcedPorts: ports);
+                MptcpPeer.ClientRun client;
+                JsonElement counters;
+                using (var appliance = ApplianceProcess.Start(t.ApplianceNamespace, config, [], output.WriteLine))
+                {
+                    client = MptcpPeer.RunClient(t.Clients[0].Namespace, t.VipV4.ToString(), VipPort, Connections, 5, Bytes,
+                        expectSubflows: 2, subflowWaitMs: 3000);
+                    counters = appliance.Stop();
+                }
+                output.WriteLine(client.Summary?.ToString() ?? client.ToString());
+                Assert.True(client.Process.ExitCode == 0 && client.Succeeded == Connections, client.ToString());
+                Assert.Equal(new Dictionary<int, int> { [2] = Connections }, client.SubflowsHistogram);
+                var served = servers.SelectMany(MptcpPeer.ServerConnections).ToList();
+                Assert.Equal(Connections, served.Count);
+                foreach (var c in served)
+                {
+                    int i = int.Parse(c.Id[1..]) - 1;
+                    Assert.True(c.Mptcp && c.Subflows == 2, $"server side: {c}");
+                    // The join arrived on this backend's announced port of the VIP, through the appliance.
+                    Assert.Contains(c.SubflowDetails, d => d.Local == $"{t.VipV4}:{ports[i]}");
+                    Assert.Contains(daemons[i].LinesFor(c.Token!), l => l.Contains($"announced {t.VipV4}:{ports[i]} id 1 (announced-port)"));
+                }
+                for (int i = 0; i < 2; i++)
+                {
+                    // One listener per announced port for the daemon's lifetime, not one per connection.
+                    Assert.Single(daemons[i].Log.Split('\n'), l => l.Contains($"opened an MPTCP listener on {t.VipV4}:{ports[i]}"));
+                    Assert.DoesNotContain("set to backup", daemons[i].Log);
+                }
+                var totals = counters.GetProperty("totals");
+                output.WriteLine($"appliance: joinsByAnnouncedPort {totals.GetProperty("joinsByAnnouncedPort")}, unplaceable {totals.GetProperty("joinsUnplaceable")}");
+                Assert.Equal(Connections, totals.GetProperty("joinsByAnnouncedPort").GetInt64());
+                Assert.Equal(0, totals.GetProperty("joinsUnplaceable").GetInt64());
+                CountersInvariants.AssertHold(counters);
+            }
+            finally
+            {
+                foreach (var d in daemons)
+                {
+                    output.WriteLine($"--- {d.Namespace} ---\n" + string.Join('\n', d.Log.Split('\n').Take(30)));
+                    d.Dispose();
+                }
+                Directory.Delete(dir, recursive: true);
+            }
+        }
+        Namespaces.AssertNoneWithPrefix(prefix);
+    }
+
     /// <summary>(remote address, bytes_acked) per subflow in `ss -tniH` output (one socket: a line, then its info).</summary>
     static IEnumerable<(string Remote, long Acked)> Subflows(string ss)
     {

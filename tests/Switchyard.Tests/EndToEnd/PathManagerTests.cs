@@ -232,13 +232,17 @@ public sealed class PathManagerTests(ITestOutputHelper output)
     void AssertNonVipConnectionIgnored(Topology t, Setup s)
     {
         var b = t.Backends[0];
+        int before = MptcpPeer.ServerConnections(s.Servers[0]).Count;
         var r = MptcpPeer.RunClient(t.Clients[0].Namespace, b.V4!.ToString(), VipPort, 1, 1, 64 << 10, expectSubflows: 1, subflowWaitMs: 0);
         Assert.True(r.Process.ExitCode == 0 && r.Succeeded == 1, r.ToString());
-        var token = r.Connections.Single().Token!;
+        var served = MptcpPeer.WaitForServerConnections(s.Servers[0], before + 1, TimeSpan.FromSeconds(10));
+        Assert.Equal(before + 1, served.Count);
+        var token = served[^1].Token!; // the server's token: the one the plugin logs
+        Assert.True(served[^1].Mptcp, $"server side: {served[^1]}");
         Assert.Equal(1, r.Connections.Single().Subflows.Count);
         var until = DateTime.UtcNow.AddSeconds(5);
-        while (!s.Daemons[0].Log.Contains("not a configured VIP, ignored") && DateTime.UtcNow < until) Thread.Sleep(50);
-        Assert.Contains(s.Daemons[0].Log.Split('\n'), l => l.Contains($"{b.V4}:{VipPort} <- ") && l.Contains("not a configured VIP, ignored"));
+        while (!s.Daemons[0].Log.Contains($"established token {token} ") && DateTime.UtcNow < until) Thread.Sleep(50);
+        Assert.Contains(s.Daemons[0].Log.Split('\n'), l => l.Contains($"established token {token} {b.V4}:{VipPort} <- ") && l.Contains("not a configured VIP, ignored"));
         Assert.DoesNotContain(s.Daemons[0].LinesFor(token), l => l.Contains("announced"));
     }
 
@@ -397,6 +401,48 @@ public sealed class PathManagerTests(ITestOutputHelper output)
                 }
                 Directory.Delete(dir, recursive: true);
             }
+        }
+        Namespaces.AssertNoneWithPrefix(prefix);
+    }
+
+    [Fact]
+    public void After_mptcpd_restarts_new_connections_are_handled_again_and_nothing_is_left_in_the_kernel()
+    {
+        string prefix;
+        using (var t = CreateTopology(backends: 1))
+        {
+            prefix = t.Prefix;
+            var s = Setup.Create(t, output);
+            try
+            {
+                var b = t.Backends[0];
+                using var appliance = ApplianceProcess.Start(t.ApplianceNamespace, s.Config(), [], output.WriteLine);
+                MptcpPeer.ClientRun Once() => MptcpPeer.RunClient(t.Clients[0].Namespace, t.VipV4.ToString(), VipPort, 1, 1, 1 << 20,
+                    expectSubflows: 2, subflowWaitMs: 3000);
+                var first = Once();
+                Assert.True(first.Succeeded == 1 && first.SubflowsHistogram.GetValueOrDefault(2) == 1, first.ToString());
+
+                // SIGTERM: mptcpd exits cleanly (the plugin's exit runs) and leaves no endpoint or listener behind.
+                var old = s.Daemons[0];
+                old.Dispose();
+                Assert.True(old.HasExited);
+                Assert.Contains("switchyard_pm info: stopped", old.Log);
+                Assert.Equal("", t.Exec(b.Namespace, "ip", "mptcp", "endpoint", "show").Trim());
+                s.Daemons[0] = PathManagerDaemon.Start(t, b.Namespace,
+                    [new PathManagerDaemon.Vip("web-v4", t.VipV4, VipPort, "announced-address", Announce: b.V4)]);
+
+                var second = Once();
+                Assert.True(second.Succeeded == 1 && second.SubflowsHistogram.GetValueOrDefault(2) == 1, second.ToString());
+                // The server's token (each side of an MPTCP connection has its own): what the plugin logs.
+                var token = MptcpPeer.WaitForServerConnections(s.Servers[0], 2, TimeSpan.FromSeconds(10))[1].Token!;
+                Assert.Contains(s.Daemons[0].LinesFor(token), l => l.Contains($"announced {b.V4}:0 id 1"));
+                Assert.Contains(s.Daemons[0].LinesFor(token), l => l.Contains("set to backup (MP_PRIO)"));
+                Assert.Equal(2, second.Connections.Single().Subflows.Count);
+                Assert.Contains(second.Connections.Single().Subflows, f => f.Remote == $"{b.V4}:{VipPort}");
+                appliance.Stop();
+            }
+            finally { s.Dispose(output); }
+            Assert.Equal("", t.Exec(t.Backends[0].Namespace, "ip", "mptcp", "endpoint", "show").Trim());
         }
         Namespaces.AssertNoneWithPrefix(prefix);
     }

@@ -126,6 +126,30 @@ public sealed class PathManagerTests(ITestOutputHelper output)
         static extern int kill(int pid, int sig);
     }
 
+    /// <summary>Waits until a plain TCP connection to the VIP completes through the appliance (ARP answered, worker
+    /// forwarding), so that the MPTCP runs do not start while a loaded machine still brings the appliance up: SYNs
+    /// lost then would make the client's kernel fall back to plain TCP (net.mptcp.syn_retrans_before_tcp_fallback).
+    /// Plain TCP (bash /dev/tcp), so the kernel's MPTCP black-hole accounting is not touched; the servers report it as
+    /// a non-MPTCP connection, which the assertions leave out.</summary>
+    static void WarmUp(Topology t)
+    {
+        foreach (var vip in new[] { t.VipV4, t.VipV6 }.OfType<IPAddress>())
+        {
+            var until = DateTime.UtcNow.AddSeconds(60);
+            while (true)
+            {
+                var r = t.TryExec(t.Clients[0].Namespace, ["timeout", "3", "bash", "-c", $"exec 3<>/dev/tcp/{vip}/{VipPort} && exec 3>&-"], 10_000);
+                if (r.ExitCode == 0) break;
+                if (DateTime.UtcNow > until) throw new InvalidOperationException($"no TCP connection to {vip}:{VipPort} through the appliance within 60 s: {r.StdErr}");
+                Thread.Sleep(200);
+            }
+        }
+    }
+
+    /// <summary>The MPTCP connections a server reported (the warm-up connection is plain TCP).</summary>
+    static List<MptcpPeer.ServerConnection> MptcpServed(BackgroundProcess server) =>
+        MptcpPeer.ServerConnections(server).Where(c => c.Mptcp).ToList();
+
     static long Payload(IEnumerable<MptcpPeer.ServerSubflow> subs, Func<IPEndPoint, bool> which) =>
         subs.Where(s => which(IPEndPoint.Parse(s.Local))).Sum(s => s.BytesReceived);
 
@@ -146,6 +170,7 @@ public sealed class PathManagerTests(ITestOutputHelper output)
                 using (var cap = new Capture(t, t.Clients[0], pcap))
                 {
                     using var appliance = ApplianceProcess.Start(t.ApplianceNamespace, s.Config(), [], output.WriteLine);
+                    WarmUp(t);
                     client = MptcpPeer.RunClient(t.Clients[0].Namespace, t.VipV4.ToString(), VipPort, Connections, 1, Bytes,
                         expectSubflows: 2, subflowWaitMs: 5000, timeoutMs: 60_000);
                     counters = appliance.Stop();
@@ -156,7 +181,7 @@ public sealed class PathManagerTests(ITestOutputHelper output)
                 Assert.Equal(Connections, client.MptcpConnections);
                 Assert.Equal(new Dictionary<int, int> { [2] = Connections }, client.SubflowsHistogram);
 
-                var served = s.Servers.SelectMany(MptcpPeer.ServerConnections).ToList();
+                var served = s.Servers.SelectMany(MptcpServed).ToList();
                 Assert.Equal(Connections, served.Count);
                 long viaAppliance = 0, direct = 0;
                 foreach (var c in served)
@@ -263,6 +288,7 @@ public sealed class PathManagerTests(ITestOutputHelper output)
                 var appliance = ApplianceProcess.Start(t.ApplianceNamespace, s.Config(), [], output.WriteLine);
                 try
                 {
+                    WarmUp(t);
                     var sw = Stopwatch.StartNew();
                     var run = Task.Run(() => MptcpPeer.RunClient(c.Namespace, t.VipV4.ToString(), VipPort, 1, 1, Bytes,
                         expectSubflows: 2, subflowWaitMs: 5000, timeoutMs: 60_000));
@@ -290,7 +316,7 @@ public sealed class PathManagerTests(ITestOutputHelper output)
                     var conn = r.Connections.Single();
                     Assert.True(conn.Mptcp && conn.Fallback != true, $"client connection: {conn}");
 
-                    var served = s.Servers.SelectMany(MptcpPeer.ServerConnections).Single();
+                    var served = s.Servers.SelectMany(MptcpServed).Single();
                     output.WriteLine($"server {served.Id}: " + string.Join(", ", served.SubflowDetails.Select(d => $"{d.Local} <- {d.Remote}: {d.BytesReceived} B")));
                     Assert.Equal(Bytes, served.Bytes);
                     Assert.Equal(0, counters.GetProperty("totals").GetProperty("joinsUnplaceable").GetInt64());
@@ -317,13 +343,14 @@ public sealed class PathManagerTests(ITestOutputHelper output)
                 MptcpPeer.ClientRun client;
                 using (var appliance = ApplianceProcess.Start(t.ApplianceNamespace, s.Config(), [], output.WriteLine))
                 {
+                    WarmUp(t);
                     client = MptcpPeer.RunClient(t.Clients[0].Namespace, t.VipV6!.ToString(), VipPort, 1, 1, Bytes,
                         expectSubflows: 2, subflowWaitMs: 5000, timeoutMs: 60_000);
                     CountersInvariants.AssertHold(appliance.Stop());
                 }
                 output.WriteLine(client.Summary?.ToString() ?? client.ToString());
                 Assert.True(client.Process.ExitCode == 0 && client.Succeeded == 1, client.ToString());
-                var c = s.Servers.SelectMany(MptcpPeer.ServerConnections).Single();
+                var c = s.Servers.SelectMany(MptcpServed).Single();
                 output.WriteLine($"server {c.Id} token {c.Token}: " +
                     string.Join(", ", c.SubflowDetails.Select(d => $"{d.Local} <- {d.Remote}: {d.BytesReceived} B")));
                 Assert.True(c.Mptcp && c.Subflows == 2 && c.Bytes == Bytes, $"server side: {c}");
@@ -363,6 +390,7 @@ public sealed class PathManagerTests(ITestOutputHelper output)
                 JsonElement counters;
                 using (var appliance = ApplianceProcess.Start(t.ApplianceNamespace, config, [], output.WriteLine))
                 {
+                    WarmUp(t);
                     client = MptcpPeer.RunClient(t.Clients[0].Namespace, t.VipV4.ToString(), VipPort, Connections, 5, Bytes,
                         expectSubflows: 2, subflowWaitMs: 3000);
                     counters = appliance.Stop();
@@ -370,7 +398,7 @@ public sealed class PathManagerTests(ITestOutputHelper output)
                 output.WriteLine(client.Summary?.ToString() ?? client.ToString());
                 Assert.True(client.Process.ExitCode == 0 && client.Succeeded == Connections, client.ToString());
                 Assert.Equal(new Dictionary<int, int> { [2] = Connections }, client.SubflowsHistogram);
-                var served = servers.SelectMany(MptcpPeer.ServerConnections).ToList();
+                var served = servers.SelectMany(MptcpServed).ToList();
                 Assert.Equal(Connections, served.Count);
                 foreach (var c in served)
                 {
@@ -417,6 +445,7 @@ public sealed class PathManagerTests(ITestOutputHelper output)
             {
                 var b = t.Backends[0];
                 using var appliance = ApplianceProcess.Start(t.ApplianceNamespace, s.Config(), [], output.WriteLine);
+                WarmUp(t);
                 MptcpPeer.ClientRun Once() => MptcpPeer.RunClient(t.Clients[0].Namespace, t.VipV4.ToString(), VipPort, 1, 1, 1 << 20,
                     expectSubflows: 2, subflowWaitMs: 3000);
                 var first = Once();
@@ -434,7 +463,9 @@ public sealed class PathManagerTests(ITestOutputHelper output)
                 var second = Once();
                 Assert.True(second.Succeeded == 1 && second.SubflowsHistogram.GetValueOrDefault(2) == 1, second.ToString());
                 // The server's token (each side of an MPTCP connection has its own): what the plugin logs.
-                var token = MptcpPeer.WaitForServerConnections(s.Servers[0], 2, TimeSpan.FromSeconds(10))[1].Token!;
+                var until = DateTime.UtcNow.AddSeconds(10);
+                while (MptcpServed(s.Servers[0]).Count < 2 && DateTime.UtcNow < until) Thread.Sleep(50);
+                var token = MptcpServed(s.Servers[0])[1].Token!;
                 Assert.Contains(s.Daemons[0].LinesFor(token), l => l.Contains($"announced {b.V4}:0 id 1"));
                 Assert.Contains(s.Daemons[0].LinesFor(token), l => l.Contains("set to backup (MP_PRIO)"));
                 Assert.Equal(2, second.Connections.Single().Subflows.Count);

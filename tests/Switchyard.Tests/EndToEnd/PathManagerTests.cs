@@ -20,6 +20,7 @@ namespace Switchyard.Tests.EndToEnd;
 /// FAIL, never skip.
 /// </summary>
 [Trait("Category", "EndToEnd")]
+[Collection(ApplianceCollection.Name)] // a busy-polling DPDK worker per test: never beside another appliance run
 public sealed class PathManagerTests(ITestOutputHelper output)
 {
     const int VipPort = 80;

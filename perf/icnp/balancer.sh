@@ -67,7 +67,7 @@ EOF
     nsx ${x% *} ethtool -K ${x#* } tx off tso off gso off gro off >/dev/null
   done
   pm_client "$c"
-  pm_server "$s" $DIRECT "$WORK"
+  pm_server "$s" $DIRECT $VIP $PORT_MPTCP "$WORK"
   bg_in "$s" "$WORK/serve-mptcp-$m.log" $BULK serve --port $PORT_MPTCP --mptcp
   bg_in "$s" "$WORK/serve-tcp-$m.log" $BULK serve --port $PORT_TCP
 }

@@ -12,6 +12,8 @@
       M connections that receive without end for S seconds; a connection that fails (RST, or no
       byte for --stall seconds) is counted and replaced at once. FILE gets one line per 0.5 s:
       t_seconds bytes_in_interval resets_total stalls_total reconnects_total
+      At the end it prints {"connections": N, "with_join": J}: J connections had a joined subflow when they
+      ended (MPTCP_INFO; a connection reset before it could be counted is counted without).
 """
 import argparse, json, os, socket, struct, sys, threading, time
 
@@ -106,7 +108,7 @@ def get(a):
 
 def stream(a):
     lock = threading.Lock()
-    st = {"bytes": 0, "resets": 0, "stalls": 0, "reconnects": 0}
+    st = {"bytes": 0, "resets": 0, "stalls": 0, "reconnects": 0, "connections": 0, "joined": 0}
     end = time.monotonic() + a.duration
 
     def worker():
@@ -136,6 +138,11 @@ def stream(a):
                     st["resets"] += 1
                 time.sleep(0.05)
             finally:
+                if a.mptcp and mptcp_info(s)[0] >= 1:
+                    with lock:
+                        st["joined"] += 1
+                with lock:
+                    st["connections"] += 1
                 s.close()
 
     ts = [threading.Thread(target=worker, daemon=True) for _ in range(a.conns)]
@@ -158,6 +165,10 @@ def stream(a):
             nxt += 0.5
             if nxt > end + 0.01:
                 break
+    for t in ts:
+        t.join(a.stall + 1)
+    with lock:
+        print(json.dumps({"connections": st["connections"], "with_join": st["joined"]}), flush=True)
     return 0
 
 

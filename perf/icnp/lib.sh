@@ -68,11 +68,11 @@ pm_label() { [ "$PM" = real ] && echo "load-balancing PM (branch pm)" || echo "S
 
 pm_real_available() { [ -x "$icnp_here/pm-real.sh" ] && "$icnp_here/pm-real.sh" check >/dev/null 2>&1; }
 
-pm_server() {   # pm_server NS OWN_ADDR LOGDIR: set up the server side of the PM in NS
-  local ns=$1 own=$2 logdir=$3
+pm_server() {   # pm_server NS OWN_ADDR VIP PORT LOGDIR: the server side of the PM in NS, for MPTCP connections to VIP:PORT
+  local ns=$1 own=$2 vip=$3 port=$4 logdir=$5
   nsx "$ns" sysctl -qw net.mptcp.allow_join_initial_addr_port=0
   if [ "$PM" = real ]; then
-    "$icnp_here/pm-real.sh" start "$ns" "$own" "$logdir/pm-$ns.log"
+    ICNP_PIDS+=("$("$icnp_here/pm-real.sh" start "$ns" "$own" "$vip" "$port" "$logdir/pm-$ns.log")")
   else
     nsx "$ns" sysctl -qw net.mptcp.path_manager=kernel
     ip -n "$ns" mptcp limits set subflows 2 add_addr_accepted 0

@@ -100,7 +100,9 @@ EOF
 done
 sleep 1
 for ((i = 1; i <= clients; i++)); do
-  nsx "${CLIENT_NS[$i]}" ping -q -c1 -W2 "$VIP" >/dev/null || { echo "anycast.sh: client $i cannot reach $VIP" >&2; exit 1; }
+  # One short TCP transfer per client (the appliance answers no ICMP echo for a TCP VIP).
+  nsx "${CLIENT_NS[$i]}" $BULK get --to "$VIP" --port $PORT --bytes 100000 --timeout 5 >/dev/null \
+    || { echo "anycast.sh: client $i cannot download from $VIP:$PORT" >&2; exit 1; }
 done
 
 rsts() {  # RST segments received by all clients so far

@@ -18,12 +18,25 @@ icnp_init() {   # icnp_init STEM: sets P (e.g. "ia3f9c"), installs the cleanup t
 
 icnp_cleanup() {
   local rc=$?
+  local pid i
+  # TERM first (the appliance then stops cleanly and removes its DPDK run files), up to 5 s; then KILL
+  # whatever still runs in our namespaces.
   for pid in "${ICNP_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for i in $(seq 1 50); do
+    local alive=0
+    for pid in "${ICNP_PIDS[@]}"; do  # running, and not a zombie waiting to be reaped
+      case "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" in ''|Z) ;; *) alive=1 ;; esac
+    done
+    [ $alive = 0 ] && break
+    sleep 0.1
+  done
   for ((i=${#ICNP_NS[@]}-1; i>=0; i--)); do
     local ns=${ICNP_NS[$i]}
     for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
     ip netns del "$ns" 2>/dev/null || true
   done
+  wait 2>/dev/null || true   # reap our children quietly
+  rm -rf "/var/run/dpdk/icnp-$P" 2>/dev/null || true
   [ "${KEEP_WORK:-0}" = 1 ] && echo "work directory kept: $WORK" >&2 || rm -rf "$WORK"
   exit $rc
 }
@@ -64,7 +77,7 @@ pm_resolve() {
   [ "$PM" = real ] && ! pm_real_available && { echo "real path manager not available (branch pm not merged/built)" >&2; exit 1; }
   true
 }
-pm_label() { [ "$PM" = real ] && echo "load-balancing PM (branch pm)" || echo "STAND-IN: in-kernel PM, signal endpoint + C flag, no backup initial subflow"; }
+pm_label() { [ "$PM" = real ] && echo "the load-balancing path manager (mptcpd 0.12 + native/mptcpd-plugin switchyard_pm: own address announced, initial subflow backup, C flag)" || echo "STAND-IN: in-kernel PM, signal endpoint + C flag, no backup initial subflow"; }
 
 pm_real_available() { [ -x "$icnp_here/pm-real.sh" ] && "$icnp_here/pm-real.sh" check >/dev/null 2>&1; }
 

@@ -111,7 +111,7 @@ run_row() {  # run_row MODE LOSS ONEWAY_MS
       [ -n "$out" ] || out='{"seconds":0,"bytes":0,"goodput_mbps":0,"subflows":-1,"error":"killed after 600 s"}'
       local dd bb
       dd=$(( $(rx "$c" dir) - d0 )); bb=$(( $(rx "$c" bal) - b0 ))
-      echo "$loss $d $proto $(jq -r '[.seconds, .goodput_mbps, .subflows, (.error // "-" | gsub(" "; "_"))] | @tsv' <<<"$out") $dd $bb" >> "$raw"
+      echo "$loss $d $proto $(jq -r '[.seconds, .goodput_mbps, .subflows, (.error // "-" | gsub(" "; "_"))] | @tsv' <<<"$out") $dd $bb $(jq -r '.data_mbps // 0' <<<"$out")" >> "$raw"
       echo "  loss=$loss% delay=${d}ms $proto #$i: $out direct=$dd bal=$bb" >&2
     done
   done
@@ -129,10 +129,12 @@ took=$(( $(date +%s) - start ))
 table() {
   echo "### Experiment (a): impaired balancer path, $((bytes / 1000000)) MB downloads ($(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -r))"
   echo
-  echo "MPTCP path manager: $(pm_label). $reps transfers per cell; time = connect() to last byte at the client."
+  echo "MPTCP path manager: $(pm_label). $reps transfers per cell; time = connect() to last byte at the client;"
+  echo "Mbit/s = 10 MB over that time; \"after 1st byte\" leaves connection set-up out (what iperf-style tools report)."
+  echo "Joined subflows: MPTCP_INFO subflows at the end of each transfer (1 = the join to the server's own address)."
   echo
-  echo "| loss on balancer path | added RTT | protocol | n ok | median s | mean s | median Mbit/s | mean Mbit/s | bytes via direct path | joined subflows | failed |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| loss on balancer path | added RTT | protocol | n ok | median s | mean s | median Mbit/s | mean Mbit/s | median Mbit/s after 1st byte | bytes via direct path | joined subflows | failed |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
   awk '{print $1" "$2}' "$raw" | uniq | while read -r loss d; do
     for proto in tcp mptcp; do
       local sel="$WORK/sel"
@@ -140,11 +142,12 @@ table() {
       local ok fails secs mbps dir bal sub
       ok=$(awk '$7=="-"' "$sel" | wc -l); fails=$(awk '$7!="-"' "$sel" | wc -l)
       secs=$(awk '$7=="-" {print $4}' "$sel" | stats); mbps=$(awk '$7=="-" {print $5}' "$sel" | stats)
+      local data; data=$(awk '$7=="-" {print $10}' "$sel" | stats)
       dir=$(awk '{s+=$8} END {print s+0}' "$sel"); bal=$(awk '{s+=$9} END {print s+0}' "$sel")
       sub=$(awk '{print $6}' "$sel" | sort -u | tr '\n' ' ')
       local pct; pct=$(awk -v a="$dir" -v b="$bal" 'BEGIN { printf "%.1f %%", (a+b) ? 100*a/(a+b) : 0 }')
       [ "$proto" = tcp ] && sub="-"
-      echo "| $loss % | $([ "$d" = 0 ] && echo 0 || echo "+$((2 * d)) ms") | $([ "$proto" = tcp ] && echo "TCP" || echo "MPTCP + PM") | $ok | $(cut -d' ' -f2 <<<"$secs") | $(cut -d' ' -f1 <<<"$secs") | $(cut -d' ' -f2 <<<"$mbps") | $(cut -d' ' -f1 <<<"$mbps") | $pct | $sub | $fails |"
+      echo "| $loss % | $([ "$d" = 0 ] && echo 0 || echo "+$((2 * d)) ms") | $([ "$proto" = tcp ] && echo "TCP" || echo "MPTCP + PM") | $ok | $(cut -d' ' -f2 <<<"$secs") | $(cut -d' ' -f1 <<<"$secs") | $(cut -d' ' -f2 <<<"$mbps") | $(cut -d' ' -f1 <<<"$mbps") | $(cut -d' ' -f2 <<<"$data") | $pct | $sub | $fails |"
     done
   done
   echo

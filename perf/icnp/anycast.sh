@@ -114,39 +114,53 @@ rsts() {  # RST segments received by all clients so far
   echo $n
 }
 
-run_protocol() {  # run_protocol tcp|mptcp: one full schedule; writes $WORK/$proto-*.log and the timeline
-  local proto=$1 flag= i
-  CLIENT_PIDS=()
+sleep_until() { local d; d=$(awk -v t="$1" -v n="$(date +%s.%N)" 'BEGIN { d = t - n; print (d > 0 ? d : 0) }'); sleep "$d"; }
+
+run_protocol() {  # run_protocol tcp|mptcp: one full schedule. Writes $WORK/$proto-*: client logs (epoch-stamped
+                  # 0.5 s byte counts), the timeline (t0, then "EPOCH SERVER_REMOVED_OR_0" once each change is in
+                  # effect), every RST the clients received (tcpdump), and the clients' nftables RST totals.
+  local proto=$1 flag= i t0 e removed=0 tl="$WORK/$proto-timeline.txt"
+  CLIENT_PIDS=() CAPTURE_PIDS=()
   [ "$proto" = mptcp ] && flag=--mptcp
   "${balancer}_readd" 0
+  for ((i = 1; i <= clients; i++)); do  # every RST a client receives, for the per-event listing
+    bg_in "${CLIENT_NS[$i]}" "$WORK/$proto-tcpdump-$i.log" tcpdump -i eth0 -Q in -s 128 -U \
+      -w "$WORK/$proto-rst-$i.pcap" 'tcp[tcpflags] & tcp-rst != 0'
+    CAPTURE_PIDS+=("${ICNP_PIDS[-1]}")
+  done
   sleep 2
+  rsts > "$WORK/$proto-nft-before"
+  t0=$(date +%s.%N)
+  echo "$t0 0" > "$tl"
   for ((i = 1; i <= clients; i++)); do
     bg_in "${CLIENT_NS[$i]}" "$WORK/$proto-client-$i.out" $BULK stream --to "$VIP" --port $PORT \
       --conns "$conns" --duration $((duration + 2)) --log "$WORK/$proto-client-$i.log" $flag
     CLIENT_PIDS+=("${ICNP_PIDS[-1]}")
   done
-  local t0 tl="$WORK/$proto-timeline.txt" k tt removed=0 now
-  t0=$(date +%s.%N)
-  : > "$tl"
-  for ((k = 0; k <= 2 * duration; k++)); do
-    now=$(date +%s.%N)
-    sleep "$(awk -v a="$t0" -v k="$k" -v n="$now" 'BEGIN { d = a + k / 2 - n; print (d > 0 ? d : 0) }')"
-    tt=$((k * 5))  # in units of 0.1 s: k * 0.5 s
-    rst_pre=$(rsts)  # before this tick's change: the RSTs since the last tick belong to the state before it
-    if [ $((tt % 50)) = 0 ] && [ "$tt" -ge 100 ] && [ "$k" -lt $((2 * duration)) ]; then
-      if [ $((tt % 100)) = 0 ]; then
-        removed=$(( (tt / 100 - 1) % NSERVERS + 1 ))
-        "${balancer}_remove" "$removed"
-        echo "  t=$((tt / 10))s: server $removed removed" >&2
-      else
-        "${balancer}_readd" "$removed"
-        echo "  t=$((tt / 10))s: server $removed re-added" >&2
-        removed=0
-      fi
+  for ((e = 10; e < duration; e += 5)); do
+    sleep_until "$(awk -v a="$t0" -v e="$e" 'BEGIN { printf "%.3f", a + e }')"
+    if [ $((e % 10)) = 0 ]; then
+      removed=$(( (e / 10 - 1) % NSERVERS + 1 ))
+      "${balancer}_remove" "$removed"
+      echo "  t=${e}s: server $removed removed" >&2
+    else
+      "${balancer}_readd" "$removed"
+      echo "  t=${e}s: server $removed re-added" >&2
+      removed=0
     fi
-    echo "$((tt / 10)).$((tt % 10)) $removed $rst_pre" >> "$tl"
+    echo "$(date +%s.%N) $removed" >> "$tl"
   done
+  sleep_until "$(awk -v a="$t0" -v e="$duration" 'BEGIN { printf "%.3f", a + e }')"
+  rsts > "$WORK/$proto-nft-after"
   wait_clients
+  local pid
+  for pid in "${CAPTURE_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+  # One line per RST: epoch, from, to, MPTCP reset reason (- if none).
+  for ((i = 1; i <= clients; i++)); do
+    tshark -r "$WORK/$proto-rst-$i.pcap" -T fields -E separator=' ' -e frame.time_epoch -e ip.src -e tcp.srcport \
+      -e ip.dst -e tcp.dstport -e tcp.options.mptcp.rst_reason 2>/dev/null
+  done | awk '{ printf "%s %s:%s %s:%s %s\n", $1, $2, $3, $4, $5, ($6 == "" ? "-" : "mptcp-reason-" $6) }' \
+    | sort -g > "$WORK/$proto-rsts.txt"
 }
 
 wait_clients() {  # the clients stop by themselves 2 s after the schedule's end
@@ -161,62 +175,95 @@ for proto in $protocols; do
 done
 took=$(( $(date +%s) - start ))
 
-/usr/bin/python3 - "$WORK" "$duration" "$clients" "$balancer" "$(pm_label)" "$rate" "$conns" "$took" "$("${balancer}_describe")" $protocols <<'EOF' | tee "$WORK/table.md"
+ICNP_VIP=$VIP /usr/bin/python3 - "$WORK" "$duration" "$clients" "$balancer" "$(pm_label)" "$rate" "$conns" "$took" "$("${balancer}_describe")" $protocols <<'EOF' | tee "$WORK/table.md"
 import sys, statistics, time, os, json
 work, duration, clients, balancer, pm, rate, conns, took, describe = sys.argv[1:10]
+vip = os.environ["ICNP_VIP"]
 protocols = sys.argv[10:]
 duration, clients, conns = float(duration), int(clients), int(conns)
 print(f"### Experiment (b): anycast, {balancer} ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.uname().release})")
 print()
 print(f"{describe}. 3 servers, each limited to {rate} (tbf); {clients} clients x {conns} long downloads, {duration:.0f} s per")
 print(f"protocol; every 10 s one server removed for 5 s. MPTCP path manager: {pm}.")
-print("Throughput: mean of 0.5 s bins (the first 2 s and the bin of each change left out). RSTs: TCP segments with RST")
-print("received by the clients (nftables counter). Failed: connections the clients lost (RST or 5 s without data) and replaced.")
+print("Throughput: per client, its 0.5 s bins that lie wholly in one state (the first 2 s left out), summed over the clients.")
+print("RSTs: TCP segments with RST received by the clients (tcpdump; in brackets the clients' nftables counter over the")
+print("same time), by the change (in effect) that preceded them. Failed: connections the clients lost (RST, or 5 s without")
+print("data) and replaced at once.")
 print()
-print("| protocol | Mbit/s, 3 servers | Mbit/s, 2 servers | 2/3 ratio | RSTs after removals | RSTs after re-adds | RSTs in total | connections failed | connections with a join |")
+print("| protocol | Mbit/s, 3 servers | Mbit/s, 2 servers | 2/3 ratio | RSTs after removals | RSTs after re-adds | RSTs in total (nft) | connections failed | connections with a join |")
 print("|---|---|---|---|---|---|---|---|---|")
+spikes = []
 for proto in protocols:
     tl = [l.split() for l in open(f"{work}/{proto}-timeline.txt")]
-    # timeline row k: time t (s), server removed during [t, t+0.5) (0: none), cumulative RSTs just before t
-    bins = {}
-    fails = 0
-    conns_total = conns_join = 0
+    t0 = float(tl[0][0])
+    events = [(float(r[0]) - t0, int(r[1])) for r in tl[1:]]  # (seconds, server removed or 0), once in effect
+
+    def state(t):  # server removed at t (0: all three in), -1 before the first change
+        st = -1
+        for te, r in events:
+            if te <= t:
+                st = r
+        return st if st != -1 else 0
+
+    def window(t):  # index of the last change at or before t, -1 before the first
+        k = -1
+        for i, (te, _) in enumerate(events):
+            if te <= t:
+                k = i
+        return k
+
+    # Throughput: each client's 0.5 s bins that lie wholly in one state (and after the first 2 s), summed over clients.
+    rate3 = rate2 = 0.0
+    fails = conns_total = conns_join = 0
     for i in range(1, clients + 1):
+        b3 = n3 = b2 = n2 = 0
+        lines = [l.split() for l in open(f"{work}/{proto}-client-{i}.log")]
+        lines = [l for l in lines if float(l[0]) - t0 <= duration]  # the clients run 2 s longer: no teardown
+        for l in lines:
+            te = float(l[0]) - t0
+            ts = te - 0.5
+            if ts < 2 or window(ts) != window(te):
+                continue
+            if state(ts):
+                b2 += int(l[1]); n2 += 1
+            else:
+                b3 += int(l[1]); n3 += 1
+        rate3 += b3 * 8 / (n3 * 0.5) / 1e6 if n3 else float("nan")
+        rate2 += b2 * 8 / (n2 * 0.5) / 1e6 if n2 else float("nan")
+        if lines:
+            fails += int(lines[-1][2]) + int(lines[-1][3])
         try:
             last = json.loads(open(f"{work}/{proto}-client-{i}.out").read().strip().splitlines()[-1])
             conns_total += last["connections"]; conns_join += last["with_join"]
         except (OSError, ValueError, IndexError, KeyError):
             pass
-    for i in range(1, clients + 1):
-        lines = [l.split() for l in open(f"{work}/{proto}-client-{i}.log")]
-        lines = [l for l in lines if float(l[0]) <= duration + 0.01]  # the clients run 2 s longer: no teardown
-        for l in lines:
-            t = round(float(l[0]) * 2) / 2  # end of the bin
-            bins[t] = bins.get(t, 0) + int(l[1])
-        if lines:
-            fails += int(lines[-1][2]) + int(lines[-1][3])
-    state = {float(r[0]): int(r[1]) for r in tl}
-    three, two = [], []
-    changes = {float(r[0]) for r, p in zip(tl[1:], tl) if r[1] != p[1]}
-    for t_end, b in bins.items():
-        t = t_end - 0.5
-        if t < 2 or t not in state or t in changes:
-            continue
-        (two if state[t] else three).append(b * 8 / 0.5 / 1e6)
-    rst_rm = rst_add = 0
-    for r, p in zip(tl[1:], tl):
-        d = int(r[2]) - int(p[2])
-        # RSTs in [p.t, r.t) belong to the state entered at p.t: a removal window or a re-add window
-        if int(p[1]):
-            rst_rm += d
-        elif float(p[0]) >= 10:
-            rst_add += d
-    total = int(tl[-1][2]) - int(tl[0][2])
-    m3 = statistics.mean(three) if three else float("nan")
-    m2 = statistics.mean(two) if two else float("nan")
+    # RSTs: from the clients' captures, by the change that preceded them.
+    rl = []
+    for l in open(f"{work}/{proto}-rsts.txt"):
+        f = l.split()
+        t = float(f[0]) - t0
+        if 0 <= t <= duration:
+            rl.append((t, f[1], f[3]))
+    rst_rm = sum(1 for t, _, _ in rl if window(t) >= 0 and state(t))
+    rst_add = sum(1 for t, _, _ in rl if window(t) >= 0 and not state(t))
+    rst_before = sum(1 for t, _, _ in rl if window(t) < 0)
+    nft = int(open(f"{work}/{proto}-nft-after").read()) - int(open(f"{work}/{proto}-nft-before").read())
     name = "TCP" if proto == "tcp" else "MPTCP + PM"
     joins = f"{conns_join} of {conns_total}" if proto == "mptcp" else f"- ({conns_total} in all)"
-    print(f"| {name} | {m3:.0f} | {m2:.0f} | {m2 / m3:.2f} | {rst_rm} | {rst_add} | {total} | {fails} | {joins} |")
+    print(f"| {name} | {rate3:.0f} | {rate2:.0f} | {rate2 / rate3:.2f} | {rst_rm} | {rst_add} | {len(rl)} ({nft}) | {fails} | {joins} |")
+    per = []
+    for k, (te, r) in enumerate(events):
+        lab = f"-{r}" if r else f"+{events[k - 1][1] if k else '?'}"
+        per.append(f"{lab}@{te:.1f}s: {sum(1 for t, _, _ in rl if window(t) == k)}")
+    srcs = {}
+    for t, src, flag in rl:
+        key = ("from the VIP" if src.split(":")[0] == vip else "from a server address") + (" with MP_TCPRST" if flag != "-" else "")
+        srcs[key] = srcs.get(key, 0) + 1
+    spikes.append(f"- {name}: before the first change: {rst_before}; " + ", ".join(per) +
+                  (f" ({'; '.join(f'{k}: {v}' for k, v in sorted(srcs.items()))})" if srcs else ""))
+print()
+print("RSTs received per event window (tcpdump at the clients; -N = server N removed, +N = re-added):")
+print("\n".join(spikes))
 print()
 print("Source (ICNP 2017, ECMP pool of 3): TCP about 2800 Mbit/s with 3 servers and 1900 with 2 (ratio 0.68), RST spikes at")
 print(f"every removal and re-add; MPTCP + path manager: no drop in bandwidth, no RST. Run took {took} s.")

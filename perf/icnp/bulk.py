@@ -11,7 +11,7 @@
   bulk.py stream --to ADDR --port P --conns M --duration S --log FILE [--mptcp] [--stall S]
       M connections that receive without end for S seconds; a connection that fails (RST, or no
       byte for --stall seconds) is counted and replaced at once. FILE gets one line per 0.5 s:
-      t_seconds bytes_in_interval resets_total stalls_total reconnects_total
+      epoch_seconds bytes_in_the_last_0.5_s resets_total stalls_total reconnects_total
       At the end it prints {"connections": N, "with_join": J}: J connections had a joined subflow when they
       ended (MPTCP_INFO; a connection reset before it could be counted is counted without).
 """
@@ -163,7 +163,7 @@ def stream(a):
                 time.sleep(nxt - now)
             with lock:
                 b = st["bytes"]
-                line = f"{nxt - t0:.1f} {b - last} {st['resets']} {st['stalls']} {st['reconnects']}\n"
+                line = f"{time.time():.3f} {b - last} {st['resets']} {st['stalls']} {st['reconnects']}\n"
             last = b
             f.write(line)
             f.flush()

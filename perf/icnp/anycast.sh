@@ -117,8 +117,8 @@ rsts() {  # RST segments received by all clients so far
 sleep_until() { local d; d=$(awk -v t="$1" -v n="$(date +%s.%N)" 'BEGIN { d = t - n; print (d > 0 ? d : 0) }'); sleep "$d"; }
 
 run_protocol() {  # run_protocol tcp|mptcp: one full schedule. Writes $WORK/$proto-*: client logs (epoch-stamped
-                  # 0.5 s byte counts), the timeline (t0, then "EPOCH SERVER_REMOVED_OR_0" once each change is in
-                  # effect), every RST the clients received (tcpdump), and the clients' nftables RST totals.
+                  # 0.5 s byte counts), the timeline (t0, then "REQUESTED DONE SERVER_REMOVED_OR_0"
+                  # for each change: the command's start and return), every RST the clients received (tcpdump), and the clients' nftables RST totals.
   local proto=$1 flag= i t0 e removed=0 tl="$WORK/$proto-timeline.txt"
   CLIENT_PIDS=() CAPTURE_PIDS=()
   [ "$proto" = mptcp ] && flag=--mptcp
@@ -131,7 +131,7 @@ run_protocol() {  # run_protocol tcp|mptcp: one full schedule. Writes $WORK/$pro
   sleep 2
   rsts > "$WORK/$proto-nft-before"
   t0=$(date +%s.%N)
-  echo "$t0 0" > "$tl"
+  echo "$t0 $t0 0" > "$tl"
   for ((i = 1; i <= clients; i++)); do
     bg_in "${CLIENT_NS[$i]}" "$WORK/$proto-client-$i.out" $BULK stream --to "$VIP" --port $PORT \
       --conns "$conns" --duration $((duration + 2)) --log "$WORK/$proto-client-$i.log" $flag
@@ -139,6 +139,7 @@ run_protocol() {  # run_protocol tcp|mptcp: one full schedule. Writes $WORK/$pro
   done
   for ((e = 10; e < duration; e += 5)); do
     sleep_until "$(awk -v a="$t0" -v e="$e" 'BEGIN { printf "%.3f", a + e }')"
+    local treq; treq=$(date +%s.%N)
     if [ $((e % 10)) = 0 ]; then
       removed=$(( (e / 10 - 1) % NSERVERS + 1 ))
       "${balancer}_remove" "$removed"
@@ -148,7 +149,7 @@ run_protocol() {  # run_protocol tcp|mptcp: one full schedule. Writes $WORK/$pro
       echo "  t=${e}s: server $removed re-added" >&2
       removed=0
     fi
-    echo "$(date +%s.%N) $removed" >> "$tl"
+    echo "$treq $(date +%s.%N) $removed" >> "$tl"
   done
   sleep_until "$(awk -v a="$t0" -v e="$duration" 'BEGIN { printf "%.3f", a + e }')"
   rsts > "$WORK/$proto-nft-after"
@@ -187,7 +188,7 @@ print(f"{describe}. 3 servers, each limited to {rate} (tbf); {clients} clients x
 print(f"protocol; every 10 s one server removed for 5 s. MPTCP path manager: {pm}.")
 print("Throughput: per client, its 0.5 s bins that lie wholly in one state (the first 2 s left out), summed over the clients.")
 print("RSTs: TCP segments with RST received by the clients (tcpdump; in brackets the clients' nftables counter over the")
-print("same time), by the change (in effect) that preceded them. Failed: connections the clients lost (RST, or 5 s without")
+print("same time), by the change that preceded them (from the moment its command started). Failed: connections the clients lost (RST, or 5 s without")
 print("data) and replaced at once.")
 print()
 print("| protocol | Mbit/s, 3 servers | Mbit/s, 2 servers | 2/3 ratio | RSTs after removals | RSTs after re-adds | RSTs in total (nft) | connections failed | connections with a join |")
@@ -196,7 +197,9 @@ spikes = []
 for proto in protocols:
     tl = [l.split() for l in open(f"{work}/{proto}-timeline.txt")]
     t0 = float(tl[0][0])
-    events = [(float(r[0]) - t0, int(r[1])) for r in tl[1:]]  # (seconds, server removed or 0), once in effect
+    # (seconds when the change was requested, server removed or 0); it took effect before the command returned
+    events = [(float(r[0]) - t0, int(r[2])) for r in tl[1:]]
+    changing = [(float(r[0]) - t0, float(r[1]) - t0) for r in tl[1:]]
 
     def state(t):  # server removed at t (0: all three in), -1 before the first change
         st = -1
@@ -222,8 +225,8 @@ for proto in protocols:
         for l in lines:
             te = float(l[0]) - t0
             ts = te - 0.5
-            if ts < 2 or window(ts) != window(te):
-                continue
+            if ts < 2 or window(ts) != window(te) or any(a < te and ts < b for a, b in changing):
+                continue  # the bin spans a change, or the time its command ran (switchyard ctl: ~1 s)
             if state(ts):
                 b2 += int(l[1]); n2 += 1
             else:
@@ -255,11 +258,13 @@ for proto in protocols:
     for k, (te, r) in enumerate(events):
         lab = f"-{r}" if r else f"+{events[k - 1][1] if k else '?'}"
         per.append(f"{lab}@{te:.1f}s: {sum(1 for t, _, _ in rl if window(t) == k)}")
+    took_cmd = [b - a for a, b in changing]
     srcs = {}
     for t, src, flag in rl:
         key = ("from the VIP" if src.split(":")[0] == vip else "from a server address") + (" with MP_TCPRST" if flag != "-" else "")
         srcs[key] = srcs.get(key, 0) + 1
     spikes.append(f"- {name}: before the first change: {rst_before}; " + ", ".join(per) +
+                  (f"; change commands took {min(took_cmd):.2f}-{max(took_cmd):.2f} s" if took_cmd else "") +
                   (f" ({'; '.join(f'{k}: {v}' for k, v in sorted(srcs.items()))})" if srcs else ""))
 print()
 print("RSTs received per event window (tcpdump at the clients; -N = server N removed, +N = re-added):")

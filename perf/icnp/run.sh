@@ -5,10 +5,11 @@
 #   (full)     (a) balancer.sh: loss 0/1/2/5 % (nftables) and the same with +200 ms RTT (user-space wire),
 #                  5 x 10 MB per cell and protocol;
 #              (b) anycast.sh, 60 s per protocol, over the ECMP router and then over Switchyard.
-#              Appends every table to perf/results/<date>-icnp.md (or FILE). About 10 minutes.
+#              Appends every table to perf/results/<date>-icnp.md (or FILE). About 8-9 minutes.
 #   --quick    smoke check in about 3 minutes: (a) loss 0 and 2 %, 1 % + 200 ms RTT, 2 transfers each;
 #              (b) 22 s per protocol (two removals, one re-add) on both balancers. Writes no results file
-#              unless --results is given. Exits nonzero when a script fails.
+#              unless --results is given. Exits nonzero when a script fails or a sanity check does (MPTCP
+#              without its join, a lost MPTCP connection, an empty measurement); speed is never judged.
 #   --no-build skip `make -C native` (DPDK shim, path-manager plugin) and the Release build of switchyard
 #   ICNP_PM=real|standin|auto: auto (default) uses the real path manager (native/mptcpd-plugin) when it builds.
 # Needs root, iproute2, nftables, ethtool, jq, python3, mptcpd (Debian 12 packages; build/install-deps.sh).
@@ -50,13 +51,21 @@ if [ -n "$results" ]; then
   } >> "$results"
 fi
 ra=() ; [ -n "$results" ] && ra=(--results "$results")
+out=$(mktemp /tmp/icnp-run.XXXXXX); trap 'rm -f "$out"' EXIT
 start=$(date +%s)
 if want a; then
-  if [ "$quick" = 1 ]; then "$here/balancer.sh" --loss "0 2" --delay-rows "1:100" --reps 2 "${ra[@]}"
-  else "$here/balancer.sh" "${ra[@]}"; fi
+  if [ "$quick" = 1 ]; then "$here/balancer.sh" --loss "0 2" --delay-rows "1:100" --reps 2 "${ra[@]}" | tee -a "$out"
+  else "$here/balancer.sh" "${ra[@]}" | tee -a "$out"; fi
   echo
 fi
 dur=60; [ "$quick" = 1 ] && dur=22
-if want b-ecmp; then "$here/anycast.sh" --balancer ecmp --duration $dur "${ra[@]}"; echo; fi
-if want b-switchyard; then "$here/anycast.sh" --balancer switchyard --duration $dur "${ra[@]}"; echo; fi
+if want b-ecmp; then "$here/anycast.sh" --balancer ecmp --duration $dur "${ra[@]}" | tee -a "$out"; echo; fi
+if want b-switchyard; then "$here/anycast.sh" --balancer switchyard --duration $dur "${ra[@]}" | tee -a "$out"; echo; fi
+# Sanity, not speed: MPTCP must have used the path manager's join (a: most bytes over the direct path with
+# +RTT; b: every connection with a join) and no MPTCP connection may have been lost.
+bad=$(awk -F'|' '
+  /MPTCP \+ PM/ && NF >= 13 && $3 ~ /\+/ && ($11 + 0) < 90 { print "a: MPTCP row with " $11 " of the bytes on the direct path: " $0 }
+  /MPTCP \+ PM/ && NF == 11 { split($10, j, " of "); if (j[1] != j[2] + 0 || $9 + 0 != 0) print "b: MPTCP row with lost connections or missing joins: " $0 }
+  /^\| (TCP|MPTCP)/ && /nan/ { print "empty measurement: " $0 }' "$out")
+if [ -n "$bad" ]; then echo "run.sh: FAILED sanity checks:"; echo "$bad"; exit 1; fi
 echo "run.sh: done in $(( $(date +%s) - start )) s${results:+; tables appended to $results}"

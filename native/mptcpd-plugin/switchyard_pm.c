@@ -548,18 +548,20 @@ static void act(mptcpd_token_t token, struct sockaddr const *laddr, struct socka
                 return;
         }
         if (!conn_add(token, v))
-                return; // already handled (CREATED then ESTABLISHED)
-        (void)server_side; // kernels >= 6.x may not report it; a local VIP:port is what makes us the server
+                return; // already handled (a repeated ESTABLISHED)
+        (void)server_side; // not relied on (attribute vs flag bit across kernels); a local VIP:port makes us the server
         ensure_listener(v, pm);
         int rc = pm_announce(token, (struct sockaddr *)&v->announce, v->announce_id, ext, sizeof ext);
-        if (rc < 0)
-                log_err("vip %s token %08x: ANNOUNCE %s id %u failed: %s%s%s", v->name, token,
+        if (rc < 0) {
+                // No second path: the initial subflow stays a regular one (a connection closed at once lands here too).
+                log_err("vip %s token %08x: ANNOUNCE %s id %u failed: %s%s%s; initial subflow left as is", v->name, token,
                         fmt_sa((struct sockaddr *)&v->announce, ab, sizeof ab), v->announce_id, strerror(-rc),
                         ext[0] ? ": " : "", ext);
-        else
-                log_info("vip %s token %08x client %s: announced %s id %u (%s)", v->name, token,
-                         fmt_sa(raddr, rb, sizeof rb), fmt_sa((struct sockaddr *)&v->announce, ab, sizeof ab),
-                         v->announce_id, v->mode == MODE_ADDRESS ? "announced-address" : "announced-port");
+                return;
+        }
+        log_info("vip %s token %08x client %s: announced %s id %u (%s)", v->name, token,
+                 fmt_sa(raddr, rb, sizeof rb), fmt_sa((struct sockaddr *)&v->announce, ab, sizeof ab),
+                 v->announce_id, v->mode == MODE_ADDRESS ? "announced-address" : "announced-port");
         if (v->mode != MODE_ADDRESS)
                 return;
         // MP_PRIO B=1 on the initial subflow (the one through the balancer): the data moves to the direct join.

@@ -20,16 +20,17 @@ namespace Switchyard.Tests.EndToEnd;
 /// FAIL, never skip.
 /// </summary>
 [Trait("Category", "EndToEnd")]
+[Collection(ApplianceCollection.Name)] // a busy-polling DPDK worker per test: never beside another appliance run
 public sealed class PathManagerTests(ITestOutputHelper output)
 {
     const int VipPort = 80;
 
-    static Topology CreateTopology(int backends)
+    static Topology CreateTopology(int backends, bool ipv6 = false)
     {
         Namespaces.RequireRoot();
         if (!File.Exists("/proc/sys/net/mptcp/enabled"))
             throw new InvalidOperationException("MPTCP end-to-end tests need a kernel with MPTCP (/proc/sys/net/mptcp missing)");
-        return Topology.Create(new TopologySpec { Prefix = Namespaces.NewPrefix(), Clients = 1, Backends = backends, IPv6 = false, Mptcp = true });
+        return Topology.Create(new TopologySpec { Prefix = Namespaces.NewPrefix(), Clients = 1, Backends = backends, IPv6 = ipv6, Mptcp = true });
     }
 
     /// <summary>Backends with mptcpd + plugin (announced-address: each announces its own address) and an MPTCP
@@ -48,15 +49,18 @@ public sealed class PathManagerTests(ITestOutputHelper output)
             {
                 t.MptcpLimits(t.Clients[0].Namespace, subflows: 2, addAddrAccepted: 2);
                 foreach (var b in t.Backends)
-                    s.Daemons.Add(PathManagerDaemon.Start(t, b.Namespace,
-                        [new PathManagerDaemon.Vip("web", t.VipV4, VipPort, "announced-address", Announce: b.V4)]));
+                {
+                    var vips = new List<PathManagerDaemon.Vip> { new("web-v4", t.VipV4, VipPort, "announced-address", Announce: b.V4) };
+                    if (t.VipV6 is { } v6) vips.Add(new("web-v6", v6, VipPort, "announced-address", Announce: b.V6));
+                    s.Daemons.Add(PathManagerDaemon.Start(t, b.Namespace, vips));
+                }
                 foreach (var b in t.Backends)
                 {
                     Assert.Equal("0", t.Exec(b.Namespace, "sysctl", "-n", "net.mptcp.allow_join_initial_addr_port").Trim());
                     Assert.Equal("userspace", t.Exec(b.Namespace, "sysctl", "-n", "net.mptcp.path_manager").Trim());
                 }
                 for (int i = 0; i < t.Backends.Count; i++)
-                    s.Servers.Add(MptcpPeer.StartServer(t, t.Backends[i].Namespace, $"b{i + 1}", VipPort, "0.0.0.0"));
+                    s.Servers.Add(MptcpPeer.StartServer(t, t.Backends[i].Namespace, $"b{i + 1}", VipPort, t.VipV6 is null ? "0.0.0.0" : "::")); // "::" serves both
                 return s;
             }
             catch
@@ -123,6 +127,30 @@ public sealed class PathManagerTests(ITestOutputHelper output)
         static extern int kill(int pid, int sig);
     }
 
+    /// <summary>Waits until a plain TCP connection to the VIP completes through the appliance (ARP answered, worker
+    /// forwarding), so that the MPTCP runs do not start while a loaded machine still brings the appliance up: SYNs
+    /// lost then would make the client's kernel fall back to plain TCP (net.mptcp.syn_retrans_before_tcp_fallback).
+    /// Plain TCP (bash /dev/tcp), so the kernel's MPTCP black-hole accounting is not touched; the servers report it as
+    /// a non-MPTCP connection, which the assertions leave out.</summary>
+    static void WarmUp(Topology t)
+    {
+        foreach (var vip in new[] { t.VipV4, t.VipV6 }.OfType<IPAddress>())
+        {
+            var until = DateTime.UtcNow.AddSeconds(60);
+            while (true)
+            {
+                var r = t.TryExec(t.Clients[0].Namespace, ["timeout", "3", "bash", "-c", $"exec 3<>/dev/tcp/{vip}/{VipPort} && exec 3>&-"], 10_000);
+                if (r.ExitCode == 0) break;
+                if (DateTime.UtcNow > until) throw new InvalidOperationException($"no TCP connection to {vip}:{VipPort} through the appliance within 60 s: {r.StdErr}");
+                Thread.Sleep(200);
+            }
+        }
+    }
+
+    /// <summary>The MPTCP connections a server reported (the warm-up connection is plain TCP).</summary>
+    static List<MptcpPeer.ServerConnection> MptcpServed(BackgroundProcess server) =>
+        MptcpPeer.ServerConnections(server).Where(c => c.Mptcp).ToList();
+
     static long Payload(IEnumerable<MptcpPeer.ServerSubflow> subs, Func<IPEndPoint, bool> which) =>
         subs.Where(s => which(IPEndPoint.Parse(s.Local))).Sum(s => s.BytesReceived);
 
@@ -143,6 +171,7 @@ public sealed class PathManagerTests(ITestOutputHelper output)
                 using (var cap = new Capture(t, t.Clients[0], pcap))
                 {
                     using var appliance = ApplianceProcess.Start(t.ApplianceNamespace, s.Config(), [], output.WriteLine);
+                    WarmUp(t);
                     client = MptcpPeer.RunClient(t.Clients[0].Namespace, t.VipV4.ToString(), VipPort, Connections, 1, Bytes,
                         expectSubflows: 2, subflowWaitMs: 5000, timeoutMs: 60_000);
                     counters = appliance.Stop();
@@ -153,7 +182,7 @@ public sealed class PathManagerTests(ITestOutputHelper output)
                 Assert.Equal(Connections, client.MptcpConnections);
                 Assert.Equal(new Dictionary<int, int> { [2] = Connections }, client.SubflowsHistogram);
 
-                var served = s.Servers.SelectMany(MptcpPeer.ServerConnections).ToList();
+                var served = s.Servers.SelectMany(MptcpServed).ToList();
                 Assert.Equal(Connections, served.Count);
                 long viaAppliance = 0, direct = 0;
                 foreach (var c in served)
@@ -229,13 +258,17 @@ public sealed class PathManagerTests(ITestOutputHelper output)
     void AssertNonVipConnectionIgnored(Topology t, Setup s)
     {
         var b = t.Backends[0];
+        int before = MptcpPeer.ServerConnections(s.Servers[0]).Count;
         var r = MptcpPeer.RunClient(t.Clients[0].Namespace, b.V4!.ToString(), VipPort, 1, 1, 64 << 10, expectSubflows: 1, subflowWaitMs: 0);
         Assert.True(r.Process.ExitCode == 0 && r.Succeeded == 1, r.ToString());
-        var token = r.Connections.Single().Token!;
+        var served = MptcpPeer.WaitForServerConnections(s.Servers[0], before + 1, TimeSpan.FromSeconds(10));
+        Assert.Equal(before + 1, served.Count);
+        var token = served[^1].Token!; // the server's token: the one the plugin logs
+        Assert.True(served[^1].Mptcp, $"server side: {served[^1]}");
         Assert.Equal(1, r.Connections.Single().Subflows.Count);
         var until = DateTime.UtcNow.AddSeconds(5);
-        while (!s.Daemons[0].Log.Contains("not a configured VIP, ignored") && DateTime.UtcNow < until) Thread.Sleep(50);
-        Assert.Contains(s.Daemons[0].Log.Split('\n'), l => l.Contains($"{b.V4}:{VipPort} <- ") && l.Contains("not a configured VIP, ignored"));
+        while (!s.Daemons[0].Log.Contains($"established token {token} ") && DateTime.UtcNow < until) Thread.Sleep(50);
+        Assert.Contains(s.Daemons[0].Log.Split('\n'), l => l.Contains($"established token {token} {b.V4}:{VipPort} <- ") && l.Contains("not a configured VIP, ignored"));
         Assert.DoesNotContain(s.Daemons[0].LinesFor(token), l => l.Contains("announced"));
     }
 
@@ -256,6 +289,7 @@ public sealed class PathManagerTests(ITestOutputHelper output)
                 var appliance = ApplianceProcess.Start(t.ApplianceNamespace, s.Config(), [], output.WriteLine);
                 try
                 {
+                    WarmUp(t);
                     var sw = Stopwatch.StartNew();
                     var run = Task.Run(() => MptcpPeer.RunClient(c.Namespace, t.VipV4.ToString(), VipPort, 1, 1, Bytes,
                         expectSubflows: 2, subflowWaitMs: 5000, timeoutMs: 60_000));
@@ -283,7 +317,7 @@ public sealed class PathManagerTests(ITestOutputHelper output)
                     var conn = r.Connections.Single();
                     Assert.True(conn.Mptcp && conn.Fallback != true, $"client connection: {conn}");
 
-                    var served = s.Servers.SelectMany(MptcpPeer.ServerConnections).Single();
+                    var served = s.Servers.SelectMany(MptcpServed).Single();
                     output.WriteLine($"server {served.Id}: " + string.Join(", ", served.SubflowDetails.Select(d => $"{d.Local} <- {d.Remote}: {d.BytesReceived} B")));
                     Assert.Equal(Bytes, served.Bytes);
                     Assert.Equal(0, counters.GetProperty("totals").GetProperty("joinsUnplaceable").GetInt64());
@@ -291,6 +325,156 @@ public sealed class PathManagerTests(ITestOutputHelper output)
                 finally { appliance.Dispose(); }
             }
             finally { s.Dispose(output); }
+        }
+        Namespaces.AssertNoneWithPrefix(prefix);
+    }
+
+    [Fact]
+    public void Announced_address_over_IPv6_the_join_goes_to_the_servers_own_IPv6_address_and_carries_the_upload()
+    {
+        const int Bytes = 16 << 20;
+        string prefix;
+        using (var t = CreateTopology(backends: 1, ipv6: true))
+        {
+            prefix = t.Prefix;
+            var s = Setup.Create(t, output);
+            try
+            {
+                var b = t.Backends[0];
+                MptcpPeer.ClientRun client;
+                using (var appliance = ApplianceProcess.Start(t.ApplianceNamespace, s.Config(), [], output.WriteLine))
+                {
+                    WarmUp(t);
+                    client = MptcpPeer.RunClient(t.Clients[0].Namespace, t.VipV6!.ToString(), VipPort, 1, 1, Bytes,
+                        expectSubflows: 2, subflowWaitMs: 5000, timeoutMs: 60_000);
+                    CountersInvariants.AssertHold(appliance.Stop());
+                }
+                output.WriteLine(client.Summary?.ToString() ?? client.ToString());
+                Assert.True(client.Process.ExitCode == 0 && client.Succeeded == 1, client.ToString());
+                var c = s.Servers.SelectMany(MptcpServed).Single();
+                output.WriteLine($"server {c.Id} token {c.Token}: " +
+                    string.Join(", ", c.SubflowDetails.Select(d => $"{d.Local} <- {d.Remote}: {d.BytesReceived} B")));
+                Assert.True(c.Mptcp && c.Subflows == 2 && c.Bytes == Bytes, $"server side: {c}");
+                long direct = Payload(c.SubflowDetails, e => e.Address.Equals(b.V6));
+                long via = Payload(c.SubflowDetails, e => e.Address.Equals(t.VipV6));
+                output.WriteLine($"IPv6: {direct} B direct, {via} B through the appliance ({(double)via / (via + direct):P2})");
+                Assert.True(direct > via, $"direct {direct} B, via the appliance {via} B");
+                Assert.Contains(s.Daemons[0].LinesFor(c.Token!), l => l.Contains($"announced [{b.V6}]:0 id 1 (announced-address)"));
+                Assert.Contains(s.Daemons[0].LinesFor(c.Token!), l => l.Contains($"initial subflow [{t.VipV6}]:{VipPort} <- ") && l.Contains("set to backup"));
+            }
+            finally { s.Dispose(output); }
+        }
+        Namespaces.AssertNoneWithPrefix(prefix);
+    }
+
+    [Fact]
+    public void Announced_port_the_plugin_announces_the_backends_vip_port_and_every_join_reaches_its_backend()
+    {
+        const int Connections = 20, Bytes = 1 << 20;
+        int[] ports = [20001, 20002];
+        string prefix;
+        using (var t = CreateTopology(backends: 2))
+        {
+            prefix = t.Prefix;
+            var dir = Directory.CreateTempSubdirectory("sy-pm-port-").FullName;
+            var daemons = new List<PathManagerDaemon>();
+            try
+            {
+                t.MptcpLimits(t.Clients[0].Namespace, subflows: 2, addAddrAccepted: 2);
+                for (int i = 0; i < 2; i++)
+                    daemons.Add(PathManagerDaemon.Start(t, t.Backends[i].Namespace,
+                        [new PathManagerDaemon.Vip("web", t.VipV4, VipPort, "announced-port", AnnouncePort: ports[i])]));
+                // The application listens on the VIP only: the plugin opens the join listener on VIP:port itself.
+                var servers = t.Backends.Select((b, i) => MptcpPeer.StartServer(t, b.Namespace, $"b{i + 1}", VipPort, t.VipV4.ToString())).ToList();
+                var config = EndToEndConfig.Write(t, [1, 1], dir, tcpPort: VipPort, joins: ["announced-port"], announcedPorts: ports);
+                MptcpPeer.ClientRun client;
+                JsonElement counters;
+                using (var appliance = ApplianceProcess.Start(t.ApplianceNamespace, config, [], output.WriteLine))
+                {
+                    WarmUp(t);
+                    client = MptcpPeer.RunClient(t.Clients[0].Namespace, t.VipV4.ToString(), VipPort, Connections, 5, Bytes,
+                        expectSubflows: 2, subflowWaitMs: 3000);
+                    counters = appliance.Stop();
+                }
+                output.WriteLine(client.Summary?.ToString() ?? client.ToString());
+                Assert.True(client.Process.ExitCode == 0 && client.Succeeded == Connections, client.ToString());
+                Assert.Equal(new Dictionary<int, int> { [2] = Connections }, client.SubflowsHistogram);
+                var served = servers.SelectMany(MptcpServed).ToList();
+                Assert.Equal(Connections, served.Count);
+                foreach (var c in served)
+                {
+                    int i = int.Parse(c.Id[1..]) - 1;
+                    Assert.True(c.Mptcp && c.Subflows == 2, $"server side: {c}");
+                    // The join arrived on this backend's announced port of the VIP, through the appliance.
+                    Assert.Contains(c.SubflowDetails, d => d.Local == $"{t.VipV4}:{ports[i]}");
+                    Assert.Contains(daemons[i].LinesFor(c.Token!), l => l.Contains($"announced {t.VipV4}:{ports[i]} id 1 (announced-port)"));
+                }
+                for (int i = 0; i < 2; i++)
+                {
+                    // One listener per announced port for the daemon's lifetime, not one per connection.
+                    Assert.Single(daemons[i].Log.Split('\n'), l => l.Contains($"opened an MPTCP listener on {t.VipV4}:{ports[i]}"));
+                    Assert.DoesNotContain("set to backup", daemons[i].Log);
+                }
+                var totals = counters.GetProperty("totals");
+                output.WriteLine($"appliance: joinsByAnnouncedPort {totals.GetProperty("joinsByAnnouncedPort")}, unplaceable {totals.GetProperty("joinsUnplaceable")}");
+                Assert.Equal(Connections, totals.GetProperty("joinsByAnnouncedPort").GetInt64());
+                Assert.Equal(0, totals.GetProperty("joinsUnplaceable").GetInt64());
+                CountersInvariants.AssertHold(counters);
+            }
+            finally
+            {
+                foreach (var d in daemons)
+                {
+                    output.WriteLine($"--- {d.Namespace} ---\n" + string.Join('\n', d.Log.Split('\n').Take(30)));
+                    d.Dispose();
+                }
+                Directory.Delete(dir, recursive: true);
+            }
+        }
+        Namespaces.AssertNoneWithPrefix(prefix);
+    }
+
+    [Fact]
+    public void After_mptcpd_restarts_new_connections_are_handled_again_and_nothing_is_left_in_the_kernel()
+    {
+        string prefix;
+        using (var t = CreateTopology(backends: 1))
+        {
+            prefix = t.Prefix;
+            var s = Setup.Create(t, output);
+            try
+            {
+                var b = t.Backends[0];
+                using var appliance = ApplianceProcess.Start(t.ApplianceNamespace, s.Config(), [], output.WriteLine);
+                WarmUp(t);
+                MptcpPeer.ClientRun Once() => MptcpPeer.RunClient(t.Clients[0].Namespace, t.VipV4.ToString(), VipPort, 1, 1, 1 << 20,
+                    expectSubflows: 2, subflowWaitMs: 3000);
+                var first = Once();
+                Assert.True(first.Succeeded == 1 && first.SubflowsHistogram.GetValueOrDefault(2) == 1, first.ToString());
+
+                // SIGTERM: mptcpd exits cleanly (the plugin's exit runs) and leaves no endpoint or listener behind.
+                var old = s.Daemons[0];
+                old.Dispose();
+                Assert.True(old.HasExited);
+                Assert.Contains("switchyard_pm info: stopped", old.Log);
+                Assert.Equal("", t.Exec(b.Namespace, "ip", "mptcp", "endpoint", "show").Trim());
+                s.Daemons[0] = PathManagerDaemon.Start(t, b.Namespace,
+                    [new PathManagerDaemon.Vip("web-v4", t.VipV4, VipPort, "announced-address", Announce: b.V4)]);
+
+                var second = Once();
+                Assert.True(second.Succeeded == 1 && second.SubflowsHistogram.GetValueOrDefault(2) == 1, second.ToString());
+                // The server's token (each side of an MPTCP connection has its own): what the plugin logs.
+                var until = DateTime.UtcNow.AddSeconds(10);
+                while (MptcpServed(s.Servers[0]).Count < 2 && DateTime.UtcNow < until) Thread.Sleep(50);
+                var token = MptcpServed(s.Servers[0])[1].Token!;
+                Assert.Contains(s.Daemons[0].LinesFor(token), l => l.Contains($"announced {b.V4}:0 id 1"));
+                Assert.Contains(s.Daemons[0].LinesFor(token), l => l.Contains("set to backup (MP_PRIO)"));
+                Assert.Equal(2, second.Connections.Single().Subflows.Count);
+                Assert.Contains(second.Connections.Single().Subflows, f => f.Remote == $"{b.V4}:{VipPort}");
+                appliance.Stop();
+            }
+            finally { s.Dispose(output); }
+            Assert.Equal("", t.Exec(t.Backends[0].Namespace, "ip", "mptcp", "endpoint", "show").Trim());
         }
         Namespaces.AssertNoneWithPrefix(prefix);
     }

@@ -26,16 +26,19 @@ import json
 import os
 import platform
 import re
+import shutil
 import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 HERE = os.path.dirname(os.path.abspath(__file__))
 SWITCHYARD = os.path.join(ROOT, "src/Management/bin/Release/net10.0/switchyard.dll")
 CONFIG = os.path.join(HERE, "switchyard.json")
+STARTUP_LIMIT = 60  # s: the most a tool may take to show traffic (start-up on a loaded machine)
 MBUFS = 65535  # default; --mbufs (the pcap driver holds the whole mix in mbufs: size it above the mix)
 
 # (row name, pcap, switchyard extra args). The IPIP row reuses the est pcap and its testpmd figures.
@@ -111,29 +114,47 @@ def run_testpmd(mode, pcap, duration, warmup, huge, logdir, mbufs=MBUFS, workers
            f"--vdev={pcap_vdev(pcap, workers)}", "--vdev=net_null0,no-rx=1", *eal_mem(huge),
            "--", f"--forward-mode={mode}", f"--nb-cores={workers}", *queues, "--stats-period=1",
            f"--total-num-mbufs={mbufs}", "--auto-start"]
-    # Start-up takes a second or two; leave room for it plus warm-up plus the window.
-    limit = warmup + duration + 6
+    # Read the periodic stats as they come and stop testpmd (SIGINT, so it prints its totals) once the
+    # window is complete: start-up time varies a lot on a loaded machine. STARTUP_LIMIT caps the wait.
     la = loadavg()
-    p = subprocess.run(["timeout", "-s", "INT", str(limit), *cmd], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    out = p.stdout.decode(errors="replace")
-    with open(os.path.join(logdir, f"testpmd-{mode}-{os.path.basename(pcap)}-{workers}w.log"), "w") as f:
-        f.write(" ".join(cmd) + "\n" + out)
+    # stdbuf -oL: testpmd's stdout is a pipe here, which stdio would buffer in 4 KiB blocks.
+    line_buffered = ["stdbuf", "-oL"] if shutil.which("stdbuf") else []
+    p = subprocess.Popen(line_buffered + cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+    deadline = time.time() + STARTUP_LIMIT + warmup + duration
+    lines, samples, port, stopped = [], [], None, False
+    # A testpmd that prints nothing more would block the read below: kill it well after the deadline.
+    watchdog = threading.Timer(STARTUP_LIMIT + warmup + duration + 30, p.kill)
+    watchdog.start()
     # Periodic blocks: "NIC statistics for port N" ... "Tx-pps: X".
-    samples, port = [], None
-    for line in out.splitlines():
+    for line in p.stdout:
+        lines.append(line)
         m = re.search(r"NIC statistics for port (\d+)", line)
         if m:
             port = int(m.group(1))
-            continue
-        m = re.search(r"Tx-pps:\s+(\d+)", line)
-        if m and port == 1:
-            samples.append(int(m.group(1)))
+        else:
+            m = re.search(r"Tx-pps:\s+(\d+)", line)
+            if m and port == 1:
+                samples.append(int(m.group(1)))
+        first = next((i for i, s in enumerate(samples) if s > 0), None)
+        done = first is not None and len(samples) >= first + warmup + duration
+        if not stopped and (done or time.time() > deadline):
+            p.send_signal(signal.SIGINT)
+            stopped = True
+    try:
+        rc = p.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        rc = p.wait()
+    watchdog.cancel()
+    out = "".join(lines)
+    with open(os.path.join(logdir, f"testpmd-{mode}-{os.path.basename(pcap)}-{workers}w.log"), "w") as f:
+        f.write(" ".join(cmd) + "\n" + out)
     first = next((i for i, s in enumerate(samples) if s > 0), None)
     window = samples[first + warmup:first + warmup + duration] if first is not None else []
     mpps = statistics.mean(window) / 1e6 if window else 0.0
     tot = re.search(r"Accumulated forward statistics.*?TX-packets:\s+(\d+)", out, re.S)
     return {"mpps": mpps, "samples": len(window), "total_tx": int(tot.group(1)) if tot else 0, "loadavg": la,
-            "rc": p.returncode}
+            "rc": rc}
 
 
 def worker_args(workers):

@@ -2,6 +2,7 @@
 """Traffic mixes for the load harness, written as classic pcap files (standard library only).
 
 Usage: mixgen.py OUTDIR [--flows N] [--rounds N] [--seed N] [--mixes a,b,...] [--join-tokens FILE]
+                 [--dst-mac M] [--src-mac M] [--vip A] [--vip6 A]   (real NICs: perf/LOADTEST.md)
 
 Writes OUTDIR/{est,syn,udp,tcp6,imix}.pcap (or the --mixes named) and OUTDIR/mixes.txt (one
 "name packets bytes" line each).
@@ -230,7 +231,21 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--mixes", default="est,syn,udp,tcp6,imix", help="comma-separated mixes to write")
     ap.add_argument("--join-tokens", help="join-enc: file of minted tokens (hex, one a line), >= FLOWS*ROUNDS")
+    ap.add_argument("--dst-mac", help="destination MAC (the appliance port's); default 02:00:00:00:00:01")
+    ap.add_argument("--src-mac", help="source MAC (the sender's); default 02:00:00:00:00:02")
+    ap.add_argument("--vip", help="IPv4 VIP (TCP port 80, UDP port 53); default 198.18.0.100")
+    ap.add_argument("--vip6", help="IPv6 VIP (TCP port 80); default 2001:db8::100")
     a = ap.parse_args()
+    global APPLIANCE_MAC, ROUTER_MAC, VIP4, VIP6
+    if a.dst_mac:
+        APPLIANCE_MAC = bytes.fromhex(a.dst_mac.replace(":", ""))
+    if a.src_mac:
+        ROUTER_MAC = bytes.fromhex(a.src_mac.replace(":", ""))
+    if a.vip:
+        VIP4 = bytes(int(x) for x in a.vip.split("."))
+    if a.vip6:
+        import ipaddress
+        VIP6 = ipaddress.IPv6Address(a.vip6).packed
     wanted = a.mixes.split(",")
     os.makedirs(a.outdir, exist_ok=True)
     rng = random.Random(a.seed)

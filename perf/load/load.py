@@ -290,6 +290,7 @@ def main():
     ap.add_argument("--mbufs", type=int, default=MBUFS, help="mbufs for testpmd and Switchyard alike")
     ap.add_argument("--repeat", type=int, default=1, help="Switchyard runs per case (median reported)")
     ap.add_argument("--workers", type=int, default=0, help="also measure est and syn with 1..N forwarding cores")
+    ap.add_argument("--scaling-only", action="store_true", help="only the --workers table")
     ap.add_argument("--prefix", default="load", help="DPDK file prefix suffix (tp-PREFIX, sy-PREFIX)")
     ap.add_argument("--switchyard", help="switchyard.dll to run (default: the Release build)")
     a = ap.parse_args()
@@ -299,7 +300,7 @@ def main():
     logdir = os.path.join(a.pcaps, "logs")
     os.makedirs(logdir, exist_ok=True)
     huge = bool(a.huge)
-    cases = SMOKE_CASES if a.smoke else JOIN_CASES if a.joins else CASES
+    cases = [] if a.scaling_only else SMOKE_CASES if a.smoke else JOIN_CASES if a.joins else CASES
     ghz = cpu_ghz()
     info = machine(huge)
 

@@ -10,6 +10,7 @@
 #               and writes the report to --report FILE (default: the work directory, printed); judges no
 #               speed; exits nonzero on failure.
 #   --workers N also a scaling table: est and syn with 1..N forwarding cores for every tool (N <= cores).
+#   --scaling-only  only the --workers table (mixes est and syn).
 #   --joins     MPTCP join steering instead of the standard mixes: syn, syn-ts, join-enc, join-rand (FLOWS*ROUNDS
 #               distinct 5-tuples each, default 4096*16 = 65536), tokens minted by perf/load/JoinGen;
 #               writes perf/results/<date>-joins.md.
@@ -26,7 +27,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 
-smoke=0 joins=0 duration=10 warmup=2 flows= rounds=16 build=1 profile= repeat=1 workers=0 nohuge=0 report= prefix=load sydll=
+smoke=0 joins=0 duration=10 warmup=2 flows= rounds=16 build=1 profile= repeat=1 workers=0 scalingonly=0 nohuge=0 report= prefix=load sydll=
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) smoke=1 ;;
@@ -39,11 +40,12 @@ while [ $# -gt 0 ]; do
     --profile) profile=--profile ;;
     --workers) workers=$2; shift ;;
     --no-huge) nohuge=1 ;;
+    --scaling-only) scalingonly=1 ;;
     --report) report=$2; shift ;;
     --prefix) prefix=$2; shift ;;
     --switchyard) sydll=$2; shift ;;
     --no-build) build=0 ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -104,6 +106,7 @@ elif [ "$nohuge" = 1 ]; then echo "run.sh: --no-huge: 4 KiB pages (about half th
 else echo "run.sh: hugepages could not be reserved: running with --no-huge (about half the throughput)" >&2; fi
 
 if [ "$joins" = 1 ]; then mixes=syn,syn-ts,join-enc,join-rand
+elif [ "$scalingonly" = 1 ]; then mixes=est,syn
 else mixes=est,syn,udp,tcp6,imix,join-enc,join-learned; fi
 tokens=
 if [[ ",$mixes," == *,join-enc,* ]]; then
@@ -119,7 +122,7 @@ if [ -z "$results" ]; then
 fi
 python3 "$here/load.py" --pcaps "$work" --duration "$duration" --warmup "$warmup" --huge "$huge" \
   --mixgen "--flows $flows --rounds $rounds --mixes $mixes" --mbufs "$mbufs" --repeat "$repeat" \
-  --workers "$workers" --prefix "$prefix" ${sydll:+--switchyard "$sydll"} \
+  --workers "$workers" $( [ "$scalingonly" = 1 ] && echo --scaling-only ) --prefix "$prefix" ${sydll:+--switchyard "$sydll"} \
   $( [ "$smoke" = 1 ] && echo --smoke ) $( [ "$joins" = 1 ] && echo --joins ) \
   ${results:+--results "$results"} $profile
 [ "$smoke" = 1 ] && [ -z "$report" ] && cat "$results"

@@ -385,7 +385,8 @@ def main():
             f"{ghz * 1e3 / sy['mpps']:.0f}" if sy["mpps"] else "-",
             f"{ghz * 1e3 / io['mpps']:.0f}" if io["mpps"] else "-",
             f"{ghz * 1e3 / ms['mpps']:.0f}" if ms["mpps"] else "-"]) + " |")
-    print("\n".join(table))
+    if rows:
+        print("\n".join(table))
 
     ok = all(sy["mpps"] > 0 and io["mpps"] > 0 and ms["mpps"] > 0 for _, sy, io, ms in rows)
     ok = ok and all(sy["mpps"] > 0 and io["mpps"] > 0 and ms["mpps"] > 0 for _, _, sy, io, ms in scale_rows)
@@ -437,8 +438,11 @@ def main():
             f.write("## Machine\n\n")
             for k, v in info.items():
                 f.write(f"- {k}: {v}\n")
-            f.write("\n## Throughput (one forwarding core, core 1)\n\n")
-            f.write("\n".join(table) + "\n\n")
+            if rows:
+                f.write("\n## Throughput (one forwarding core, core 1)\n\n")
+                f.write("\n".join(table) + "\n\n")
+            else:
+                f.write("\n")
             if scale_table:
                 f.write(f"## Scaling: 1..{a.workers} forwarding cores (--workers {a.workers})\n\n")
                 f.write("Every tool gets n receive queues on the pcap device (each replaying the whole mix) and n on "

@@ -466,6 +466,10 @@ def main():
                     f.write(f"  - totals: flowHits {t.get('flowHits')}, flowInserts {t.get('flowInserts')}, "
                             f"flowEvictions {t.get('flowEvictions')}, maglevSteered {t.get('maglevSteered')}, "
                             f"bursts {t.get('bursts')} (mean burst {t.get('rxPackets', 0) / max(1, t.get('bursts', 1)):.1f})\n")
+                    if "join" in name:
+                        f.write(f"  - joins (whole run): joinsSeen {t.get('joinsSeen')}, joinsByEncryptedToken "
+                                f"{t.get('joinsByEncryptedToken')}, joinsByLearnedToken {t.get('joinsByLearnedToken')}, "
+                                f"tokensLearned {t.get('tokensLearned')}, joinsUnplaceable {t.get('joinsUnplaceable')}\n")
             if profile_txt:
                 f.write("\n## Where the worker core's time goes (perf record -C 1, est l2dsr, cpu-clock)\n\n```\n")
                 f.write(profile_txt + "\n```\n")

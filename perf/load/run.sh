@@ -20,7 +20,8 @@
 #   --prefix T  DPDK file prefixes tp-T and sy-T (default "load"; the CI smoke test uses a random one).
 #   --switchyard DLL  the switchyard.dll to run (default src/Management/bin/Release/net10.0/switchyard.dll).
 #   --no-build  use what is built (perf/load/JoinGen is still built when its dll is missing).
-# Full runs write perf/results/<date>-load.md. Needs root (hugepages) and dpdk-testpmd.
+# Full runs write perf/results/<date>-load.md (-load-scaling.md with --workers, -joins.md with --joins).
+# Needs root (hugepages) and dpdk-testpmd.
 # Machine state: reserves 2 MiB hugepages (and mounts hugetlbfs) only if not enough are free, and
 # undoes exactly that on exit, also on failure; falls back to --no-huge (and says so) if it cannot.
 set -euo pipefail
@@ -45,7 +46,7 @@ while [ $# -gt 0 ]; do
     --prefix) prefix=$2; shift ;;
     --switchyard) sydll=$2; shift ;;
     --no-build) build=0 ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift

@@ -1,5 +1,6 @@
 using Switchyard.Dataplane.Control;
 using Switchyard.Dataplane.Datapath;
+using Switchyard.Dataplane.Datapath.Mptcp;
 using Switchyard.Dataplane.Datapath.Pipeline;
 using Switchyard.Dataplane.Datapath.Steering;
 using Switchyard.Dataplane.Datapath.Worker;
@@ -26,6 +27,16 @@ public enum TrafficMix
     Udp,
     /// <summary>Established IPv6 TCP flows to an L2 DSR pool.</summary>
     Ipv6Tcp,
+    /// <summary>An MP_JOIN SYN flood to a VIP with Joins ["encrypted-token"]: every token minted per
+    /// token-format.md (key ids 0..2 in turn) for one of the pool's server ids; as in the SYN flood, the
+    /// source port changes on each replay, so each join misses, is decrypted (batched, per burst),
+    /// placed on its server's backend and inserted.</summary>
+    JoinEncryptedToken,
+    /// <summary>An MP_JOIN SYN flood to a VIP with Joins ["learned-token"]: set-up opens one MPTCP
+    /// connection per frame (SYN with MP_CAPABLE, then the third ACK with both keys, from which the
+    /// appliance learns the server key's token by SHA-256); the timed joins carry those tokens from new
+    /// 5-tuples (new source port on each replay): a learned-table lookup, placement and insert each.</summary>
+    JoinLearnedToken,
 }
 
 /// <summary>
@@ -43,7 +54,8 @@ public sealed unsafe class BurstRig : IDisposable
     readonly MemoryPort _port;
     readonly Burst _burst = new();
     readonly BurstProcessor _processor;
-    readonly bool _synFlood;
+    readonly bool _synFlood;  // SYN and join floods: a new 5-tuple per frame on each replay
+    readonly LearnedTokenTable? _learned;
     uint _now = 1;            // ms; one burst per ms
     ushort _generation;       // SYN flood: source port of this replay
 
@@ -57,11 +69,27 @@ public sealed unsafe class BurstRig : IDisposable
         Mix = mix;
         var options = Options();
         var snapshot = new SnapshotCompiler().Compile(options, new Dictionary<string, ulong>());
+        if (mix == TrafficMix.JoinLearnedToken)
+            _learned = new LearnedTokenTable(options.Mptcp.LearnedTokenCapacity, (uint)options.Mptcp.LearnedTokenIdleTimeoutSeconds * 1000u);
         _processor = new BurstProcessor(new SnapshotHolder(snapshot), new FlowTable(options.Dataplane.FlowTableEntries),
-            new WorkerCounters(options.Dataplane.MaxVips, options.Dataplane.MaxBackends));
-        _synFlood = mix == TrafficMix.SynFlood;
+            new WorkerCounters(options.Dataplane.MaxVips, options.Dataplane.MaxBackends), _learned);
+        _synFlood = mix is TrafficMix.SynFlood or TrafficMix.JoinEncryptedToken or TrafficMix.JoinLearnedToken;
         _port = new MemoryPort(Frames(mix));
-        if (!_synFlood)
+        if (mix == TrafficMix.JoinLearnedToken)
+        {
+            // Open the MPTCP connections whose tokens the joins carry: SYN + MP_CAPABLE, then the third
+            // ACK with both keys (the appliance learns the token of the receiver's, i.e. the server's, key).
+            foreach (bool third in new[] { false, true })
+            {
+                using var opening = new MemoryPort([.. Enumerable.Range(0, FramesPerRun).Select(i => MpCapableFrame(i, third))]);
+                for (int b = 0; b < BurstsPerRun; b++)
+                {
+                    opening.Receive(_burst, b * Burst.Size, Burst.Size);
+                    _processor.Process(_burst, 0, _now);
+                }
+            }
+        }
+        else if (!_synFlood)
         {
             // Open every flow once (SYN for TCP, the first datagram for UDP), so the timed replays are
             // established traffic.
@@ -111,10 +139,16 @@ public sealed unsafe class BurstRig : IDisposable
                 Address = address(i),
                 Mac = mac ? $"02:00:00:00:10:{i:x2}" : null,
                 Port = "inside",
+                ServerId = prefix == "w" ? ServerIdBase + i : null,
             }).ToArray();
         return new ApplianceOptions
         {
             Cores = [1],
+            Mptcp = new Switchyard.Management.Options.MptcpOptions
+            {
+                ServerIdBits = ServerIdBits,
+                TokenKeys = [.. TokenKeyBytes.Select((k, id) => new TokenKeyOptions { Id = id, Key = Convert.ToHexString(k) })],
+            },
             Ports =
             [
                 new PortOptions { Name = "outside", Device = "net_null0", Mac = "02:00:00:00:00:01", Addresses = ["192.0.2.1", "2001:db8::1"] },
@@ -131,9 +165,38 @@ public sealed unsafe class BurstRig : IDisposable
                 new VipOptions { Name = "tunnelled", Address = "192.0.2.101", Port = 80, Protocol = "tcp", Pool = "tun" },
                 new VipOptions { Name = "dns", Address = "192.0.2.53", Port = 53, Protocol = "udp", Pool = "web" },
                 new VipOptions { Name = "http6", Address = "2001:db8::100", Port = 80, Protocol = "tcp", Pool = "web" },
+                new VipOptions { Name = "mptcp-enc", Address = "192.0.2.102", Port = 80, Protocol = "tcp", Pool = "web", Joins = ["encrypted-token"] },
+                new VipOptions { Name = "mptcp-learn", Address = "192.0.2.103", Port = 80, Protocol = "tcp", Pool = "web", Joins = ["learned-token"] },
             ],
         };
     }
+
+    const int ServerIdBits = 10, ServerIdBase = 100; // backend w1..w16 has server id 101..116
+
+    /// <summary>The three token keys (ids 0, 1, 2) the join mixes mint with.</summary>
+    static readonly byte[][] TokenKeyBytes =
+    [
+        Convert.FromHexString("000102030405060708090a0b0c0d0e0f"),
+        Convert.FromHexString("5377697463687961726420746f6b656e"),
+        Convert.FromHexString("c0ffee00deadbeef0123456789abcdef"),
+    ];
+
+    /// <summary>The encrypted token of frame i: server id 101 + i % 16, nonce i, key id i % 3 (token-format.md).</summary>
+    public static uint EncryptedToken(int i)
+    {
+        var keys = new TokenKeys(ServerIdBits, [.. TokenKeyBytes.Select((k, id) => (id, k))]);
+        return TokenCipher.Encrypt(TokenCipher.ComposeX((uint)(ServerIdBase + 1 + i % 16), (uint)i, ServerIdBits), i % 3, keys);
+    }
+
+    /// <summary>The server key of learned-token connection i (the client's key is its complement).</summary>
+    static ulong ServerKey(int i) => 0x5357_4954_4348_0000UL | (uint)i;
+
+    /// <summary>Learned-token set-up frame of connection i: its SYN (MP_CAPABLE, no key, v1) or its third
+    /// ACK (MP_CAPABLE with the client's and the server's keys).</summary>
+    static byte[] MpCapableFrame(int i, bool thirdAck) => FrameBuilder.Ethernet(Mac, Ours).Ipv4(Client4(i), "192.0.2.103")
+        .Tcp((ushort)(40000 + i), 80, thirdAck ? TcpFlags.Ack : TcpFlags.Syn,
+            options: thirdAck ? TcpOptions.MpCapable(~ServerKey(i), ServerKey(i)) : TcpOptions.MpCapable())
+        .PadTo(60).Build();
 
     static string Client4(int i) => $"198.51.{100 + (i >> 8)}.{i & 0xff}";
     static string Client6(int i) => $"2001:db8:c::{i:x}";
@@ -161,6 +224,10 @@ public sealed unsafe class BurstRig : IDisposable
                 .Udp(sport, 53).Payload(new byte[18]).PadTo(60).Build(),
             TrafficMix.Ipv6Tcp => FrameBuilder.Ethernet(Mac, Ours).Ipv6(Client6(i), "2001:db8::100")
                 .Tcp(sport, 80, tcp).Payload(data).Build(),
+            TrafficMix.JoinEncryptedToken => FrameBuilder.Ethernet(Mac, Ours).Ipv4(Client4(i), "192.0.2.102")
+                .Tcp(sport, 80, TcpFlags.Syn, options: TcpOptions.MpJoinSyn(EncryptedToken(i), (uint)i)).PadTo(60).Build(),
+            TrafficMix.JoinLearnedToken => FrameBuilder.Ethernet(Mac, Ours).Ipv4(Client4(i), "192.0.2.103")
+                .Tcp(sport, 80, TcpFlags.Syn, options: TcpOptions.MpJoinSyn(TokenLearning.Token(ServerKey(i)), (uint)i)).PadTo(60).Build(),
             _ => throw new ArgumentOutOfRangeException(nameof(mix)),
         };
     }
@@ -174,6 +241,7 @@ public sealed unsafe class BurstRig : IDisposable
     public void Dispose()
     {
         _processor.Dispose();
+        _learned?.Dispose();
         _burst.Dispose();
         _port.Dispose();
     }

@@ -7,7 +7,8 @@ namespace Switchyard.Benchmarks;
 /// <summary>
 /// Per-operation costs of the steering stage. Each benchmark runs <see cref="Ops"/> operations over
 /// precomputed keys, so the reported time is per operation (OperationsPerInvoke) and the loop
-/// overhead is amortised. Allocated bytes must read 0 for everything but the Maglev build.
+/// overhead is amortised. Allocated bytes must read 0 for everything but the Maglev builds, which run on
+/// the control plane (category <see cref="Categories.ControlPlane"/>: the allocation test skips them).
 /// </summary>
 [MemoryDiagnoser]
 public class SteeringBenchmarks
@@ -25,6 +26,8 @@ public class SteeringBenchmarks
     int[] _maglev = null!;
     MaglevBackend[] _backends100 = null!;
     MaglevBackend[] _backends1000 = null!;
+    MaglevBackend[] _backends99 = null!;
+    MaglevBackend[] _backends100Drained = null!;
     FlowTable _table = null!;
     FlowTable _insertTable = null!;
     uint _now;
@@ -45,6 +48,8 @@ public class SteeringBenchmarks
         }
         _backends100 = Backends(100);
         _backends1000 = Backends(1000);
+        _backends99 = [.. _backends100.Where(b => b.Id != 42)];
+        _backends100Drained = [.. _backends100.Select(b => b.Id == 42 ? new MaglevBackend(b.Id, b.Key, 0) : b)];
         _maglev = Maglev.Build(_backends100, Maglev.DefaultSize);
         _table = new FlowTable(TableEntries);
         _insertTable = new FlowTable(TableEntries);
@@ -71,11 +76,20 @@ public class SteeringBenchmarks
         return sum;
     }
 
-    [Benchmark]
+    [Benchmark, BenchmarkCategory(Categories.ControlPlane)]
     public int[] MaglevBuild100() => Maglev.Build(_backends100, Maglev.DefaultSize);
 
-    [Benchmark]
+    [Benchmark, BenchmarkCategory(Categories.ControlPlane)]
     public int[] MaglevBuild1000() => Maglev.Build(_backends1000, Maglev.DefaultSize);
+
+    /// <summary>The rebuild after a backend is removed (what a drain or a failed health check costs):
+    /// 99 of the 100 backends, backend 42 gone; the same work as a build of 99.</summary>
+    [Benchmark, BenchmarkCategory(Categories.ControlPlane)]
+    public int[] MaglevRebuildRemoveOne() => Maglev.Build(_backends99, Maglev.DefaultSize);
+
+    /// <summary>The rebuild after backend 42's weight drops from 1 to 0 (drained, kept in the list).</summary>
+    [Benchmark, BenchmarkCategory(Categories.ControlPlane)]
+    public int[] MaglevRebuildDrainOne() => Maglev.Build(_backends100Drained, Maglev.DefaultSize);
 
     /// <summary>Hit on a live entry, prefetching the next key's bucket as the worker loop does.</summary>
     [Benchmark(OperationsPerInvoke = Ops)]

@@ -3,6 +3,11 @@
 
 For every traffic mix: dpdk-testpmd io, dpdk-testpmd macswap, then Switchyard, each on the same
 devices (net_pcap infinite_rx in, net_null no-rx out), one forwarding core (core 1), same durations.
+--workers N adds a scaling table: for n = 1..N, the est and syn mixes with n forwarding cores for every
+tool: net_pcap gets n receive queues (rx_pcap given n times, each queue replaying the whole mix, so every
+worker sees the one-worker traffic), net_null n queues, worker k polls queue k of both ports. Cores:
+1..n, and core 0 last once n reaches the machine's core count (it is shared with the EAL main lcore and
+the management thread, which are idle while measuring, and with anything else running on the machine).
 
 How a figure is measured (a window after warm-up, never start-to-end):
   testpmd   --stats-period=1 prints, every second, per-port Rx-pps/Tx-pps that testpmd computes from
@@ -21,16 +26,19 @@ import json
 import os
 import platform
 import re
+import shutil
 import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 HERE = os.path.dirname(os.path.abspath(__file__))
 SWITCHYARD = os.path.join(ROOT, "src/Management/bin/Release/net10.0/switchyard.dll")
 CONFIG = os.path.join(HERE, "switchyard.json")
+STARTUP_LIMIT = 60  # s: the most a tool may take to show traffic (start-up on a loaded machine)
 MBUFS = 65535  # default; --mbufs (the pcap driver holds the whole mix in mbufs: size it above the mix)
 
 # (row name, pcap, switchyard extra args). The IPIP row reuses the est pcap and its testpmd figures.
@@ -41,7 +49,10 @@ CASES = [
     ("udp (l2dsr)", "udp", []),
     ("tcp6 est (l2dsr)", "tcp6", []),
     ("imix est (l2dsr)", "imix", []),
+    ("join-enc flood (encrypted-token VIP)", "join-enc", ["--Vips:0:Joins:0=encrypted-token"]),
+    ("join-learned (learned-token VIP)", "join-learned", ["--Vips:0:Joins:0=learned-token"]),
 ]
+SCALE_MIXES = [("est (l2dsr)", "est"), ("syn flood (l2dsr)", "syn")]
 
 # run.sh --joins: MPTCP join steering. tcp4 (Vips:0) gets Joins ["encrypted-token"] where JOINS is given;
 # SMALL_FT makes the flow table 1024 entries so that a 64k-flow mix mostly misses it (every join is
@@ -61,9 +72,10 @@ JOIN_CASES = [
     ("syn-ts flood (66 B), join-aware VIP, flow table 1024", "syn-ts", JOINS + SMALL_FT),
     ("join-enc, join-aware VIP, flow table 1024", "join-enc", JOINS + SMALL_FT),
 ]
-SMOKE_CASES = [CASES[0], ("join-enc (encrypted-token)", "join-enc", JOINS)]
-JOIN_COUNTERS = ["joinsSeen", "joinsByEncryptedToken", "joinsUnplaceable", "joinReset", "flowHits", "flowInserts",
-                 "flowEvictions", "mptcpMalformedOptions"]
+SMOKE_CASES = CASES
+JOIN_COUNTERS = ["joinsSeen", "joinsByEncryptedToken", "joinsByLearnedToken", "joinsUnplaceable", "joinReset", "flowHits",
+                 "flowInserts", "flowEvictions", "mptcpMalformedOptions", "tokensLearned"]
+PREFIX = "load"  # --prefix: DPDK file prefixes tp-PREFIX / sy-PREFIX (a test runs beside a measurement)
 
 
 def log(msg):
@@ -79,42 +91,89 @@ def eal_mem(huge):
     return [] if huge else ["--no-huge", "-m", "1024"]
 
 
-def run_testpmd(mode, pcap, duration, warmup, huge, logdir, mbufs=MBUFS):
-    cmd = ["dpdk-testpmd", "-l", "0,1", "--no-pci", "--file-prefix=tp-load",
-           f"--vdev=net_pcap0,rx_pcap={pcap},infinite_rx=1", "--vdev=net_null0,no-rx=1", *eal_mem(huge),
-           "--", f"--forward-mode={mode}", "--nb-cores=1", "--stats-period=1",
+def worker_cores(n):
+    """Forwarding cores for n workers: 1..n, then core 0 (the EAL main lcore's) once n reaches the core count."""
+    ncpu = os.cpu_count() or 1
+    if n > ncpu:
+        raise SystemExit(f"load: {n} workers on a {ncpu}-core machine")
+    return list(range(1, n + 1)) if n < ncpu else list(range(1, ncpu)) + [0]
+
+
+def pcap_vdev(pcap, queues):
+    return "net_pcap0," + ",".join(f"rx_pcap={pcap}" for _ in range(queues)) + ",infinite_rx=1"
+
+
+def run_testpmd(mode, pcap, duration, warmup, huge, logdir, mbufs=MBUFS, workers=1):
+    if workers == 1:
+        cores = ["-l", "0,1"]
+        queues = []
+    else:
+        cores = ["--lcores=" + ",".join(["0@0"] + [f"{k + 1}@{c}" for k, c in enumerate(worker_cores(workers))])]
+        queues = [f"--rxq={workers}", f"--txq={workers}"]
+    cmd = ["dpdk-testpmd", *cores, "--no-pci", f"--file-prefix=tp-{PREFIX}",
+           f"--vdev={pcap_vdev(pcap, workers)}", "--vdev=net_null0,no-rx=1", *eal_mem(huge),
+           "--", f"--forward-mode={mode}", f"--nb-cores={workers}", *queues, "--stats-period=1",
            f"--total-num-mbufs={mbufs}", "--auto-start"]
-    # Start-up takes a second or two; leave room for it plus warm-up plus the window.
-    limit = warmup + duration + 6
+    # Read the periodic stats as they come and stop testpmd (SIGINT, so it prints its totals) once the
+    # window is complete: start-up time varies a lot on a loaded machine. STARTUP_LIMIT caps the wait.
     la = loadavg()
-    p = subprocess.run(["timeout", "-s", "INT", str(limit), *cmd], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    out = p.stdout.decode(errors="replace")
-    with open(os.path.join(logdir, f"testpmd-{mode}-{os.path.basename(pcap)}.log"), "w") as f:
-        f.write(" ".join(cmd) + "\n" + out)
+    # stdbuf -oL: testpmd's stdout is a pipe here, which stdio would buffer in 4 KiB blocks.
+    line_buffered = ["stdbuf", "-oL"] if shutil.which("stdbuf") else []
+    p = subprocess.Popen(line_buffered + cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+    deadline = time.time() + STARTUP_LIMIT + warmup + duration
+    lines, samples, port, stopped = [], [], None, False
+    # A testpmd that prints nothing more would block the read below: kill it well after the deadline.
+    watchdog = threading.Timer(STARTUP_LIMIT + warmup + duration + 30, p.kill)
+    watchdog.start()
     # Periodic blocks: "NIC statistics for port N" ... "Tx-pps: X".
-    samples, port = [], None
-    for line in out.splitlines():
+    for line in p.stdout:
+        lines.append(line)
         m = re.search(r"NIC statistics for port (\d+)", line)
         if m:
             port = int(m.group(1))
-            continue
-        m = re.search(r"Tx-pps:\s+(\d+)", line)
-        if m and port == 1:
-            samples.append(int(m.group(1)))
+        else:
+            m = re.search(r"Tx-pps:\s+(\d+)", line)
+            if m and port == 1:
+                samples.append(int(m.group(1)))
+        first = next((i for i, s in enumerate(samples) if s > 0), None)
+        done = first is not None and len(samples) >= first + warmup + duration
+        if not stopped and (done or time.time() > deadline):
+            p.send_signal(signal.SIGINT)
+            stopped = True
+    try:
+        rc = p.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        rc = p.wait()
+    watchdog.cancel()
+    out = "".join(lines)
+    with open(os.path.join(logdir, f"testpmd-{mode}-{os.path.basename(pcap)}-{workers}w.log"), "w") as f:
+        f.write(" ".join(cmd) + "\n" + out)
     first = next((i for i, s in enumerate(samples) if s > 0), None)
     window = samples[first + warmup:first + warmup + duration] if first is not None else []
     mpps = statistics.mean(window) / 1e6 if window else 0.0
     tot = re.search(r"Accumulated forward statistics.*?TX-packets:\s+(\d+)", out, re.S)
     return {"mpps": mpps, "samples": len(window), "total_tx": int(tot.group(1)) if tot else 0, "loadavg": la,
-            "rc": p.returncode}
+            "rc": rc}
 
 
-def run_switchyard(pcap, extra, duration, warmup, huge, logdir, tag, profile=None, mbufs=MBUFS):
+def worker_args(workers):
+    """Configuration overrides for n workers, worker k polling queue k of "in" and of "out"."""
+    if workers == 1:
+        return []
+    args = [f"--Ports:0:RxQueues={workers}", f"--Ports:1:RxQueues={workers}"]
+    for k, core in enumerate(worker_cores(workers)):
+        args += [f"--Workers:{k}:Core={core}", f"--Workers:{k}:Queues:0:Port=in", f"--Workers:{k}:Queues:0:Queue={k}",
+                 f"--Workers:{k}:Queues:1:Port=out", f"--Workers:{k}:Queues:1:Queue={k}"]
+    return args
+
+
+def run_switchyard(pcap, extra, duration, warmup, huge, logdir, tag, profile=None, mbufs=MBUFS, workers=1):
     counters = os.path.join(logdir, f"counters-{tag}.json")
     if os.path.exists(counters):
         os.remove(counters)
     cmd = ["dotnet", SWITCHYARD, "--config", CONFIG,
-           f"--Eal:Vdevs:0=net_pcap0,rx_pcap={pcap},infinite_rx=1",
+           f"--Eal:Vdevs:0={pcap_vdev(pcap, workers)}", f"--Eal:FilePrefix=sy-{PREFIX}", *worker_args(workers),
            f"--Eal:Hugepages={'require' if huge else 'off'}",
            f"--Dataplane:MempoolMbufs={mbufs}",
            f"--Run:DurationSeconds={warmup + duration + 60}",  # a backstop; the harness stops it with SIGINT
@@ -200,6 +259,7 @@ def sh(cmd):
 
 
 def machine(huge):
+    """Machine details for the report (uptime: this machine may be shared; see the load averages per run)."""
     model = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip()
     return {
         "CPU": f"{model}, {os.cpu_count()} cores, {cpu_ghz():.3f} GHz (/proc/cpuinfo)",
@@ -208,6 +268,7 @@ def machine(huge):
         ".NET": f"SDK {sh('dotnet --version')}, " + sh("dotnet --list-runtimes | grep NETCore.App | tail -1"),
         "Hugepages": "yes, 2 MiB pages" if huge else "NO (--no-huge, 4 KiB pages: about half the throughput)",
         "Load average at start": loadavg(),
+        "uptime at start": sh("uptime"),
     }
 
 
@@ -228,11 +289,18 @@ def main():
     ap.add_argument("--joins", action="store_true", help="the MPTCP join cases (JOIN_CASES) instead of CASES")
     ap.add_argument("--mbufs", type=int, default=MBUFS, help="mbufs for testpmd and Switchyard alike")
     ap.add_argument("--repeat", type=int, default=1, help="Switchyard runs per case (median reported)")
+    ap.add_argument("--workers", type=int, default=0, help="also measure est and syn with 1..N forwarding cores")
+    ap.add_argument("--scaling-only", action="store_true", help="only the --workers table")
+    ap.add_argument("--prefix", default="load", help="DPDK file prefix suffix (tp-PREFIX, sy-PREFIX)")
+    ap.add_argument("--switchyard", help="switchyard.dll to run (default: the Release build)")
     a = ap.parse_args()
+    global PREFIX, SWITCHYARD
+    PREFIX = a.prefix
+    SWITCHYARD = a.switchyard or SWITCHYARD
     logdir = os.path.join(a.pcaps, "logs")
     os.makedirs(logdir, exist_ok=True)
     huge = bool(a.huge)
-    cases = SMOKE_CASES if a.smoke else JOIN_CASES if a.joins else CASES
+    cases = [] if a.scaling_only else SMOKE_CASES if a.smoke else JOIN_CASES if a.joins else CASES
     ghz = cpu_ghz()
     info = machine(huge)
 
@@ -274,18 +342,54 @@ def main():
             sh(f"perf report -i {data} --no-children -g none --sort sym --stdio 2>/dev/null | grep -v '^#' "
                f"| grep '%' | head -25")
 
-    head = ["mix", "switchyard Mpps" + (f" (median of {a.repeat})" if a.repeat > 1 else ""), "testpmd io Mpps", "testpmd macswap Mpps", "ratio sy/macswap",
-            "cycles/pkt sy", "cycles/pkt macswap"]
+    # --workers N: the scaling table (same pcaps, n forwarding cores for every tool).
+    scale_rows = []
+    frames = {}
+    pcaps_index = os.path.join(a.pcaps, "mixes.txt")
+    if os.path.exists(pcaps_index):
+        with open(pcaps_index) as f:
+            frames = {ln.split()[0]: int(ln.split()[1]) for ln in f if ln.strip()}
+    for n in range(1, a.workers + 1):
+        for name, mix in SCALE_MIXES:
+            pcap = os.path.join(a.pcaps, mix + ".pcap")
+            # net_pcap copies the mix into mbufs once per receive queue.
+            mb = max(a.mbufs, n * frames.get(mix, 0) + 16384)
+            log(f"scaling {name}, {n} worker(s) on cores {worker_cores(n)}: testpmd io, macswap, switchyard")
+            io = run_testpmd("io", pcap, a.duration, a.warmup, huge, logdir, mb, n)
+            ms = run_testpmd("macswap", pcap, a.duration, a.warmup, huge, logdir, mb, n)
+            tag = f"scale-{mix}-{n}w"
+            sy = run_switchyard(pcap, [], a.duration, a.warmup, huge, logdir, tag, mbufs=mb, workers=n)
+            log(f"scaling {name}, {n} worker(s): switchyard {sy['mpps']:.2f} Mpps, testpmd io {io['mpps']:.2f}, "
+                f"macswap {ms['mpps']:.2f} (load average {sy['loadavg']})")
+            scale_rows.append((name, n, sy, io, ms))
+    scale_table = []
+    if scale_rows:
+        base = {name: sy["mpps"] for name, n, sy, _, _ in scale_rows if n == 1}
+        scale_table = ["| mix | workers (cores) | switchyard Mpps | speed-up vs 1 worker | testpmd io Mpps | testpmd macswap Mpps "
+                       "| ratio sy/macswap | load average before sy |", "|" + "---|" * 8]
+        for name, n, sy, io, ms in scale_rows:
+            scale_table.append("| " + " | ".join([
+                name, f"{n} ({','.join(map(str, worker_cores(n)))})", fmt(sy["mpps"]),
+                f"{sy['mpps'] / base[name]:.2f}" if base.get(name) else "-", fmt(io["mpps"]), fmt(ms["mpps"]),
+                f"{sy['mpps'] / ms['mpps']:.3f}" if ms["mpps"] else "-", sy["loadavg"]]) + " |")
+        print("\n".join(scale_table))
+
+    head = ["mix", "switchyard Mpps" + (f" (median of {a.repeat})" if a.repeat > 1 else ""), "testpmd io Mpps", "testpmd macswap Mpps",
+            "ratio sy/io", "ratio sy/macswap", "cycles/pkt sy", "cycles/pkt io", "cycles/pkt macswap"]
     table = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, sy, io, ms in rows:
         ratio = sy["mpps"] / ms["mpps"] if ms["mpps"] else 0.0
+        ratio_io = sy["mpps"] / io["mpps"] if io["mpps"] else 0.0
         table.append("| " + " | ".join([
-            name, fmt(sy["mpps"]), fmt(io["mpps"]), fmt(ms["mpps"]), f"{ratio:.3f}",
+            name, fmt(sy["mpps"]), fmt(io["mpps"]), fmt(ms["mpps"]), f"{ratio_io:.3f}", f"{ratio:.3f}",
             f"{ghz * 1e3 / sy['mpps']:.0f}" if sy["mpps"] else "-",
+            f"{ghz * 1e3 / io['mpps']:.0f}" if io["mpps"] else "-",
             f"{ghz * 1e3 / ms['mpps']:.0f}" if ms["mpps"] else "-"]) + " |")
-    print("\n".join(table))
+    if rows:
+        print("\n".join(table))
 
     ok = all(sy["mpps"] > 0 and io["mpps"] > 0 and ms["mpps"] > 0 for _, sy, io, ms in rows)
+    ok = ok and all(sy["mpps"] > 0 and io["mpps"] > 0 and ms["mpps"] > 0 for _, _, sy, io, ms in scale_rows)
     # Join rows: the split of the window's joins, and a sanity check (every join-enc join is placeable).
     join_txt = []
     for name, sy, _, _ in rows:
@@ -295,13 +399,20 @@ def main():
         seen = max(1, w["joinsSeen"])
         join_txt.append(f"- {name}: in the window {w['joinsSeen']} joins steered (not pinned), "
                         f"{w['joinsByEncryptedToken']} placed by encrypted token ({100 * w['joinsByEncryptedToken'] / seen:.2f} %), "
+                        f"{w['joinsByLearnedToken']} by learned token ({100 * w['joinsByLearnedToken'] / seen:.2f} %), "
                         f"{w['joinsUnplaceable']} unplaceable ({100 * w['joinsUnplaceable'] / seen:.2f} %), {w['joinReset']} RSTs sent; "
                         f"flowHits {w['flowHits']}, flowInserts {w['flowInserts']}, flowEvictions {w['flowEvictions']}, "
-                        f"mptcpMalformedOptions {w['mptcpMalformedOptions']}")
+                        f"mptcpMalformedOptions {w['mptcpMalformedOptions']}, tokensLearned {w['tokensLearned']}")
         totals = sy.get("totals", {})
         if "join-enc" in name and (totals.get("joinsUnplaceable", 0) or not totals.get("joinsByEncryptedToken", 0)):
             log(f"FAILED: {name}: joinsByEncryptedToken {totals.get('joinsByEncryptedToken')}, "
                 f"joinsUnplaceable {totals.get('joinsUnplaceable')} (every minted join must be placed)")
+            ok = False
+        if "join-learned" in name and (totals.get("joinsUnplaceable", 0) or not totals.get("joinsByLearnedToken", 0)
+                                       or not totals.get("tokensLearned", 0)):
+            log(f"FAILED: {name}: tokensLearned {totals.get('tokensLearned')}, joinsByLearnedToken "
+                f"{totals.get('joinsByLearnedToken')}, joinsUnplaceable {totals.get('joinsUnplaceable')} "
+                f"(every join carries a token learned from the pcap's MP_CAPABLE third ACKs)")
             ok = False
     if join_txt:
         print("\n".join(join_txt))
@@ -318,15 +429,27 @@ def main():
         print("\n".join(ratio_txt))
     if a.results:
         with open(a.results, "w") as f:
-            f.write(f"# {'Join steering load' if a.joins else 'Load'} run {datetime.date.today().isoformat()}\n\n")
-            f.write(f"`perf/load/run.sh{' --smoke' if a.smoke else ''}{' --joins' if a.joins else ''}`: {a.duration} s "
+            f.write(f"# {'Join steering load' if a.joins else 'Load'} run {datetime.date.today().isoformat()}"
+                    f"{' (SMOKE: a functional check, not a measurement)' if a.smoke else ''}\n\n")
+            f.write(f"`perf/load/run.sh{' --smoke' if a.smoke else ''}{' --joins' if a.joins else ''}"
+                    f"{f' --workers {a.workers}' if a.workers else ''}`: {a.duration} s "
                     f"measured window after {a.warmup} s warm-up per run; mixes from `perf/load/mixgen.py {a.mixgen}`; "
                     f"{a.mbufs} mbufs for every tool.\n\n")
             f.write("## Machine\n\n")
             for k, v in info.items():
                 f.write(f"- {k}: {v}\n")
-            f.write("\n## Throughput (one forwarding core, core 1)\n\n")
-            f.write("\n".join(table) + "\n\n")
+            if rows:
+                f.write("\n## Throughput (one forwarding core, core 1)\n\n")
+                f.write("\n".join(table) + "\n\n")
+            else:
+                f.write("\n")
+            if scale_table:
+                f.write(f"## Scaling: 1..{a.workers} forwarding cores (--workers {a.workers})\n\n")
+                f.write("Every tool gets n receive queues on the pcap device (each replaying the whole mix) and n on "
+                        "the sink; worker k polls queue k of both; cores as listed (core 0 is also the EAL main "
+                        f"lcore's and the management thread's). This machine has {os.cpu_count()} cores: nothing "
+                        "beyond that could be measured here.\n\n")
+                f.write("\n".join(scale_table) + "\n\n")
             if ratio_txt:
                 f.write("Switchyard's ratios between rows (same run):\n\n" + "\n".join(ratio_txt) + "\n\n")
             if join_txt:
@@ -343,6 +466,10 @@ def main():
                     f.write(f"  - totals: flowHits {t.get('flowHits')}, flowInserts {t.get('flowInserts')}, "
                             f"flowEvictions {t.get('flowEvictions')}, maglevSteered {t.get('maglevSteered')}, "
                             f"bursts {t.get('bursts')} (mean burst {t.get('rxPackets', 0) / max(1, t.get('bursts', 1)):.1f})\n")
+                    if "join" in name:
+                        f.write(f"  - joins (whole run): joinsSeen {t.get('joinsSeen')}, joinsByEncryptedToken "
+                                f"{t.get('joinsByEncryptedToken')}, joinsByLearnedToken {t.get('joinsByLearnedToken')}, "
+                                f"tokensLearned {t.get('tokensLearned')}, joinsUnplaceable {t.get('joinsUnplaceable')}\n")
             if profile_txt:
                 f.write("\n## Where the worker core's time goes (perf record -C 1, est l2dsr, cpu-clock)\n\n```\n")
                 f.write(profile_txt + "\n```\n")

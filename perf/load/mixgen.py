@@ -2,6 +2,7 @@
 """Traffic mixes for the load harness, written as classic pcap files (standard library only).
 
 Usage: mixgen.py OUTDIR [--flows N] [--rounds N] [--seed N] [--mixes a,b,...] [--join-tokens FILE]
+                 [--dst-mac M] [--src-mac M] [--vip A] [--vip6 A]   (real NICs: perf/LOADTEST.md)
 
 Writes OUTDIR/{est,syn,udp,tcp6,imix}.pcap (or the --mixes named) and OUTDIR/mixes.txt (one
 "name packets bytes" line each).
@@ -25,11 +26,20 @@ Mixes (the pcap is replayed in a loop by net_pcap's infinite_rx, so each file is
   syn-ts    the syn flood's shape with a 12-byte non-MPTCP option block (NOP, NOP, timestamps), so its
         frames are the join mixes' 66 bytes: net_pcap's infinite_rx copies every frame, and 66 bytes
         span two cache lines where 60 fit in one, which costs every tool (testpmd included).
+  join-learned  MP_JOIN SYNs carrying learned tokens, to a VIP with Joins ["learned-token"]. The period
+        opens FLOWS MPTCP connections first (so the appliance has learned their tokens before the first
+        join): every connection's SYN with MP_CAPABLE (v1, no key), then every connection's third ACK
+        with MP_CAPABLE carrying the client's and the server's 64-bit keys (the appliance derives the
+        server key's token, SHA-256 per RFC 8684, and learns token -> backend); then FLOWS*(ROUNDS-2)
+        MP_JOIN SYNs from distinct new 5-tuples, join j carrying the token of connection j mod FLOWS
+        (computed here with hashlib the same way). On replay the SYNs and third ACKs hit their pinned
+        flows (the token is refreshed, not re-derived) and the joins hit the 5-tuples they pinned.
   join-rand the same frames with uniformly random 32-bit tokens (another random stream): a quarter
         carry key id 3 ("not routable"), the rest decrypt to a random 10-bit server id, so only about
         3/4 * 4/1024 of them name one of the 4 backends; the rest are unplaceable.
 """
 import argparse
+import hashlib
 import os
 import random
 import struct
@@ -67,6 +77,44 @@ def mp_join_syn_option(token, nonce, address_id=1):
     # RFC 8684 3.2: kind 30, length 12, subtype MP_JOIN (1) in the high nibble, B flag 0, address id,
     # receiver's token, sender's random number.
     return struct.pack("!BBBBII", 30, 12, 1 << 4, address_id, token, nonce)
+
+
+def mp_capable_option(sender_key=None, receiver_key=None):
+    # RFC 8684 3.1, version 1: kind 30, subtype 0 / version 1, flags A (checksum required) and H (HMAC-SHA256);
+    # no key on the SYN, both keys (sender's, then receiver's) on the third ACK.
+    keys = b"".join(k.to_bytes(8, "big") for k in (sender_key, receiver_key) if k is not None)
+    return struct.pack("!BBBB", 30, 4 + len(keys), 0x01, 0x81) + keys
+
+
+def learned_token(key):
+    """RFC 8684 3.1: the token of a 64-bit key is the most significant 32 bits of SHA-256(key)."""
+    return int.from_bytes(hashlib.sha256(key.to_bytes(8, "big")).digest()[:4], "big")
+
+
+def mp_capable4_frame(src, sport, third_ack, server_key, seq, ident=0):
+    opt = mp_capable_option(~server_key & (2 ** 64 - 1), server_key) if third_ack else mp_capable_option()
+    pseudo = src + VIP4 + struct.pack("!BBH", 0, 6, 20 + len(opt))
+    tcp = tcp_header(sport, 80, seq, 5000 if third_ack else 0, TCP_ACK if third_ack else TCP_SYN, pseudo, b"", opt)
+    return pad(eth(0x0800) + ipv4(src, VIP4, 6, len(tcp), ident) + tcp, 60)
+
+
+def learned_joins(rng, flows, rounds):
+    """FLOWS MPTCP connections (SYN, then third ACK with both keys), then FLOWS*(ROUNDS-2) joins with their tokens."""
+    conns = flows4(rng, flows)
+    keys = [rng.getrandbits(64) for _ in conns]
+    frames = [mp_capable4_frame(src, sport, False, keys[i], 1000 + i, ident=i) for i, (src, sport) in enumerate(conns)]
+    frames += [mp_capable4_frame(src, sport, True, keys[i], 1001 + i, ident=i) for i, (src, sport) in enumerate(conns)]
+    used = set(conns)
+    n = flows * max(0, rounds - 2)
+    joiners = []
+    while len(joiners) < n:
+        f = (client4(rng), rng.randrange(1024, 65536))
+        if f not in used:
+            used.add(f)
+            joiners.append(f)
+    frames += [join4_frame(src, sport, rng.getrandbits(32), learned_token(keys[j % flows]), rng.getrandbits(32), ident=j)
+               for j, (src, sport) in enumerate(joiners)]
+    return frames
 
 
 def join4_frame(src, sport, seq, token, nonce, ident=0, opt=None):
@@ -183,7 +231,21 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--mixes", default="est,syn,udp,tcp6,imix", help="comma-separated mixes to write")
     ap.add_argument("--join-tokens", help="join-enc: file of minted tokens (hex, one a line), >= FLOWS*ROUNDS")
+    ap.add_argument("--dst-mac", help="destination MAC (the appliance port's); default 02:00:00:00:00:01")
+    ap.add_argument("--src-mac", help="source MAC (the sender's); default 02:00:00:00:00:02")
+    ap.add_argument("--vip", help="IPv4 VIP (TCP port 80, UDP port 53); default 198.18.0.100")
+    ap.add_argument("--vip6", help="IPv6 VIP (TCP port 80); default 2001:db8::100")
     a = ap.parse_args()
+    global APPLIANCE_MAC, ROUTER_MAC, VIP4, VIP6
+    if a.dst_mac:
+        APPLIANCE_MAC = bytes.fromhex(a.dst_mac.replace(":", ""))
+    if a.src_mac:
+        ROUTER_MAC = bytes.fromhex(a.src_mac.replace(":", ""))
+    if a.vip:
+        VIP4 = bytes(int(x) for x in a.vip.split("."))
+    if a.vip6:
+        import ipaddress
+        VIP6 = ipaddress.IPv6Address(a.vip6).packed
     wanted = a.mixes.split(",")
     os.makedirs(a.outdir, exist_ok=True)
     rng = random.Random(a.seed)
@@ -207,6 +269,7 @@ def main():
                                     imix_sizes),
         "join-enc": lambda: joins(random.Random(a.seed + 2), total, read_tokens(a.join_tokens, total)),
         "join-rand": lambda: joins(random.Random(a.seed + 3), total, None),
+        "join-learned": lambda: learned_joins(random.Random(a.seed + 5), a.flows, a.rounds),
         # NOP, NOP, timestamps (kind 8, length 10: TSval, TSecr 0): plain SYNs of the joins' size.
         "syn-ts": lambda: [join4_frame(src, sport, r.getrandbits(32), 0, 0, ident=i,
                                        opt=struct.pack("!BBBBII", 1, 1, 8, 10, r.getrandbits(32), 0))

@@ -1,0 +1,11 @@
+# TRex STL profile: Switchyard load mix "udp" (perf/load/mixgen.py; tunables: see sy_stl.py).
+#   trex> start -f perf/trex/udp.py -p 0 -m 10mpps -t --vip 198.18.0.100 --dst-mac <appliance port MAC>
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sy_stl import SwitchyardProfile  # noqa: E402
+
+
+def register():
+    return SwitchyardProfile("udp")

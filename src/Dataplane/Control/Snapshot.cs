@@ -66,6 +66,13 @@ public readonly record struct BackendEntry(
         [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
         get => State <= BackendState.Draining;
     }
+
+    /// <summary>New connections may go to it: Active with a weight above 0 (what puts it in the Maglev table).</summary>
+    public bool TakesNewFlows
+    {
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        get => State == BackendState.Active && Weight != 0;
+    }
 }
 
 /// <summary>A pool: its forwarding method, Maglev table and per-pool policies.</summary>

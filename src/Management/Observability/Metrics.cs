@@ -28,7 +28,11 @@ public static class Metrics
                           : "switchyard_worker_" + s + "_total";
     }
 
-    static readonly Dictionary<GlobalCounter, string> Help = new()
+    /// <summary>HELP text of a counter; a counter added later without one still renders (named after itself),
+    /// and a test requires every counter to have its own.</summary>
+    internal static string HelpOf(GlobalCounter g) => Help.TryGetValue(g, out var h) ? h : $"Worker counter {g}.";
+
+    internal static readonly Dictionary<GlobalCounter, string> Help = new()
     {
         [GlobalCounter.RxPackets] = "Frames received by the worker.",
         [GlobalCounter.RxBytes] = "Bytes received by the worker.",
@@ -38,6 +42,7 @@ public static class Metrics
         [GlobalCounter.FlowInserts] = "New flow-table entries.",
         [GlobalCounter.FlowEvictions] = "Live flow-table entries replaced because their bucket was full.",
         [GlobalCounter.FlowRepins] = "Pinned flows steered again because their backend was no longer usable.",
+        [GlobalCounter.FlowResets] = "Flows pinned to a gone backend ended by the pool's reset policy (RST or drop).",
         [GlobalCounter.MaglevSteered] = "Packets steered by the Maglev table without a flow entry.",
         [GlobalCounter.IcmpErrorsRouted] = "ICMP packet-too-big errors sent to the backend of the quoted flow.",
         [GlobalCounter.FragmentsHashed] = "Fragments steered by their 3-tuple.",
@@ -74,7 +79,7 @@ public static class Metrics
         for (var g = (GlobalCounter)0; g < GlobalCounter.Count; g++)
         {
             if (IsMptcp(g)) continue;
-            w.Family(MetricName(g), Kind.Counter, Help[g]);
+            w.Family(MetricName(g), Kind.Counter, HelpOf(g));
             foreach (var v in workers) w.Sample(v.Counters.Get(g), ("worker", Core(v)));
         }
         w.Family("switchyard_worker_frames_total", Kind.Counter, "Received frames by outcome (forwarded, answered or dropped).");
@@ -95,7 +100,7 @@ public static class Metrics
         for (var g = (GlobalCounter)0; g < GlobalCounter.Count; g++)
         {
             if (!IsMptcp(g)) continue;
-            w.Family(MetricName(g), Kind.Counter, Help[g] + " Summed over workers.").Sample(workers.Sum(v => v.Counters.Get(g)));
+            w.Family(MetricName(g), Kind.Counter, HelpOf(g) + " Summed over workers.").Sample(workers.Sum(v => v.Counters.Get(g)));
         }
 
         // ---- VIPs

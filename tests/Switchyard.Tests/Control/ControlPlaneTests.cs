@@ -118,6 +118,48 @@ public class ControlPlaneTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void A_new_syn_on_a_reused_five_tuple_leaves_a_draining_backend_while_retransmitted_syns_keep_their_pin()
+    {
+        using var h = new ControlHarness(o => o.Pools[0].RemovedFlows = "reset");
+        var flows = h.Open(90);
+        var onW1 = flows.Where(f => f.Backend == "w1").Select(f => f.Client).ToList();
+        var onW2 = flows.Where(f => f.Backend == "w2").Select(f => f.Client).ToList();
+        Assert.NotEmpty(onW1);
+        Assert.NotEmpty(onW2);
+
+        // A SYN again on the 5-tuple of a live entry whose backend still takes new flows: a retransmission
+        // as far as anyone can tell, so it keeps its pin.
+        foreach (var c in onW2) Assert.Equal("w2", h.BackendOf(h.Send(ControlHarness.Tcp(c, 40000, TcpFlags.Syn))));
+
+        Assert.True(h.Control.Drain("web", "w1", TimeSpan.FromSeconds(30)).Ok);
+        long newFlows = h.Counters.Get(GlobalCounter.FlowInserts);
+        // The client reuses the source port of a connection pinned to w1 (its TIME_WAIT is over, the entry is
+        // not): the new connection is steered by the current table, never to the draining w1, and is no
+        // old flow to reset.
+        foreach (var c in onW1)
+        {
+            var s = h.Send(ControlHarness.Tcp(c, 40000, TcpFlags.Syn));
+            Assert.NotNull(h.BackendOf(s));
+            Assert.NotEqual("w1", h.BackendOf(s));
+        }
+        Assert.Equal(newFlows + onW1.Count, h.Counters.Get(GlobalCounter.FlowInserts));
+        Assert.Equal(0, h.Counters.Get(GlobalCounter.FlowResets));
+        // Its next segments follow the new pin.
+        foreach (var c in onW1) Assert.NotEqual("w1", h.BackendOf(h.Send(ControlHarness.Tcp(c, 40000, TcpFlags.Ack, 10))));
+
+        // Same after removal under the reset policy: a SYN on a 5-tuple pinned to the removed w2 is a new
+        // connection (steered), not a packet of the gone one (which would be answered with a RST).
+        Assert.True(h.Control.RemoveBackend("web", "w2").Ok);
+        foreach (var c in onW2)
+        {
+            var s = h.Send(ControlHarness.Tcp(c, 40000, TcpFlags.Syn));
+            Assert.NotNull(h.BackendOf(s));
+            Assert.NotEqual("w2", h.BackendOf(s));
+        }
+        Assert.Equal(0, h.Counters.Get(GlobalCounter.FlowResets));
+    }
+
+    [Fact]
     public void Reset_policy_answers_tcp_of_a_removed_backend_with_a_rst_and_drops_udp()
     {
         using var h = new ControlHarness(o => o.Pools[0].RemovedFlows = "reset");

@@ -67,6 +67,13 @@ public class PrometheusWriterTests
 
 public class MetricsPageTests
 {
+    [Fact]
+    public void Every_worker_counter_has_its_own_help_text()
+    {
+        var missing = Enum.GetValues<GlobalCounter>().Where(g => g != GlobalCounter.Count && !Metrics.Help.ContainsKey(g)).ToList();
+        Assert.True(missing.Count == 0, "counters without HELP text in Metrics.Help: " + string.Join(", ", missing));
+    }
+
     internal static (DataplaneSnapshot Snap, CountersReport.WorkerView[] Workers) Sample()
     {
         var snap = new SnapshotCompiler().Compile(ConfigFixtures.Load(ConfigFixtures.ValidJson).Options, ConfigFixtures.Macs);

@@ -353,7 +353,12 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
         var backends = snap.Backends;
         int id;
         bool hit = _flows.Lookup(hash, now, idle, out uint pinned) == FlowLookup.Hit;
-        if (hit && pinned < (uint)backends.Length && backends[pinned].Usable)
+        // A SYN opens a connection: one that finds a live entry is a retransmission (keep it) or a new
+        // connection on a reused 5-tuple (the client's TIME_WAIT ends long before the entry idles out). A
+        // new connection must not follow an old pin to a backend that takes no new flows (draining,
+        // weight 0), and is no old connection to reset: it is steered afresh and pinned.
+        bool synOpens = mayPin && p.Protocol == IpProtocol.Tcp;
+        if (hit && pinned < (uint)backends.Length && backends[pinned].Usable && (!synOpens || backends[pinned].TakesNewFlows))
         {
             id = (int)pinned;
             _counters.Add(GlobalCounter.FlowHits);
@@ -361,7 +366,7 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
         else
         {
             // Pinned to a backend that is down, disabled or removed, policy "reset".
-            if (hit && pool.RemovedFlows == RemovedFlowPolicy.Reset) return ResetGoneFlow(snap, burst, i, rxPort, hash);
+            if (hit && !synOpens && pool.RemovedFlows == RemovedFlowPolicy.Reset) return ResetGoneFlow(snap, burst, i, rxPort, hash);
             if (v.AnnouncedBackend >= 0)
             {
                 // VIP:P announced by one backend: everything to it goes there, pinned or not.
@@ -374,7 +379,7 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
                 if (table.Length == 0) return Drop(DropReason.NoBackend);
                 id = table[(uint)hash % (uint)table.Length];
             }
-            if (hit)
+            if (hit && !synOpens)
             {
                 // Pinned to a backend that is down, disabled or removed, policy "rehash": re-steer by
                 // Maglev and re-pin, so the rest of the flow follows the new choice.

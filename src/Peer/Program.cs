@@ -37,7 +37,8 @@ public static class Program
             {
                 "server" => Server.Run(opts),
                 "client" => Client.Run(opts),
-                _ => Fail($"unknown mode '{args[0]}' (expected server or client)"),
+                "stream" => StreamClient.Run(opts),
+                _ => Fail($"unknown mode '{args[0]}' (expected server, client or stream)"),
             };
         }
         catch (ArgumentException e)
@@ -56,7 +57,7 @@ public static class Program
     static void Usage() => Console.Error.WriteLine("""
         usage:
           switchyard-peer server --listen ADDR [--listen ADDR ...] --port P --id NAME [--udp] [--max-seconds S]
-                                 [--mptcp [--report FILE]]
+                                 [--mptcp [--report FILE]] [--stream-port P2]
           switchyard-peer client --target ADDR --port P [--connections N] [--concurrency C] [--bytes B]
                                  [--timeout-ms T] [--deadline-ms D] [--seed S] [--udp] [--json]
                                  [--mptcp [--expect-subflows K] [--subflow-wait-ms W] [--prime-bytes P]
@@ -67,7 +68,9 @@ public static class Program
         --details writes one JSON line per connection. The server prints "MPTCP {json}" per connection
         (token, subflows with addresses and bytes received) and writes them all to --report at exit.
         client exit code: 0 only if every connection got the right answer.
-        """);
+        --stream-port P2: the server also listens on P2 (same addresses, same --mptcp) with the streaming protocol:
+        it sends "ID\n" at once, then echoes every byte back until the client half-closes.
+        """ + StreamClient.Usage);
 }
 
 /// <summary>Minimal "--name value" parser; repeated names keep every value.</summary>
@@ -167,6 +170,8 @@ static class Server
         bool mptcp = o.Flag("--mptcp");
         if (mptcp && udp) throw new ArgumentException("--mptcp is for TCP only");
         string? report = o.Str("--report");
+        int streamPort = (int)o.Long("--stream-port", 0, 0, 65535);
+        if (streamPort != 0 && (udp || streamPort == port)) throw new ArgumentException("--stream-port needs TCP and a port other than --port");
         var records = new ConcurrentQueue<object>();
 
         using var cts = new CancellationTokenSource();
@@ -192,6 +197,17 @@ static class Server
                 loops.Add(udp ? UdpLoop(s, id, cts.Token) : AcceptLoop(s, id, mptcp ? records : null, cts.Token));
                 // Tests wait for this line before starting clients.
                 Console.WriteLine($"READY {(udp ? "udp" : mptcp ? "mptcp" : "tcp")} {new IPEndPoint(addr, port)} id={id}");
+                if (streamPort != 0)
+                {
+                    var ss = mptcp ? Mptcp.NewStreamSocket(addr.AddressFamily) : new Socket(addr.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+                    ss.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+                    if (addr.AddressFamily == AddressFamily.InterNetworkV6) ss.DualMode = addr.Equals(IPAddress.IPv6Any);
+                    ss.Bind(new IPEndPoint(addr, streamPort));
+                    ss.Listen(1024);
+                    sockets.Add(ss);
+                    loops.Add(StreamAcceptLoop(ss, id, cts.Token));
+                    Console.WriteLine($"READY stream {new IPEndPoint(addr, streamPort)} id={id}");
+                }
             }
             Console.Out.Flush();
             try { Task.WaitAll(loops.ToArray(), cts.Token); } catch (OperationCanceledException) { }
@@ -219,6 +235,43 @@ static class Server
             catch (OperationCanceledException) { return; }
             catch (SocketException) { continue; }
             _ = Task.Run(() => Serve(c, id, mptcpRecords, ct));
+        }
+    }
+
+    static async Task StreamAcceptLoop(Socket listener, string id, CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            Socket c;
+            try { c = await listener.AcceptAsync(ct); }
+            catch (OperationCanceledException) { return; }
+            catch (SocketException) { continue; }
+            _ = Task.Run(() => ServeStream(c, id, ct));
+        }
+    }
+
+    /// <summary>The streaming protocol: "ID\n" first, then an echo of everything until the client's FIN. No time
+    /// limit: a stream lives as long as its client keeps it (the tests' long-lived connections).</summary>
+    static async Task ServeStream(Socket c, string id, CancellationToken ct)
+    {
+        using var _ = c;
+        try
+        {
+            c.NoDelay = true;
+            var hello = Encoding.ASCII.GetBytes(id + "\n");
+            for (int sent = 0; sent < hello.Length;) sent += await c.SendAsync(hello.AsMemory(sent), SocketFlags.None, ct);
+            var buf = new byte[65536];
+            while (true)
+            {
+                int n = await c.ReceiveAsync(buf, SocketFlags.None, ct);
+                if (n == 0) break;
+                for (int sent = 0; sent < n;) sent += await c.SendAsync(buf.AsMemory(sent, n - sent), SocketFlags.None, ct);
+            }
+            c.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The client reports a broken stream; the server keeps serving the others.
         }
     }
 

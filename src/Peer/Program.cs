@@ -60,6 +60,7 @@ public static class Program
                                  [--mptcp [--report FILE]] [--stream-port P2]
           switchyard-peer client --target ADDR --port P [--connections N] [--concurrency C] [--bytes B]
                                  [--timeout-ms T] [--deadline-ms D] [--seed S] [--udp] [--json]
+                                 [--interval-ms I] [--stop-on-stdin] [--details FILE]
                                  [--mptcp [--expect-subflows K] [--subflow-wait-ms W] [--prime-bytes P]
                                           [--settle-ms S] [--bind ADDR] [--details FILE]]
         --mptcp: IPPROTO_MPTCP sockets. The client sends P bytes (default 4096: a small prime keeps the first subflow's cwnd small, so the scheduler also uses the join), waits up to W ms (default 3000)
@@ -68,6 +69,9 @@ public static class Program
         --details writes one JSON line per connection. The server prints "MPTCP {json}" per connection
         (token, subflows with addresses and bytes received) and writes them all to --report at exit.
         client exit code: 0 only if every connection got the right answer.
+        --interval-ms I: each of the C workers pauses I ms after each connection (a steady arrival rate).
+        --stop-on-stdin: a line "stop" (or stdin's end) stops starting connections; the summary counts those started.
+        --details FILE: one JSON line per connection (ok, backend, reason, ms, startUnixMs, MPTCP state).
         --stream-port P2: the server also listens on P2 (same addresses, same --mptcp) with the streaming protocol:
         it sends "ID\n" at once, then echoes every byte back until the client half-closes.
         """ + StreamClient.Usage);
@@ -78,7 +82,7 @@ sealed class Options
 {
     readonly Dictionary<string, List<string>> _values = new();
     readonly HashSet<string> _flags = new();
-    static readonly HashSet<string> FlagNames = ["--udp", "--json", "--mptcp"];
+    static readonly HashSet<string> FlagNames = ["--udp", "--json", "--mptcp", "--stop-on-stdin"];
 
     public static Options Parse(ReadOnlySpan<string> args)
     {
@@ -353,6 +357,8 @@ static class Client
         public MptcpConnInfo? Mptcp { get; init; }
         public bool ReachedExpectedSubflows { get; init; }
         public double SubflowWaitMs { get; init; }
+        /// <summary>Wall clock (Unix ms) just before the connect: lets a test place each connection in its own timeline.</summary>
+        public long StartUnixMs { get; init; }
     }
 
     sealed record MptcpOptions(int ExpectSubflows, int SubflowWaitMs, long PrimeBytes, IPAddress? Bind, int SettleMs);
@@ -384,15 +390,26 @@ static class Client
                 (int)o.Long("--settle-ms", 10, 0, 10_000))
             : null;
         string? details = o.Str("--details");
+        int intervalMs = (int)o.Long("--interval-ms", 0, 0, 600_000);
+        bool stopOnStdin = o.Flag("--stop-on-stdin");
 
         var outcomes = new ConcurrentBag<Outcome>();
         var sw = Stopwatch.StartNew();
         using var deadline = new CancellationTokenSource(TimeSpan.FromMilliseconds(deadlineMs));
         long next = -1;
+        using var stopStarting = new CancellationTokenSource();
+        if (stopOnStdin)
+            _ = Task.Run(() =>
+            {
+                // A line "stop" or the end of stdin: start no more connections; the ones in flight finish.
+                try { while (Console.In.ReadLine() is { } line && line.Trim() != "stop") { } } catch (IOException) { }
+                stopStarting.Cancel();
+            });
         var workers = Enumerable.Range(0, (int)Math.Min(concurrency, connections)).Select(_ => Task.Run(async () =>
         {
             while (true)
             {
+                if (stopStarting.IsCancellationRequested) return;
                 long id = Interlocked.Increment(ref next);
                 if (id >= connections) return;
                 if (deadline.IsCancellationRequested)
@@ -400,13 +417,18 @@ static class Client
                     outcomes.Add(new Outcome(id, false, null, "run deadline passed before start", 0));
                     continue;
                 }
-                outcomes.Add(await One(id, target, port, bytes, seed, timeoutMs, udp, mp, deadline.Token));
+                long startUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+                outcomes.Add(await One(id, target, port, bytes, seed, timeoutMs, udp, mp, deadline.Token) with { StartUnixMs = startUnixMs });
+                if (intervalMs > 0)
+                    try { await Task.Delay(intervalMs, stopStarting.Token); } catch (OperationCanceledException) { return; }
             }
         })).ToArray();
         Task.WaitAll(workers);
         sw.Stop();
 
         var list = outcomes.OrderBy(x => x.ConnId).ToList();
+        // With --stop-on-stdin the run ends early: it counts the connections it started.
+        if (stopOnStdin) connections = list.Count;
         int ok = list.Count(x => x.Ok);
         var withInfo = list.Where(x => x.Mptcp is not null).ToList();
         var joins = withInfo.Where(x => !x.Mptcp!.Fallback).SelectMany(x => x.Mptcp!.Subflows.Skip(1)).ToList();
@@ -429,7 +451,7 @@ static class Client
         if (details is not null)
             File.WriteAllLines(details, list.Select(x => JsonSerializer.Serialize(new
             {
-                conn = x.ConnId, ok = x.Ok, backend = x.Backend, reason = x.Reason, ms = Math.Round(x.Ms, 1),
+                conn = x.ConnId, ok = x.Ok, backend = x.Backend, reason = x.Reason, ms = Math.Round(x.Ms, 1), startUnixMs = x.StartUnixMs,
                 mptcp = x.Mptcp is { Fallback: false }, fallback = x.Mptcp?.Fallback, token = x.Mptcp?.TokenHex,
                 reachedExpectedSubflows = x.ReachedExpectedSubflows, subflowWaitMs = Math.Round(x.SubflowWaitMs, 1),
                 subflows = x.Mptcp?.Subflows.Select(sf => new { local = sf.Local, remote = sf.Remote, bytesSent = sf.BytesSent, bytesAcked = sf.BytesAcked, bytesReceived = sf.BytesReceived }),

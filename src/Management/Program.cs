@@ -9,6 +9,7 @@ public static class Program
 {
     public static int Main(string[] args)
     {
+        if (args.Length > 0 && args[0] == "ctl") return Control.CtlClient.Run(args[1..], Console.Out, Console.Error);
         CommandLine cl;
         try { cl = CommandLine.Parse(args); }
         catch (UsageException e)
@@ -28,7 +29,7 @@ public static class Program
             var options = loaded.Options;
             if (cl.Check) return Check(options);
             if (options.Demo.Enabled) return new DemoRunner(cl, options, Console.Error).Run();
-            return new ApplianceHost(options, cl.EalArgs, Console.Error).Run();
+            return new ApplianceHost(options, cl.EalArgs, Console.Error, cl.ConfigPath, cl.ConfigArgs).Run();
         }
         catch (ConfigurationException e)
         {

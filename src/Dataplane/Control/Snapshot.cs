@@ -19,6 +19,38 @@ public enum FragmentPolicy : byte
     Drop = 1,
 }
 
+/// <summary>
+/// A backend's state as the workers see it (compiled from its administrative state and its health).
+/// Ordered so that the packet path tests one comparison: states up to <see cref="Draining"/> keep the
+/// flows pinned to the backend (and the MP_JOINs of its connections); the others send those flows to
+/// the pool's removal policy (<see cref="RemovedFlowPolicy"/>).
+/// </summary>
+public enum BackendState : byte
+{
+    /// <summary>In the pool's Maglev table (when its weight is above 0); pinned flows and joins go to it.</summary>
+    Active = 0,
+    /// <summary>Out of the Maglev table: no new flows, but pinned flows and joins of its existing
+    /// connections (encrypted token, learned token, announced port) still reach it. The control plane
+    /// turns it into <see cref="Disabled"/> when the drain deadline passes.</summary>
+    Draining = 1,
+    /// <summary>Failed its health check: out of Maglev; pinned flows follow the removal policy.</summary>
+    Down = 2,
+    /// <summary>Disabled by the operator (or drained past its deadline): as <see cref="Down"/>.</summary>
+    Disabled = 3,
+    /// <summary>No longer configured. Its id is never handed out again in this process.</summary>
+    Removed = 4,
+}
+
+/// <summary>What happens to a packet of a flow pinned to a backend that is Down, Disabled or Removed.</summary>
+public enum RemovedFlowPolicy : byte
+{
+    /// <summary>Steer it again with the current Maglev table and re-pin the flow (counted as FlowRepins).</summary>
+    Rehash = 0,
+    /// <summary>TCP: answer with a RST (Outcome.FlowReset); anything else, or a TCP segment no RST can be
+    /// built for: drop under DropReason.BackendGone. The flow entry is removed.</summary>
+    Reset = 1,
+}
+
 /// <summary>A backend as the workers see it. Indexed by its stable id, which a flow-table entry stores.</summary>
 public readonly record struct BackendEntry(
     string Name,
@@ -26,7 +58,15 @@ public readonly record struct BackendEntry(
     ulong Mac,          // 48-bit MAC in the low bits, byte 0 of the wire order in bits 47..40
     byte EgressPort,    // port index used to reach it
     uint Weight,
-    bool Usable);       // false once removed or disabled: flows pinned to it are re-steered
+    BackendState State)
+{
+    /// <summary>Pinned flows and joins may go to it: Active or Draining (one byte compare on the hot path).</summary>
+    public bool Usable
+    {
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        get => State <= BackendState.Draining;
+    }
+}
 
 /// <summary>A pool: its forwarding method, Maglev table and per-pool policies.</summary>
 public sealed class PoolEntry
@@ -48,6 +88,8 @@ public sealed class PoolEntry
     public uint UdpIdleTicks { get; init; } = 30_000;
     /// <summary>Encrypted-token joins: server id -> backend id (-1 = none); empty when no backend has a server id.</summary>
     public int[] ServerIdToBackend { get; init; } = [];
+    /// <summary>Flows pinned to a backend that is Down, Disabled or Removed: re-steer, or reset.</summary>
+    public RemovedFlowPolicy RemovedFlows { get; init; } = RemovedFlowPolicy.Rehash;
 }
 
 /// <summary>How an MP_JOIN SYN finds the backend of its connection (sources.md, design.md).</summary>
@@ -125,15 +167,27 @@ public sealed class DataplaneSnapshot
 
 /// <summary>
 /// The one place a snapshot is published. Memory-ordering argument: the control plane fully builds
-/// a snapshot (all arrays written) and then publishes the reference with Volatile.Write (a release);
-/// a worker reads it with Volatile.Read (an acquire) once per burst, so it can never observe a
-/// half-built table. Old snapshots are managed objects: the GC frees one only once no worker holds
-/// a reference, which is the quiescence guarantee RCU would otherwise provide.
+/// a snapshot (all arrays written) and then publishes the reference with an interlocked exchange (a
+/// full fence, so the publication is globally visible before the control plane reads the workers'
+/// quiescent counters); a worker reads it with Volatile.Read (an acquire) once per burst, so it can
+/// never observe a half-built table.
+/// <para>
+/// Grace period (RCU): a worker holds what it read from a snapshot only inside one burst and passes a
+/// quiescent point (<c>WorkerLoop.QuiescentGeneration</c> incremented) between bursts. After
+/// publishing, the control plane (<c>Switchyard.Management.Control.ControlPlane</c>) keeps the old
+/// snapshot in a retired list together with every worker's quiescent counter read after the
+/// publication, and drops it only once each worker's counter has advanced by two (or the worker has
+/// exited): one advance could be a store that was already in the worker's store buffer while it read
+/// the old reference; the second is a housekeeping pass that began after the publication was visible.
+/// Only then is a change acknowledged as in effect, and only then is the old snapshot released (a
+/// managed object: the GC frees it once nothing refers to it, and nothing on the packet path does).
+/// </para>
 /// </summary>
 public sealed class SnapshotHolder
 {
     DataplaneSnapshot _current;
     public SnapshotHolder(DataplaneSnapshot initial) { _current = initial; }
     public DataplaneSnapshot Current => Volatile.Read(ref _current);
-    public void Publish(DataplaneSnapshot next) => Volatile.Write(ref _current, next);
+    /// <summary>Publishes <paramref name="next"/> and returns the snapshot it replaces.</summary>
+    public DataplaneSnapshot Publish(DataplaneSnapshot next) => Interlocked.Exchange(ref _current, next);
 }

@@ -52,6 +52,8 @@ public enum DropReason : byte
     EncapTooBigIcmpError,    // an ICMP error too big to encapsulate: never answered with another ICMP error
     JoinUnplaceable,         // an MP_JOIN SYN no steering mode could place, with RST answers switched off
     ResetNotPossible,        // a TCP RST was wanted but cannot be built (not TCP, a fragment, a RST itself, no room)
+    BackendGone,             // a flow pinned to a backend that is down, disabled or removed, under the pool's "reset"
+                             // policy: a UDP (non-TCP) packet, or a TCP segment no RST can be built for (a RST itself)
     Count
 }
 
@@ -64,4 +66,5 @@ public enum Outcome : byte
     NdpReplied,
     IcmpTooBigSent,          // answered with ICMP fragmentation needed / packet too big
     JoinReset,               // an unplaceable MP_JOIN SYN answered with RST + MP_TCPRST
+    FlowReset,               // a TCP segment of a flow pinned to a gone backend ("reset" policy) answered with RST
 }

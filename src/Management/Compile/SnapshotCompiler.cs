@@ -25,7 +25,11 @@ public sealed class SnapshotCompiler
     /// <param name="portMacs">Port name -> MAC reported by the device (used when the port sets no Mac).</param>
     /// <param name="portIndexes">Port name -> the index workers use for it (Snapshot.Ports[index],
     /// BackendEntry.EgressPort); must be 0..n-1. Default: configuration order.</param>
-    public DataplaneSnapshot Compile(ApplianceOptions o, IReadOnlyDictionary<string, ulong> portMacs, IReadOnlyDictionary<string, int>? portIndexes = null)
+    /// <param name="runtimeState">Runtime state of a configured backend (pool, backend) from the control
+    /// plane: Active, Draining, Down or Disabled (default: Active for all). Enabled=false in the options
+    /// makes it Disabled whatever this says.</param>
+    public DataplaneSnapshot Compile(ApplianceOptions o, IReadOnlyDictionary<string, ulong> portMacs, IReadOnlyDictionary<string, int>? portIndexes = null,
+        Func<string, string, BackendState>? runtimeState = null)
     {
         var errors = OptionsValidator.Validate(o);
         if (errors.Count > 0) throw new ConfigurationException(errors);
@@ -78,7 +82,7 @@ public sealed class SnapshotCompiler
         // re-steered instead of indexing past the end.
         var backends = new BackendEntry[Ids.Count];
         for (int id = 0; id < backends.Length; id++)
-            backends[id] = new BackendEntry(Ids.NameOf(id).Backend, default, 0, 0, 0, Usable: false);
+            backends[id] = new BackendEntry(Ids.NameOf(id).Backend, default, 0, 0, 0, BackendState.Removed);
 
         // ---- pools
         var pools = new PoolEntry[o.Pools.Length];
@@ -106,9 +110,12 @@ public sealed class SnapshotCompiler
                 ulong mac;
                 if (b.Mac is not null) ValueParsers.TryParseMac(b.Mac, out mac);
                 else mac = ports[egress].GatewayMac; // encapsulated: the validator made sure the port has one
-                // Weight 0 drains (pinned flows stay, so it remains usable); Enabled=false takes it out.
-                backends[id] = new BackendEntry(b.Name, addr, mac, (byte)egress, (uint)b.Weight, Usable: b.Enabled);
-                if (b.Enabled && b.Weight > 0) maglevInput.Add(new MaglevBackend(id, b.Name, (uint)b.Weight));
+                // Weight 0: no new flows, pinned flows stay (it remains Active). Enabled=false, Down and
+                // Draining take it out of Maglev; only Active and Draining keep pinned flows.
+                var state = !b.Enabled ? BackendState.Disabled : runtimeState?.Invoke(pool.Name, b.Name) ?? BackendState.Active;
+                if (state == BackendState.Removed) throw new ArgumentException($"runtime state of configured backend {pool.Name}/{b.Name} cannot be Removed", nameof(runtimeState));
+                backends[id] = new BackendEntry(b.Name, addr, mac, (byte)egress, (uint)b.Weight, state);
+                if (state == BackendState.Active && b.Weight > 0) maglevInput.Add(new MaglevBackend(id, b.Name, (uint)b.Weight));
             }
             Addr128 v4 = default, v6 = default;
             ulong v4Mask = 0, v6Mask = 0;
@@ -128,6 +135,7 @@ public sealed class SnapshotCompiler
                 TcpIdleTicks = (uint)pool.TcpIdleTimeoutSeconds * 1000u, // ticks are milliseconds
                 UdpIdleTicks = (uint)pool.UdpIdleTimeoutSeconds * 1000u,
                 ServerIdToBackend = serverIds,
+                RemovedFlows = pool.RemovedFlows == "reset" ? RemovedFlowPolicy.Reset : RemovedFlowPolicy.Rehash,
             };
         }
 
@@ -184,6 +192,9 @@ public sealed class SnapshotCompiler
             LearnedTokenIdleTicks = (uint)o.Mptcp.LearnedTokenIdleTimeoutSeconds * 1000u,
             ResetUnplaceableJoins = o.Mptcp.ResetUnplaceableJoins,
         };
+        // Backends no longer configured give up their name: one added again later gets a fresh id, so a
+        // flow entry or learned token of the old one can never lead to the newcomer.
+        Ids.RetireAllExcept(keys);
         _generation = snapshot.Generation;
         return snapshot;
     }

@@ -8,6 +8,7 @@ using Switchyard.Dataplane.Datapath.Steering;
 using Switchyard.Dataplane.Datapath.Worker;
 using Switchyard.Dataplane.Native;
 using Switchyard.Management.Compile;
+using Switchyard.Management.Control;
 using Switchyard.Management.Options;
 
 namespace Switchyard.Management.Host;
@@ -24,10 +25,15 @@ public sealed class ApplianceHost
     readonly string[] _extraEal;
     readonly TextWriter _log;
     readonly Stopwatch _uptime = Stopwatch.StartNew();
+    readonly string? _configPath;
+    readonly string[] _configArgs;
 
-    public ApplianceHost(ApplianceOptions options, string[] extraEalArgs, TextWriter log)
+    /// <param name="configPath">The configuration file, re-read by `ctl reload` and the file watch (null: none).</param>
+    /// <param name="configArgs">The --Section:Key=value overrides it was loaded with (applied again on reload).</param>
+    public ApplianceHost(ApplianceOptions options, string[] extraEalArgs, TextWriter log, string? configPath = null, string[]? configArgs = null)
     {
         _o = options; _extraEal = extraEalArgs; _log = log;
+        _configPath = configPath; _configArgs = configArgs ?? [];
     }
 
     void Log(string message) => _log.WriteLine($"switchyard: {message}");
@@ -108,9 +114,10 @@ public sealed class ApplianceHost
             Log($"port {id} '{p.Name}' ({p.Device}): {setup.RxQueues} rx / {setup.TxQueues} tx queues, MTU {p.Mtu}, MAC {FormatMac(mac)}");
         }
 
-        var compiler = new SnapshotCompiler();
-        var snapshot = compiler.Compile(_o, portMacs, portIndexes);
-        var holder = new SnapshotHolder(snapshot);
+        // The control plane owns the running configuration and publishes every snapshot (the first one too).
+        var control = new ControlPlane(_o, portMacs, portIndexes, Log);
+        var holder = control.Snapshots;
+        var snapshot = holder.Current;
         Log($"snapshot {snapshot.Generation}: {snapshot.Vips.Length} VIP(s), {snapshot.Pools.Length} pool(s), " +
             $"{snapshot.Backends.Count(b => b.Name is not null)} backend(s)");
 
@@ -133,10 +140,17 @@ public sealed class ApplianceHost
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; reason = "SIGINT"; stop.Request(); });
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; reason = "SIGTERM"; stop.Request(); });
 
+        control.AttachWorkers(
+            workers.Select(w => (IQuiescentWorker)new QuiescentWorker(() => w.Loop.QuiescentGeneration, () => w.Loop.HasExited)).ToArray(),
+            workers.Select(w => w.Counters).ToArray());
         foreach (var w in workers) w.Loop.Start();
         Log($"running: {workers.Count} worker(s) on core(s) {string.Join(',', plans.Select(p => p.Core))}");
 
         var views = workers.Select(w => new CountersReport.WorkerView(w.Loop.Core, w.Counters)).ToArray();
+        using var server = StartControlServer(control, () => CountersReport.ToJson(holder.Current, views, PortStats(portIndexes), _uptime.Elapsed, final: false));
+        var watcher = _configPath is not null && _o.Control.WatchConfigFile
+            ? new ConfigFileWatcher(_configPath, () => control.Reload(_configPath, _configArgs, what: "reload (file changed)"), Log) : null;
+        var lastWatch = Stopwatch.StartNew();
         var deadline = _o.Run.DurationSeconds > 0 ? TimeSpan.FromSeconds(_o.Run.DurationSeconds) : (TimeSpan?)null;
         var lastCounters = Stopwatch.StartNew();
         var workerCores = plans.Select(p => p.Core).ToHashSet();
@@ -166,6 +180,8 @@ public sealed class ApplianceHost
             {
                 reason = $"no packet for {_o.Run.StopAfterIdleMilliseconds} ms"; stop.Request(); break;
             }
+            control.Tick();
+            if (watcher is not null && lastWatch.ElapsedMilliseconds >= 1000) { watcher.Poll(); lastWatch.Restart(); }
             if (!string.IsNullOrEmpty(_o.Run.CountersFile) && lastCounters.Elapsed.TotalSeconds >= Math.Max(1, _o.Run.CountersIntervalSeconds))
             {
                 CountersReport.WriteFileAtomically(_o.Run.CountersFile, CountersReport.ToJson(holder.Current, views, PortStats(portIndexes), _uptime.Elapsed, final: false));
@@ -173,6 +189,7 @@ public sealed class ApplianceHost
             }
         }
         Log($"stopping ({reason})");
+        server?.Dispose(); // no changes while stopping
         int exit = 0;
         foreach (var w in workers)
         {
@@ -185,6 +202,24 @@ public sealed class ApplianceHost
         Console.Out.Flush();
         foreach (var w in workers) { w.Loop.Dispose(); w.Processor.Dispose(); }
         return exit;
+    }
+
+    ControlServer? StartControlServer(ControlPlane control, Func<string> counters)
+    {
+        if (string.IsNullOrEmpty(_o.Control.Socket)) { Log("control socket: off (Control.Socket is empty)"); return null; }
+        var commands = new ControlCommands(control, counters, _configPath is null ? null : () => (_configPath, _configArgs));
+        try
+        {
+            var server = new ControlServer(_o.Control.Socket, commands, Log);
+            Log($"control socket: {server.Path} (switchyard ctl --socket {server.Path} ...)");
+            return server;
+        }
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or UnauthorizedAccessException)
+        {
+            // The appliance still forwards; only live operations are unavailable, and the log says why.
+            Log($"control socket {_o.Control.Socket} not available, running without live operations: {e.Message}");
+            return null;
+        }
     }
 
     bool IdleLongEnough(WorkerLoop<DpdkPortIo>[] loops)

@@ -12,6 +12,7 @@ public sealed record CommandLine(string ConfigPath, bool Help, bool Version, boo
 
         Usage:
           switchyard [--config FILE] [--check] [--Section:Key=value ...] [-- EAL-ARGS...]
+          switchyard ctl [--socket PATH] [--json] COMMAND ...   live operations (switchyard ctl --help)
           switchyard --help | --version
 
         Options:
@@ -25,6 +26,9 @@ public sealed record CommandLine(string ConfigPath, bool Help, bool Version, boo
 
         Environment: SWITCHYARD_Section__Key=value overrides the file; the command line overrides both.
         Signals: SIGINT/SIGTERM stop cleanly (ports closed, final counters printed as JSON).
+        Live operations: the appliance listens on Control.Socket (default /run/switchyard/switchyard.sock);
+        `switchyard ctl list | backend add/del/set/drain/disable/enable | keys | reload | config | counters | watch`.
+        With Control.WatchConfigFile (default true) a changed configuration file is reloaded (validated).
         Exit codes: 0 ok, 1 runtime failure (DPDK error text printed), 2 invalid configuration or usage.
         The configuration reference is in README.md; appliance.json shows every section.
         """;

@@ -65,6 +65,7 @@ public static class CountersReport
             w.WriteString("address", b.Address.ToString());
             w.WriteNumber("weight", b.Weight);
             w.WriteBoolean("usable", b.Usable);
+            w.WriteString("state", b.State.ToString().ToLowerInvariant());
             WriteService(w, c => c.GetBackend(id, ServiceCounter.Packets), c => c.GetBackend(id, ServiceCounter.Bytes), c => c.GetBackend(id, ServiceCounter.NewFlows), workers);
             w.WriteEndObject();
         }

@@ -32,6 +32,19 @@ public sealed class ApplianceOptions
     public MptcpOptions Mptcp { get; set; } = new();
     public RunOptions Run { get; set; } = new();
     public DemoOptions Demo { get; set; } = new();
+    public ControlOptions Control { get; set; } = new();
+}
+
+/// <summary>Live operations: the control socket (<c>switchyard ctl</c>) and the configuration file watch.</summary>
+public sealed class ControlOptions
+{
+    public const string DefaultSocket = "/run/switchyard/switchyard.sock";
+    /// <summary>Unix domain socket path, created 0600 and removed at exit; "" = no control socket.</summary>
+    public string Socket { get; set; } = DefaultSocket;
+    /// <summary>Poll the configuration file (mtime, size, SHA-256) every second and reload it when it changes.</summary>
+    public bool WatchConfigFile { get; set; } = true;
+    /// <summary>Longest wait, after publishing a change, for every worker to pass a quiescent point (the grace period).</summary>
+    public int ChangeTimeoutMilliseconds { get; set; } = 2000;
 }
 
 /// <summary>DPDK Environment Abstraction Layer arguments (see <c>EalArguments.Build</c>).</summary>
@@ -108,6 +121,9 @@ public sealed class PoolOptions
     public int MaglevSize { get; set; } = 65537;
     public int TcpIdleTimeoutSeconds { get; set; } = 300;
     public int UdpIdleTimeoutSeconds { get; set; } = 30;
+    /// <summary>Flows pinned to a backend that is down, disabled or removed: "rehash" (steer again with the
+    /// current Maglev table and re-pin) or "reset" (TCP answered with a RST, other packets dropped).</summary>
+    public string RemovedFlows { get; set; } = "rehash";
     public BackendOptions[] Backends { get; set; } = [];
 }
 
@@ -122,7 +138,7 @@ public sealed class BackendOptions
     public string? Port { get; set; }
     /// <summary>0..65535; 0 = draining: no new flows, pinned flows stay.</summary>
     public int Weight { get; set; } = 1;
-    /// <summary>false = out of service: no new flows, and pinned flows are re-steered.</summary>
+    /// <summary>false = out of service: no new flows; pinned flows follow the pool's RemovedFlows policy.</summary>
     public bool Enabled { get; set; } = true;
     /// <summary>Encrypted-token joins: the server id this backend mints tokens with (0 .. 2^Mptcp.ServerIdBits - 1).</summary>
     public int? ServerId { get; set; }

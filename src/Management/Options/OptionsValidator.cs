@@ -26,6 +26,12 @@ public static partial class OptionsValidator
         var e = new List<ConfigurationError>();
         void Add(string path, string reason) => e.Add(new(path, reason));
 
+        // ---- Control
+        if (o.Control.Socket is { Length: > 0 } sock && (!sock.StartsWith('/') || System.Text.Encoding.UTF8.GetByteCount(sock) > 107))
+            Add("Control.Socket", $"'{sock}' must be an absolute path of at most 107 bytes (sun_path), or \"\" for no control socket");
+        if (o.Control.ChangeTimeoutMilliseconds is < 10 or > 60_000)
+            Add("Control.ChangeTimeoutMilliseconds", $"{o.Control.ChangeTimeoutMilliseconds} must be 10..60000");
+
         // ---- Eal
         if (o.Eal.Hugepages?.ToLowerInvariant() is not ("auto" or "require" or "off"))
             Add("Eal.Hugepages", $"'{o.Eal.Hugepages}' must be \"auto\", \"require\" or \"off\"");
@@ -149,6 +155,7 @@ public static partial class OptionsValidator
             bool encap = modeOk && mode != ForwardingMode.L2Dsr;
             if (pool.GuePort is < 1 or > ushort.MaxValue) Add($"{at}.GuePort", $"{pool.GuePort} must be 1..65535");
             if (!ValueParsers.TryParseFragments(pool.Fragments, out _)) Add($"{at}.Fragments", $"'{pool.Fragments}' must be \"hash\" or \"drop\"");
+            if (pool.RemovedFlows is not ("rehash" or "reset")) Add($"{at}.RemovedFlows", $"'{pool.RemovedFlows}' must be \"rehash\" or \"reset\"");
             if (pool.MaglevSize > MaxMaglevSize || !Maglev.IsPrime(pool.MaglevSize))
                 Add($"{at}.MaglevSize", $"{pool.MaglevSize} must be a prime number up to {MaxMaglevSize} (e.g. 65537, 131071, 262147)");
             else if (pool.MaglevSize < pool.Backends.Length)

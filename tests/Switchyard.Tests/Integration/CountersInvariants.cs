@@ -35,13 +35,13 @@ public static class CountersInvariants
     {
         long L(string name) => c.GetProperty(name).GetInt64();
         long rx = L("rxPackets"), tx = L("txPackets"), fwd = L("forwarded"), arp = L("arpReplied"), ndp = L("ndpReplied"),
-            tooBig = L("icmpTooBigSent"), resets = L("joinReset"), dropped = L("dropped");
+            tooBig = L("icmpTooBigSent"), resets = L("joinReset") + L("flowReset"), dropped = L("dropped");
         var drops = c.GetProperty("drops");
         long sumDrops = drops.EnumerateObject().Sum(p => p.Value.GetInt64());
         long txFull = drops.GetProperty(nameof(DropReason.TxQueueFull)).GetInt64();
         long answered = fwd + arp + ndp + tooBig + resets;
         if (rx != answered + dropped)
-            problems.Add($"{where}: rxPackets {rx} != forwarded {fwd} + arpReplied {arp} + ndpReplied {ndp} + icmpTooBigSent {tooBig} + joinReset {resets} + dropped {dropped}");
+            problems.Add($"{where}: rxPackets {rx} != forwarded {fwd} + arpReplied {arp} + ndpReplied {ndp} + icmpTooBigSent {tooBig} + joinReset/flowReset {resets} + dropped {dropped}");
         if (dropped != sumDrops - txFull)
             problems.Add($"{where}: dropped {dropped} != sum(drops) {sumDrops} - TxQueueFull {txFull}");
         if (tx + txFull != answered)

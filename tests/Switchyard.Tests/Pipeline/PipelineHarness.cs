@@ -100,7 +100,7 @@ sealed unsafe class PipelineHarness : IDisposable
     {
         var c = Counters;
         long forwarded = c.Get(Outcome.Forwarded), arp = c.Get(Outcome.ArpReplied), ndp = c.Get(Outcome.NdpReplied),
-            tooBig = c.Get(Outcome.IcmpTooBigSent), resets = c.Get(Outcome.JoinReset), dropped = c.Get(Outcome.Dropped);
+            tooBig = c.Get(Outcome.IcmpTooBigSent), resets = c.Get(Outcome.JoinReset) + c.Get(Outcome.FlowReset), dropped = c.Get(Outcome.Dropped);
         Assert.Equal(Received, forwarded + arp + ndp + tooBig + resets + dropped);
         long drops = 0;
         for (var r = DropReason.None; r < DropReason.Count; r++) if (r != DropReason.TxQueueFull) drops += c.Get(r);

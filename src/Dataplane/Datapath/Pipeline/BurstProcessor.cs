@@ -342,6 +342,8 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
         }
         else
         {
+            // Pinned to a backend that is down, disabled or removed, policy "reset".
+            if (hit && pool.RemovedFlows == RemovedFlowPolicy.Reset) return ResetGoneFlow(snap, burst, i, rxPort, hash);
             if (v.AnnouncedBackend >= 0)
             {
                 // VIP:P announced by one backend: everything to it goes there, pinned or not.
@@ -356,8 +358,8 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
             }
             if (hit)
             {
-                // Pinned to a backend that is gone or disabled: re-steer by Maglev and re-pin, so
-                // the rest of the flow follows the new choice.
+                // Pinned to a backend that is down, disabled or removed, policy "rehash": re-steer by
+                // Maglev and re-pin, so the rest of the flow follows the new choice.
                 _flows.Insert(hash, (uint)id, now, idle);
                 _counters.Add(GlobalCounter.FlowRepins);
             }
@@ -372,6 +374,21 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
         }
         if (_action[i] != TokenAction.None) TrackToken(snap, i, id, now, idle);
         return Forward(snap, pool, burst, i, rxPort, vip, id, hash);
+    }
+
+    /// <summary>"reset" policy for a flow pinned to a gone backend: the entry is removed, a TCP segment is
+    /// answered with a RST (no MP_TCPRST: the whole connection is gone), anything else is dropped.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    byte ResetGoneFlow(DataplaneSnapshot snap, Burst burst, int i, byte rxPort, ulong hash)
+    {
+        _flows.Remove(hash);
+        _counters.Add(GlobalCounter.FlowResets);
+        if (_info[i].Protocol != IpProtocol.Tcp || (_info[i].Flags & PacketFlags.IcmpError) != 0) return Drop(DropReason.BackendGone);
+        var r = TcpReset.BuildForSyn(burst.Data[i], burst.Length[i], _info[i], snap.Ports[rxPort].Mac, withMpTcpRst: false, 0, out ushort newLen);
+        if (r != DropReason.None) return Drop(DropReason.BackendGone);
+        burst.OutLength[i] = newLen;
+        _counters.Count(Outcome.FlowReset);
+        return rxPort;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

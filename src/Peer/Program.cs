@@ -60,7 +60,7 @@ public static class Program
                                  [--mptcp [--report FILE]] [--stream-port P2]
           switchyard-peer client --target ADDR --port P [--connections N] [--concurrency C] [--bytes B]
                                  [--timeout-ms T] [--deadline-ms D] [--seed S] [--udp] [--json]
-                                 [--interval-ms I] [--stop-on-stdin] [--details FILE]
+                                 [--interval-ms I] [--stop-on-stdin] [--details FILE] [--source-ports FROM-TO]
                                  [--mptcp [--expect-subflows K] [--subflow-wait-ms W] [--prime-bytes P]
                                           [--settle-ms S] [--bind ADDR] [--details FILE]]
         --mptcp: IPPROTO_MPTCP sockets. The client sends P bytes (default 4096: a small prime keeps the first subflow's cwnd small, so the scheduler also uses the join), waits up to W ms (default 3000)
@@ -71,6 +71,7 @@ public static class Program
         client exit code: 0 only if every connection got the right answer.
         --interval-ms I: each of the C workers pauses I ms after each connection (a steady arrival rate).
         --stop-on-stdin: a line "stop" (or stdin's end) stops starting connections; the summary counts those started.
+        --source-ports FROM-TO: connection i binds local port FROM+i (never a 5-tuple twice; runs out after TO).
         --details FILE: one JSON line per connection (ok, backend, reason, ms, startUnixMs, MPTCP state).
         --stream-port P2: the server also listens on P2 (same addresses, same --mptcp) with the streaming protocol:
         it sends "ID\n" at once, then echoes every byte back until the client half-closes.
@@ -359,6 +360,8 @@ static class Client
         public double SubflowWaitMs { get; init; }
         /// <summary>Wall clock (Unix ms) just before the connect: lets a test place each connection in its own timeline.</summary>
         public long StartUnixMs { get; init; }
+        /// <summary>The connection's local address and port (TCP, UDP and MPTCP's first subflow), null if it never got one.</summary>
+        public string? Local { get; init; }
     }
 
     sealed record MptcpOptions(int ExpectSubflows, int SubflowWaitMs, long PrimeBytes, IPAddress? Bind, int SettleMs);
@@ -392,6 +395,16 @@ static class Client
         string? details = o.Str("--details");
         int intervalMs = (int)o.Long("--interval-ms", 0, 0, 600_000);
         bool stopOnStdin = o.Flag("--stop-on-stdin");
+        // --source-ports FROM-TO: connection i binds local port FROM + i, so no 5-tuple repeats within the run (or across
+        // runs given disjoint ranges), whatever the kernel's ephemeral port choice would have reused after TIME_WAIT.
+        (int From, int To)? sourcePorts = null;
+        if (o.Str("--source-ports") is { } sp)
+        {
+            var parts = sp.Split('-');
+            if (parts.Length != 2 || !int.TryParse(parts[0], out int f) || !int.TryParse(parts[1], out int t) || f < 1 || t > 65535 || f > t)
+                throw new ArgumentException($"--source-ports: '{sp}' is not FROM-TO within 1..65535");
+            sourcePorts = (f, t);
+        }
 
         var outcomes = new ConcurrentBag<Outcome>();
         var sw = Stopwatch.StartNew();
@@ -418,7 +431,17 @@ static class Client
                     continue;
                 }
                 long startUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-                outcomes.Add(await One(id, target, port, bytes, seed, timeoutMs, udp, mp, deadline.Token) with { StartUnixMs = startUnixMs });
+                int localPort = 0;
+                if (sourcePorts is { } r)
+                {
+                    if (id > r.To - r.From)
+                    {
+                        outcomes.Add(new Outcome(id, false, null, $"source ports {r.From}-{r.To} exhausted", 0) { StartUnixMs = startUnixMs });
+                        continue;
+                    }
+                    localPort = r.From + (int)id;
+                }
+                outcomes.Add(await One(id, target, port, bytes, seed, timeoutMs, udp, mp, deadline.Token, localPort) with { StartUnixMs = startUnixMs });
                 if (intervalMs > 0)
                     try { await Task.Delay(intervalMs, stopStarting.Token); } catch (OperationCanceledException) { return; }
             }
@@ -451,7 +474,7 @@ static class Client
         if (details is not null)
             File.WriteAllLines(details, list.Select(x => JsonSerializer.Serialize(new
             {
-                conn = x.ConnId, ok = x.Ok, backend = x.Backend, reason = x.Reason, ms = Math.Round(x.Ms, 1), startUnixMs = x.StartUnixMs,
+                conn = x.ConnId, ok = x.Ok, backend = x.Backend, reason = x.Reason, ms = Math.Round(x.Ms, 1), startUnixMs = x.StartUnixMs, local = x.Local,
                 mptcp = x.Mptcp is { Fallback: false }, fallback = x.Mptcp?.Fallback, token = x.Mptcp?.TokenHex,
                 reachedExpectedSubflows = x.ReachedExpectedSubflows, subflowWaitMs = Math.Round(x.SubflowWaitMs, 1),
                 subflows = x.Mptcp?.Subflows.Select(sf => new { local = sf.Local, remote = sf.Remote, bytesSent = sf.BytesSent, bytesAcked = sf.BytesAcked, bytesReceived = sf.BytesReceived }),
@@ -487,7 +510,15 @@ static class Client
     static string LocalAddr(string endpoint) => IPEndPoint.TryParse(endpoint, out var ep) ? ep.Address.ToString() : endpoint;
 
     static async Task<Outcome> One(long connId, IPAddress target, int port, long bytes, ulong seed, int timeoutMs, bool udp,
-        MptcpOptions? mp, CancellationToken deadline)
+        MptcpOptions? mp, CancellationToken deadline, int localPort)
+    {
+        var local = new System.Runtime.CompilerServices.StrongBox<string?>(localPort == 0 ? null : $"port {localPort}");
+        var o = await OneCore(connId, target, port, bytes, seed, timeoutMs, udp, mp, deadline, local, localPort);
+        return o with { Local = local.Value };
+    }
+
+    static async Task<Outcome> OneCore(long connId, IPAddress target, int port, long bytes, ulong seed, int timeoutMs, bool udp,
+        MptcpOptions? mp, CancellationToken deadline, System.Runtime.CompilerServices.StrongBox<string?> local, int localPort)
     {
         var sw = Stopwatch.StartNew();
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(deadline);
@@ -497,7 +528,12 @@ static class Client
         {
             using var s = mp is not null ? Mptcp.NewStreamSocket(target.AddressFamily)
                 : new Socket(target.AddressFamily, udp ? SocketType.Dgram : SocketType.Stream, udp ? ProtocolType.Udp : ProtocolType.Tcp);
-            if (mp?.Bind is { } bindAddr) s.Bind(new IPEndPoint(bindAddr, 0));
+            if (mp?.Bind is not null || localPort != 0)
+            {
+                stage = "bind";
+                s.Bind(new IPEndPoint(mp?.Bind ?? (target.AddressFamily == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Any : IPAddress.Any), localPort));
+                stage = "connect";
+            }
             string answer;
             MptcpConnInfo? info = null;
             bool reached = false;
@@ -507,6 +543,7 @@ static class Client
                 var payload = new byte[bytes];
                 Pattern.Fill(payload, seed, connId, 0);
                 await s.ConnectAsync(new IPEndPoint(target, port), cts.Token);
+                local.Value = s.LocalEndPoint?.ToString();
                 stage = "send";
                 await s.SendAsync(payload, SocketFlags.None, cts.Token);
                 stage = "receive";
@@ -518,6 +555,7 @@ static class Client
             {
                 s.NoDelay = true;
                 await s.ConnectAsync(new IPEndPoint(target, port), cts.Token);
+                local.Value = s.LocalEndPoint?.ToString();
                 stage = "send";
                 var buf = new byte[(int)Math.Min(65536, Math.Max(bytes, 1))];
                 long prime = mp is null ? bytes : Math.Min(bytes, mp.PrimeBytes);

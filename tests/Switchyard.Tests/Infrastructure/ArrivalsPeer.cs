@@ -10,10 +10,20 @@ namespace Switchyard.Tests.Infrastructure;
 /// </summary>
 public sealed class ArrivalsPeer
 {
-    public sealed record Arrival(string Client, long Conn, bool Ok, string? Backend, string? Reason, long StartUnixMs, double Ms)
+    public sealed record Arrival(string Client, long Conn, bool Ok, string? Backend, string? Reason, long StartUnixMs, double Ms, string? Local)
     {
         public DateTimeOffset Start => DateTimeOffset.FromUnixTimeMilliseconds(StartUnixMs);
-        public override string ToString() => $"{Client}#{Conn} at {Start:HH:mm:ss.fff}: {(Ok ? "ok" : "FAILED " + Reason)} -> {Backend} ({Ms} ms)";
+        public override string ToString() => $"{Client}#{Conn} {Local} at {Start:HH:mm:ss.fff}: {(Ok ? "ok" : "FAILED " + Reason)} -> {Backend} ({Ms} ms)";
+    }
+
+    /// <summary>Parses one line of `switchyard-peer client --details`.</summary>
+    public static Arrival Parse(string client, string line)
+    {
+        var e = JsonDocument.Parse(line).RootElement;
+        return new Arrival(client, e.GetProperty("conn").GetInt64(), e.GetProperty("ok").GetBoolean(),
+            e.GetProperty("backend").GetString(), e.GetProperty("reason").GetString(),
+            e.GetProperty("startUnixMs").GetInt64(), e.GetProperty("ms").GetDouble(),
+            e.TryGetProperty("local", out var l) && l.ValueKind == JsonValueKind.String ? l.GetString() : null);
     }
 
     public string Name { get; }
@@ -23,13 +33,15 @@ public sealed class ArrivalsPeer
     ArrivalsPeer(string name, BackgroundProcess p, string details) { Name = name; _p = p; _details = details; }
 
     public static ArrivalsPeer Start(Topology t, string name, string ns, string target, int port, string dir,
-        int concurrency = 2, int intervalMs = 40, int bytes = 8192)
+        int concurrency = 2, int intervalMs = 40, int bytes = 8192, string? sourcePorts = null)
     {
         var details = Path.Combine(dir, $"arrivals-{name}.jsonl");
-        var p = new BackgroundProcess(t.StartProcess(ns, PeerProcess.Dotnet, PeerProcess.DllPath, "client", "--target", target,
+        var args = new List<string> { PeerProcess.DllPath, "client", "--target", target,
             "--port", port.ToString(), "--connections", "1000000", "--concurrency", concurrency.ToString(), "--bytes", bytes.ToString(),
             "--interval-ms", intervalMs.ToString(), "--timeout-ms", "10000", "--deadline-ms", "600000", "--stop-on-stdin",
-            "--json", "--details", details));
+            "--json", "--details", details };
+        if (sourcePorts is not null) args.AddRange(["--source-ports", sourcePorts]);
+        var p = new BackgroundProcess(t.StartProcess(ns, PeerProcess.Dotnet, args.ToArray()));
         return new ArrivalsPeer(name, p, details);
     }
 
@@ -52,10 +64,7 @@ public sealed class ArrivalsPeer
             foreach (var l in File.ReadLines(_details))
             {
                 if (!l.StartsWith('{')) continue;
-                var e = JsonDocument.Parse(l).RootElement;
-                list.Add(new Arrival(Name, e.GetProperty("conn").GetInt64(), e.GetProperty("ok").GetBoolean(),
-                    e.GetProperty("backend").GetString(), e.GetProperty("reason").GetString(),
-                    e.GetProperty("startUnixMs").GetInt64(), e.GetProperty("ms").GetDouble()));
+                list.Add(Parse(Name, l));
             }
         return (_p.Process.ExitCode, summary, list, $"{_p.StdOut}\n{_p.StdErr}");
     }

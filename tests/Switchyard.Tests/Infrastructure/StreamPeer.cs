@@ -42,7 +42,7 @@ public sealed class StreamPeer
         var args = new List<string> { PeerProcess.DllPath, "stream", "--target", target, "--port", port.ToString(),
             "--want", string.Join(",", want.Select(kv => $"{kv.Key}:{kv.Value}")), "--max-attempts", "400",
             "--chunk", chunk.ToString(), "--interval-ms", intervalMs.ToString(), "--status", status, "--status-ms", "200",
-            "--timeout-ms", "10000", "--finish-timeout-ms", "15000" };
+            "--timeout-ms", "10000", "--finish-timeout-ms", "8000" };
         if (mptcp) args.AddRange(["--mptcp", "--expect-subflows", "2", "--subflow-wait-ms", "10000"]);
         var bp = new BackgroundProcess(t.StartProcess(ns, PeerProcess.Dotnet, args.ToArray()));
         var until = DateTime.UtcNow + (readyTimeout ?? TimeSpan.FromSeconds(60));

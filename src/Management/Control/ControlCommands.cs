@@ -75,6 +75,8 @@ public sealed class ControlCommands(ControlPlane control, Func<string>? counters
         {
             ["ok"] = true, ["message"] = r.Message, ["generation"] = r.Generation, ["quiescent"] = r.Quiescent,
             ["elapsedMs"] = Math.Round(r.Elapsed.TotalMilliseconds, 3),
+            ["compileMs"] = Math.Round(r.CompileTime.TotalMilliseconds, 3),
+            ["graceMs"] = Math.Round(r.GraceTime.TotalMilliseconds, 3),
         }.ToJsonString();
     }
 

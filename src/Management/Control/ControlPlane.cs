@@ -34,6 +34,10 @@ public sealed class QuiescentWorker(Func<long> generation, Func<bool> exited) : 
 public sealed record ChangeResult(bool Ok, string Message, long Generation, bool Quiescent, TimeSpan Elapsed,
     IReadOnlyList<ConfigurationError> Errors)
 {
+    /// <summary>Of <see cref="Elapsed"/>: validate + compile + publish, and the wait for the grace period.</summary>
+    public TimeSpan CompileTime { get; init; }
+    public TimeSpan GraceTime { get; init; }
+
     public static ChangeResult Refused(IReadOnlyList<ConfigurationError> errors) =>
         new(false, string.Join("; ", errors.Select(e => e.ToString())), 0, false, TimeSpan.Zero, errors);
     public static ChangeResult Refused(string path, string reason) => Refused([new ConfigurationError(path, reason)]);
@@ -60,7 +64,12 @@ public sealed class ControlPlane
 
     sealed record Retired(DataplaneSnapshot Snapshot, long[] Marks);
 
-    static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+    static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        // An absent optional setting stays absent (a null would bind as "" and fail validation).
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
+    };
 
     readonly object _gate = new();
     readonly SnapshotCompiler _compiler = new();
@@ -152,6 +161,7 @@ public sealed class ControlPlane
                 _log($"{what}: refused: {string.Join("; ", e.Errors)}");
                 return ChangeResult.Refused(e.Errors);
             }
+            var compiled = sw.Elapsed;
             var old = Snapshots.Publish(next);
             _running = candidate;
             _runtime = runtime;
@@ -163,7 +173,11 @@ public sealed class ControlPlane
                 : $"{what}: generation {next.Generation} published; not every worker passed a quiescent point within " +
                   $"{_running.Control.ChangeTimeoutMilliseconds} ms (the old snapshot is kept until they do)";
             _log($"{msg} ({sw.Elapsed.TotalMilliseconds:0.###} ms)");
-            return new ChangeResult(true, msg, next.Generation, quiescent, sw.Elapsed, []);
+            return new ChangeResult(true, msg, next.Generation, quiescent, sw.Elapsed, [])
+            {
+                CompileTime = compiled,
+                GraceTime = sw.Elapsed - compiled,
+            };
         }
     }
 

@@ -195,6 +195,7 @@ public sealed class LiveChangesUnderLoadTests(ITestOutputHelper output)
         {
             var (code, summary, final) = s.Stop(TimeSpan.FromSeconds(60));
             Log($"stream {s.Name}: exit {code}, {summary}");
+            foreach (var c in final) Log("  " + c);
             foreach (var c in final)
             {
                 if (c.Backend == "b3")

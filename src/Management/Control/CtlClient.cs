@@ -18,7 +18,8 @@ public static class CtlClient
           switchyard ctl [--socket PATH] watch [SECONDS]     refreshing table with rates, until Ctrl-C
 
         Commands:
-        {ControlCommands.Syntax}
+        {string.Join("\n", ControlCommands.Syntax.Split('\n').Select(l => "  " + l))}
+
         Options:
           --socket PATH   control socket (default {ControlOptions.DefaultSocket}; the appliance's Control.Socket)
           --json          print the appliance's JSON answer as is
@@ -64,7 +65,8 @@ public static class CtlClient
         }
         catch (SocketException e)
         {
-            stderr.WriteLine($"switchyard ctl: cannot reach the control socket {socket}: {e.Message}");
+            stderr.WriteLine($"switchyard ctl: cannot reach the control socket {socket}: {e.Message} " +
+                "(is the appliance running, with this Control.Socket? see --socket)");
             return 1;
         }
         catch (IOException e)

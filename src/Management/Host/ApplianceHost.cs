@@ -36,6 +36,13 @@ public sealed class ApplianceHost
         _configPath = configPath; _configArgs = configArgs ?? [];
     }
 
+    /// <summary>The control plane, once the ports are up (null before): health checks and metrics attach here.</summary>
+    public ControlPlane? Control { get; private set; }
+
+    /// <summary>Called on the management thread right after the control plane exists and before the workers
+    /// start (e.g. to start health checks that call <see cref="ControlPlane.SetHealth"/>).</summary>
+    public Action<ControlPlane>? OnControlPlane { get; init; }
+
     void Log(string message) => _log.WriteLine($"switchyard: {message}");
 
     public int Run()
@@ -117,6 +124,8 @@ public sealed class ApplianceHost
         // The control plane owns the running configuration and publishes every snapshot (the first one too).
         var control = new ControlPlane(_o, portMacs, portIndexes, Log);
         var holder = control.Snapshots;
+        Control = control;
+        OnControlPlane?.Invoke(control);
         var snapshot = holder.Current;
         Log($"snapshot {snapshot.Generation}: {snapshot.Vips.Length} VIP(s), {snapshot.Pools.Length} pool(s), " +
             $"{snapshot.Backends.Count(b => b.Name is not null)} backend(s)");

@@ -1,0 +1,75 @@
+using Switchyard.Management.Control;
+using Switchyard.Tests.Pipeline;
+
+namespace Switchyard.Tests.Control;
+
+/// <summary>`switchyard ctl` argument handling and the protocol's error answers (no appliance needed).</summary>
+public class CtlClientTests
+{
+    static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var o = new StringWriter(); var e = new StringWriter();
+        int code = CtlClient.Run(args, o, e);
+        return (code, o.ToString(), e.ToString());
+    }
+
+    [Fact]
+    public void Help_usage_and_unreachable_socket_have_their_exit_codes()
+    {
+        var help = Run("--help");
+        Assert.Equal(0, help.Code);
+        foreach (var word in new[] { "list", "backend add", "backend drain", "keys rotate", "reload", "config", "counters", "watch", "Exit codes" })
+            Assert.Contains(word, help.Out);
+        Assert.Equal(2, Run().Code);
+        Assert.Equal(2, Run("--bogus", "list").Code);
+        Assert.Equal(2, Run("--socket").Code);
+        var unreachable = Run("--socket", "/nonexistent/switchyard.sock", "list");
+        Assert.Equal(1, unreachable.Code);
+        Assert.Contains("/nonexistent/switchyard.sock", unreachable.Err);
+    }
+
+    [Fact]
+    public void Malformed_requests_get_usage_errors_and_refusals_name_the_path()
+    {
+        using var h = new ControlHarness();
+        var c = new ControlCommands(h.Control);
+        Assert.Contains("\"usage\":true", c.Handle("not json"));
+        Assert.Contains("\"usage\":true", c.Handle("[1,2]"));
+        Assert.Contains("\"usage\":true", c.Handle("{\"args\":[1]}"));
+        Assert.Contains("\"usage\":true", c.Handle("{\"args\":[]}"));
+        Assert.Contains("\"usage\":true", c.Handle("{\"args\":[\"backend\",\"set\",\"web\",\"w1\",\"weight\",\"x\"]}"));
+        Assert.Contains("\"usage\":true", c.Handle("{\"args\":[\"backend\",\"drain\",\"web\",\"w1\",\"deadline\"]}"));
+        Assert.Contains("\"usage\":true", c.Handle("{\"args\":[\"keys\",\"rotate\",\"7\",\"00\"]}"));
+        var refused = c.Handle("{\"args\":[\"backend\",\"add\",\"web\",\"w9\",\"10.0.0.999\",\"mac\",\"02:00:00:00:00:99\"]}");
+        Assert.Contains("\"usage\":false", refused);
+        Assert.Contains("Pools[0].Backends[3].Address", refused);
+        Assert.Contains("not available", c.Handle("{\"args\":[\"counters\"]}"));
+        var ok = c.Handle("{\"args\":[\"backend\",\"drain\",\"web\",\"w1\",\"deadline\",\"5\"]}");
+        Assert.Contains("\"ok\":true", ok);
+        Assert.Contains("\"quiescent\":true", ok);
+        var list = c.Handle("{\"args\":[\"list\"]}");
+        Assert.Contains("\"state\":\"draining\"", list);
+        Assert.Contains("\"http\"", list);
+    }
+
+    [Fact]
+    public void The_watch_table_shows_state_and_rates_between_two_samples()
+    {
+        using var h = new ControlHarness();
+        var c = new ControlCommands(h.Control);
+        System.Text.Json.Nodes.JsonObject Sample() =>
+            System.Text.Json.Nodes.JsonNode.Parse(c.Handle("{\"args\":[\"list\"]}"))!["result"]!.AsObject();
+        var before = Sample();
+        h.Open(30);
+        Assert.True(h.Control.Disable("web", "w2").Ok);
+        var after = Sample();
+        var table = CtlClient.FormatList(after, before, 2.0);
+        Assert.Contains("PKT/S", table);
+        var w2 = table.Split('\n').Single(l => l.StartsWith("web ") && l.Contains(" w2 "));
+        Assert.Contains("disabled", w2);
+        long flows = after["backends"]!.AsArray().Single(b => b!["name"]!.ToString() == "w1")!["newFlows"]!.GetValue<long>();
+        Assert.True(flows > 0);
+        var w1 = table.Split('\n').Single(l => l.StartsWith("web ") && l.Contains(" w1 "));
+        Assert.EndsWith($"{flows / 2.0,9:0}", w1);     // flows per second over the 2 s between the samples
+    }
+}

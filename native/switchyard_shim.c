@@ -48,9 +48,16 @@ uint32_t sy_mbuf_default_headroom(void) { return RTE_PKTMBUF_HEADROOM; }
 
 /* ---- Threads -------------------------------------------------------------------------------- */
 
-int32_t sy_thread_register(void) { return rte_thread_register(); }
+/* rte_thread_register also disables DPDK's multi-process channel for good (rte_mp_disable: a
+ * secondary could not know the new lcore), so with registration off the workers run without an
+ * lcore id and dpdk-dumpcap (a secondary) can still attach. */
+static int g_register_threads = 1;
 
-void sy_thread_unregister(void) { rte_thread_unregister(); }
+void sy_set_thread_registration(int32_t enabled) { g_register_threads = enabled != 0; }
+
+int32_t sy_thread_register(void) { return g_register_threads ? rte_thread_register() : 0; }
+
+void sy_thread_unregister(void) { if (g_register_threads) rte_thread_unregister(); }
 
 /* ---- Memory --------------------------------------------------------------------------------- */
 

@@ -74,6 +74,10 @@ SY_EXPORT uint32_t sy_mbuf_default_headroom(void);
 SY_EXPORT int32_t sy_thread_register(void);
 /* rte_thread_unregister: releases the lcore id. No return value (DPDK has none). */
 SY_EXPORT void sy_thread_unregister(void);
+/* enabled = 0: sy_thread_register/unregister do nothing from now on (workers get no lcore id and
+ * no mempool cache), because rte_thread_register closes DPDK's multi-process channel and
+ * dpdk-dumpcap could no longer attach. Call before any worker starts. Default: enabled. */
+SY_EXPORT void sy_set_thread_registration(int32_t enabled);
 
 /* ---- Memory ------------------------------------------------------------------------------- */
 

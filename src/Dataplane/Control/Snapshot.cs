@@ -178,7 +178,7 @@ public sealed class DataplaneSnapshot
 /// snapshot in a retired list together with every worker's quiescent counter read after the
 /// publication, and drops it only once each worker's counter has advanced by two (or the worker has
 /// exited): one advance could be a store that was already in the worker's store buffer while it read
-/// the old reference; the second is a housekeeping pass that began after the publication was visible.
+/// the old reference; the second ends a loop that began after the publication was visible.
 /// Only then is a change acknowledged as in effect, and only then is the old snapshot released (a
 /// managed object: the GC frees it once nothing refers to it, and nothing on the packet path does).
 /// </para>

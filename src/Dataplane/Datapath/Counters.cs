@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Switchyard.Dataplane.Datapath;
 
 /// <summary>Indexes into <see cref="WorkerCounters.Global"/> after the outcome and drop-reason slots.</summary>
@@ -70,10 +72,15 @@ public sealed class WorkerCounters
 
     public const int Offset = Pad;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Drop(DropReason r) { Outcomes[Pad + (int)Outcome.Dropped]++; Drops[Pad + (int)r]++; }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Count(Outcome o) => Outcomes[Pad + (int)o]++;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Add(GlobalCounter c, long n = 1) => Global[Pad + (int)c] += n;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void AddVip(int vip, ServiceCounter c, long n = 1) => Vips[Pad + vip * (int)ServiceCounter.Count + (int)c] += n;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void AddBackend(int id, ServiceCounter c, long n = 1) => Backends[Pad + id * (int)ServiceCounter.Count + (int)c] += n;
 
     public long Get(Outcome o) => Volatile.Read(ref Outcomes[Pad + (int)o]);

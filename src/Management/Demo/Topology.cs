@@ -30,6 +30,13 @@ public sealed record TopologySpec
     /// appliance (`switchyard ctl backend add`). Numbered after the regular ones (b4 after three backends).</summary>
     public int SpareBackends { get; init; }
 
+    /// <summary>Add a management leg to the appliance's namespace: a second veth (PREFIX-lbm) into the bridge with kernel
+    /// addresses <see cref="ManagementV4"/> (and <see cref="ManagementV6"/> with IPv6), the path the management side
+    /// (health checks) uses to reach backends, since the DPDK interface carries no kernel address. Off by default.</summary>
+    public bool ManagementLeg { get; init; }
+    public IPAddress ManagementV4 { get; init; } = IPAddress.Parse("198.18.0.3");
+    public IPAddress ManagementV6 { get; init; } = IPAddress.Parse("2001:db8::3");
+
     /// <summary>A fresh prefix such as "sy3fa1": short enough for every derived name, random so parallel runs don't collide.</summary>
     public static string RandomPrefix() => "sy" + Convert.ToHexStringLower(BitConverter.GetBytes(Random.Shared.Next()).AsSpan(0, 2));
 }
@@ -56,6 +63,8 @@ public sealed record Endpoint(string Role, int Index, string Namespace, string I
 /// </code>
 /// Clients 198.18.0.1i / 2001:db8::1i, backends 198.18.0.2i / 2001:db8::2i, appliance 198.18.0.2 / ::2 (answered by the
 /// appliance itself; the kernel interface holds no address), VIP 198.18.0.100 / ::100 answered by the appliance's ARP/NDP.
+/// With <see cref="TopologySpec.ManagementLeg"/>, the appliance's namespace also has PREFIX-lbm on the bridge with kernel
+/// addresses 198.18.0.3 / 2001:db8::3 (the management side's path to the backends, e.g. for health checks).
 /// </summary>
 public sealed class Topology : IDisposable
 {
@@ -72,6 +81,8 @@ public sealed class Topology : IDisposable
     public IPAddress VipV4 => Spec.VipV4;
     public IPAddress? VipV6 => Spec.IPv6 ? Spec.VipV6 : null;
     public string ApplianceNamespace => Appliance.Namespace;
+    /// <summary>The management leg (in the appliance's namespace) when <see cref="TopologySpec.ManagementLeg"/> is set, else null.</summary>
+    public Endpoint? Management { get; private set; }
 
     readonly List<Endpoint> _clients = new();
     readonly List<Endpoint> _backends = new();
@@ -84,7 +95,7 @@ public sealed class Topology : IDisposable
     Topology(TopologySpec spec) => Spec = spec;
 
     public static string MacFor(int role, int index) => $"02:53:59:{role:x2}:{(index >> 8) & 0xff:x2}:{index & 0xff:x2}";
-    const int RoleClient = 1, RoleBackend = 2, RoleAppliance = 3, BridgePortFlag = 0x80;
+    const int RoleClient = 1, RoleBackend = 2, RoleAppliance = 3, RoleManagement = 4, BridgePortFlag = 0x80;
 
     public static Topology Create(TopologySpec spec)
     {
@@ -166,6 +177,27 @@ public sealed class Topology : IDisposable
         Appliance = AddHost("lb", RoleAppliance, 0, null, null, ifName: $"{Prefix}-lb0", v4Report: Spec.ApplianceV4,
             v6Report: Spec.IPv6 ? Spec.ApplianceV6 : null);
         Sysctl(Appliance.Namespace, $"net.ipv6.conf.{Appliance.Interface}.disable_ipv6", "1");
+        if (Spec.ManagementLeg) Management = AddManagementLeg();
+    }
+
+    /// <summary>A second veth from the appliance's namespace into the bridge, with kernel addresses. The kernel must
+    /// answer ARP for them on this leg only: on the DPDK leg the appliance answers for its own addresses and the VIP.</summary>
+    Endpoint AddManagementLeg()
+    {
+        string ns = Appliance.Namespace, ifn = $"{Prefix}-lbm", port = $"{ifn}-br";
+        if (port.Length > 15) throw new ArgumentException($"interface name '{port}' exceeds 15 characters");
+        string mac = MacFor(RoleManagement, 0), portMac = MacFor(RoleManagement | BridgePortFlag, 0);
+        Ip(LanNamespace, "link", "add", port, "address", portMac, "type", "veth", "peer", "name", ifn, "address", mac, "netns", ns);
+        Ip(LanNamespace, "link", "set", port, "master", Bridge);
+        Ip(LanNamespace, "link", "set", port, "up");
+        Sysctl(ns, "net.ipv4.conf.all.arp_ignore", "1");
+        Sysctl(ns, "net.ipv4.conf.all.arp_announce", "2");
+        Ip(ns, "link", "set", ifn, "up");
+        Ethtool(ns, ifn);
+        Ethtool(LanNamespace, port);
+        Ip(ns, "addr", "add", $"{Spec.ManagementV4}/24", "dev", ifn);
+        if (Spec.IPv6) Ip(ns, "addr", "add", $"{Spec.ManagementV6}/64", "dev", ifn, "nodad");
+        return new Endpoint("lbm", 0, ns, ifn, mac, port, Spec.ManagementV4, Spec.IPv6 ? Spec.ManagementV6 : null);
     }
 
     Endpoint AddHost(string role, int roleId, int index, IPAddress? v4, IPAddress? v6, string? ifName = null,

@@ -56,6 +56,7 @@ public sealed class ApplianceHost
         {
             try { Dpdk.InitPdump(); }
             catch (DpdkException e) { Log($"packet capture (pdump) unavailable: {e.Message}"); }
+            Observability.ObservabilityService.PrepareEal(_o.Observability, !ealArgs.Contains("--no-huge"), Log);
             return RunPorts(plans);
         }
         finally
@@ -156,6 +157,19 @@ public sealed class ApplianceHost
         Log($"running: {workers.Count} worker(s) on core(s) {string.Join(',', plans.Select(p => p.Core))}");
 
         var views = workers.Select(w => new CountersReport.WorkerView(w.Loop.Core, w.Counters)).ToArray();
+        // Health checks run off the worker cores; every transition goes through the control plane's one change path.
+        using var health = new Health.HealthChecker(control.Running, t =>
+        {
+            var r = control.SetHealth(t.Pool, t.Backend, t.Up, t.Reason);
+            if (!r.Ok) Log($"health {t.Pool}/{t.Backend} {(t.Up ? "up" : "down")} not applied: {r.Message}");
+        }, _log);
+        health.Start();
+        long healthSeenGeneration = holder.Current.Generation;
+        using var observability = new Observability.ObservabilityService(_o.Observability,
+            new(() => holder.Current, views, () => PortStats(portIndexes), () => _uptime.Elapsed,
+                BackendStates: () => control.Backends().Select(b => (b.Pool, b.Name, b.State.ToString().ToLowerInvariant())),
+                Health: health.Backends), Log);
+        observability.Start();
         using var server = StartControlServer(control, () => CountersReport.ToJson(holder.Current, views, PortStats(portIndexes), _uptime.Elapsed, final: false));
         var watcher = _configPath is not null && _o.Control.WatchConfigFile
             ? new ConfigFileWatcher(_configPath, () => control.Reload(_configPath, _configArgs, what: "reload (file changed)"), Log) : null;
@@ -190,6 +204,12 @@ public sealed class ApplianceHost
                 reason = $"no packet for {_o.Run.StopAfterIdleMilliseconds} ms"; stop.Request(); break;
             }
             control.Tick();
+            // Backends added, removed or re-addressed (ctl, reload): the checker follows the running configuration.
+            if (holder.Current.Generation != healthSeenGeneration)
+            {
+                healthSeenGeneration = holder.Current.Generation;
+                health.Update(control.Running);
+            }
             if (watcher is not null && lastWatch.ElapsedMilliseconds >= 1000) { watcher.Poll(); lastWatch.Restart(); }
             if (!string.IsNullOrEmpty(_o.Run.CountersFile) && lastCounters.Elapsed.TotalSeconds >= Math.Max(1, _o.Run.CountersIntervalSeconds))
             {

@@ -30,6 +30,9 @@ public sealed record CommandLine(string ConfigPath, bool Help, bool Version, boo
         `switchyard ctl list | backend add/del/set/drain/disable/enable | keys | reload | config | counters | watch`.
         With Control.WatchConfigFile (default true) a changed configuration file is reloaded (validated).
         Exit codes: 0 ok, 1 runtime failure (DPDK error text printed), 2 invalid configuration or usage.
+        Observability: GET http://127.0.0.1:9469/metrics (Prometheus) and /counters (JSON), see Observability.*;
+        dpdk-telemetry.py -f <Eal.FilePrefix> answers /switchyard/info, /switchyard/vip,<name>, ...;
+        dpdk-dumpcap --file-prefix=<Eal.FilePrefix> -i <device> needs Observability.PacketCapture and hugepages.
         The configuration reference is in README.md; appliance.json shows every section.
         """;
 

@@ -32,6 +32,7 @@ public sealed class ApplianceOptions
     public MptcpOptions Mptcp { get; set; } = new();
     public RunOptions Run { get; set; } = new();
     public DemoOptions Demo { get; set; } = new();
+    public ObservabilityOptions Observability { get; set; } = new();
     public ControlOptions Control { get; set; } = new();
 }
 
@@ -125,6 +126,10 @@ public sealed class PoolOptions
     /// current Maglev table and re-pin) or "reset" (TCP answered with a RST, other packets dropped).</summary>
     public string RemovedFlows { get; set; } = "rehash";
     public BackendOptions[] Backends { get; set; } = [];
+    /// <summary>Health checks of this pool's backends (Type "none" by default: no checks).</summary>
+    public HealthCheckOptions HealthCheck { get; set; } = new();
+    /// <summary>When every enabled backend is down: "fail-open" (route to all of them as if up) or "fail-closed" (route nothing).</summary>
+    public string AllDownPolicy { get; set; } = "fail-open";
 }
 
 public sealed class BackendOptions

@@ -177,4 +177,53 @@ public sealed class MaglevTests
         Assert.Equal(5, Maglev.Slot(0xFFFF_FFFF_0000_0005UL, M));
         Assert.Equal((int)(0xFFFF_FFFFu % M), Maglev.Slot(0x0000_0000_FFFF_FFFFUL, M));
     }
+
+    /// <summary>The paper's population loop written literally (slot = (offset + skip * next) mod M, a modulo per
+    /// probe) with the same weighted turns; the production build advances slots incrementally instead.</summary>
+    static int[] ReferenceBuild(MaglevBackend[] backends, int size)
+    {
+        var list = backends.Where(b => b.Weight > 0)
+            .OrderBy(b => b.Key, StringComparer.Ordinal).ThenBy(b => b.Id).ToArray();
+        if (list.Length == 0) return [];
+        int n = list.Length;
+        var offset = list.Select(b => FlowHash.Stable(b.Key, 0x5EED0001) % (ulong)size).ToArray();
+        var skip = list.Select(b => FlowHash.Stable(b.Key, 0x5EED0002) % (ulong)(size - 1) + 1).ToArray();
+        var next = new ulong[n];
+        var target = new ulong[n];
+        ulong max = list.Max(b => (ulong)b.Weight);
+        var table = Enumerable.Repeat(-1, size).ToArray();
+        int filled = 0;
+        for (ulong round = 1; filled < size; round++)
+            for (int i = 0; i < n && filled < size; i++)
+            {
+                if (round * list[i].Weight < target[i]) continue;
+                target[i] += max;
+                ulong c = (offset[i] + skip[i] * next[i]) % (ulong)size;
+                while (table[c] >= 0) { next[i]++; c = (offset[i] + skip[i] * next[i]) % (ulong)size; }
+                table[c] = list[i].Id;
+                next[i]++;
+                filled++;
+            }
+        return table;
+    }
+
+    [Theory]
+    [InlineData(1, 7)]
+    [InlineData(3, 251)]
+    [InlineData(10, 65537)]
+    [InlineData(1000, 65537)]
+    public void Build_equals_the_papers_formula_for_equal_weights(int n, int size)
+    {
+        var backends = Backends(n);
+        Assert.Equal(ReferenceBuild(backends, size), Maglev.Build(backends, size));
+    }
+
+    [Fact]
+    public void Build_equals_the_papers_formula_for_mixed_weights()
+    {
+        var rng = new Random(20261122);
+        var backends = Enumerable.Range(0, 200)
+            .Select(i => new MaglevBackend(i, $"b{i}", (uint)rng.Next(0, 9))).ToArray();
+        Assert.Equal(ReferenceBuild(backends, M), Maglev.Build(backends, M));
+    }
 }

@@ -133,6 +133,15 @@ public static unsafe class Checksum
     }
 
     /// <summary>
+    /// Checksum of a 20-byte IPv4 header given as its bytes in memory order, loaded little-endian
+    /// (bytes 0-7, 8-15 with the checksum field zero, 16-19), ready to store at offset 10 as is.
+    /// Lets a writer build the header in registers and store it once (see Encapsulation).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ushort Ipv4Header20(ulong bytes0, ulong bytes8, uint bytes16)
+        => Finish(AddCarry(AddCarry(bytes0, bytes8), bytes16));
+
+    /// <summary>
     /// Partial sum of the IPv4 pseudo-header (RFC 793/768): source and destination read from the IPv4
     /// header at <paramref name="ip"/>, then zero, protocol, and the upper-layer length.
     /// </summary>

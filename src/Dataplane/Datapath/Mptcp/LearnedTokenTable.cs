@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using Switchyard.Dataplane.Datapath.Steering;
 
 namespace Switchyard.Dataplane.Datapath.Mptcp;
 
@@ -146,10 +147,9 @@ public sealed unsafe class LearnedTokenTable : IDisposable
         _mask = slots - 1;
         _idleTicks = idleTicks;
         _seed = seed ?? (uint)Random.Shared.Next();
-        _slots = (ulong*)NativeMemory.AlignedAlloc((nuint)slots * sizeof(ulong), CacheLine);
-        _lastSeen = (uint*)NativeMemory.AlignedAlloc((nuint)slots * sizeof(uint), CacheLine);
-        NativeMemory.Clear(_slots, (nuint)slots * sizeof(ulong));
-        NativeMemory.Clear(_lastSeen, (nuint)slots * sizeof(uint));
+        // Zeroed, on huge pages where large (see TableMemory): lookups hit random slots.
+        _slots = (ulong*)TableMemory.Allocate((nuint)slots * sizeof(ulong), CacheLine);
+        _lastSeen = (uint*)TableMemory.Allocate((nuint)slots * sizeof(uint), CacheLine);
     }
 
     /// <summary>Number of slots.</summary>
@@ -483,8 +483,8 @@ public sealed unsafe class LearnedTokenTable : IDisposable
     void Free()
     {
         if (_slots == null) return;
-        NativeMemory.AlignedFree(_slots);
-        NativeMemory.AlignedFree(_lastSeen);
+        TableMemory.Free(_slots);
+        TableMemory.Free(_lastSeen);
         _slots = null;
         _lastSeen = null;
     }

@@ -1,4 +1,6 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
 using Switchyard.Dataplane.Control;
 using Switchyard.Dataplane.Datapath.Forwarding;
 using Switchyard.Dataplane.Datapath.Mptcp;
@@ -149,12 +151,28 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
         // The second pass looks this bucket up; by then the load has had the rest of the burst to land
         // (a 1M-entry table is 16 MiB: without this, nearly every lookup waits for DRAM).
         _flows.Prefetch(_hash[i]);
+        var pool = snap.Pools[v.Pool];
+        // Encapsulation writes its outer headers into the headroom, the cache line in front of the
+        // frame, which nothing has touched yet: fetch it now rather than stall the second pass's stores.
+        if (pool.Mode != ForwardingMode.L2Dsr && Sse.IsSupported) Sse.Prefetch0(frame - 1);
         bool syn = p.Protocol == IpProtocol.Tcp && (p.TcpFlags & (TcpFlag.Syn | TcpFlag.Ack)) == TcpFlag.Syn;
+        // A SYN is nearly always a flow-table miss that the second pass steers by Maglev: fetch its
+        // slot too (a 65537-entry table is 256 KiB; the SYN flood's profile had this load as its top stall).
+        if (syn && v.AnnouncedBackend < 0) PrefetchMaglev(pool.Maglev, _hash[i]);
         // Pin TCP flows from their SYN, UDP flows from their first packet (design.md).
         _kind[i] = p.Protocol == IpProtocol.Udp || syn ? Kind.SteerPin : Kind.Steer;
         _vip[i] = vip;
         if (v.JoinModes != 0 && p.Protocol == IpProtocol.Tcp) ClassifyMptcp(snap, frame, i, ref p, in v, syn, ref batch);
         return Burst.DropPort;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void PrefetchMaglev(int[] table, ulong hash)
+    {
+        if (table.Length == 0 || !Sse.IsSupported) return;
+        // The same slot SteerAndForward reads. Only a hint: if the GC moved the array meanwhile, the
+        // prefetch warms a stale line and nothing else happens.
+        Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(table), (nint)((uint)hash % (uint)table.Length))));
     }
 
     /// <summary>MPTCP signalling of a TCP segment to a VIP that steers joins: joins, keys to learn, closes.</summary>
@@ -420,12 +438,11 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
                 Mtu = egress.Mtu,
                 KeepVlan = true,
             };
-            var r = Encapsulation.Encapsulate(frame, len, burst.Headroom[i], p, e, out short delta, out ushort newLen);
+            // Delta and length go straight into the burst (written only on Ok).
+            var r = Encapsulation.EncapsulateInto(frame, len, burst.Headroom[i], p, e, ref burst.Delta[i], ref burst.OutLength[i]);
             if (r == EncapResult.TooBig)
                 return AnswerTooBig(snap, burst, i, rxPort, ref p, Encapsulation.InnerMtu(e, p.IsIPv6));
             if (r != EncapResult.Ok) return Drop(DropReason.NoHeadroom);
-            burst.Delta[i] = delta;
-            burst.OutLength[i] = newLen;
         }
         _counters.Count(Outcome.Forwarded);
         _counters.AddVip(vip, ServiceCounter.Packets);

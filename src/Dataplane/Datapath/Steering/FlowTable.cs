@@ -79,8 +79,8 @@ public sealed unsafe class FlowTable : IDisposable
         _bucketCount = (int)buckets;
         _mask = buckets - 1;
         nuint bytes = (nuint)buckets * (nuint)sizeof(Bucket);
-        _buckets = (Bucket*)NativeMemory.AlignedAlloc(bytes, CacheLine);
-        NativeMemory.Clear(_buckets, bytes);
+        _buckets = (Bucket*)TableMemory.Allocate(bytes, CacheLine); // zeroed; huge pages where it is large
+
     }
 
     /// <summary>Number of entries the table can hold (buckets x 4).</summary>
@@ -298,7 +298,7 @@ public sealed unsafe class FlowTable : IDisposable
     void Free()
     {
         if (_buckets == null) return;
-        NativeMemory.AlignedFree(_buckets);
+        TableMemory.Free(_buckets);
         _buckets = null;
     }
 }

@@ -51,17 +51,23 @@ public static class Maglev
         });
 
         int n = list.Count;
-        var offset = new ulong[n];
-        var skip = new ulong[n];
-        var next = new ulong[n];
+        // Per backend: its current permutation slot (offset + skip * k) mod size, advanced by adding skip
+        // (skip < size, so one conditional subtraction replaces the modulo), the skip, its weight and its
+        // next turn. Same slots as the paper's formula, without a 64-bit division per probe.
+        var pos = new int[n];
+        var skip = new int[n];
+        var weight = new ulong[n];
         var target = new ulong[n];
         ulong maxWeight = 0;
         for (int i = 0; i < n; i++)
         {
-            offset[i] = FlowHash.Stable(list[i].Key, 0x5EED0001) % (ulong)size;
-            skip[i] = FlowHash.Stable(list[i].Key, 0x5EED0002) % (ulong)(size - 1) + 1;
-            maxWeight = Math.Max(maxWeight, list[i].Weight);
+            pos[i] = (int)(FlowHash.Stable(list[i].Key, 0x5EED0001) % (ulong)size);
+            skip[i] = (int)(FlowHash.Stable(list[i].Key, 0x5EED0002) % (ulong)(size - 1) + 1);
+            weight[i] = list[i].Weight;
+            maxWeight = Math.Max(maxWeight, weight[i]);
         }
+        var ids = new int[n];
+        for (int i = 0; i < n; i++) ids[i] = list[i].Id;
 
         var table = new int[size];
         Array.Fill(table, -1);
@@ -72,12 +78,13 @@ public static class Maglev
             {
                 // A backend of weight w is picked when round * w has caught up with its target,
                 // i.e. once every max/w rounds.
-                if (round * list[i].Weight < target[i]) continue;
+                if (round * weight[i] < target[i]) continue;
                 target[i] += maxWeight;
-                ulong c = (offset[i] + skip[i] * next[i]) % (ulong)size;
-                while (table[c] >= 0) { next[i]++; c = (offset[i] + skip[i] * next[i]) % (ulong)size; }
-                table[c] = list[i].Id;
-                next[i]++;
+                int c = pos[i], s = skip[i];
+                while (table[c] >= 0) { c += s; if (c >= size) c -= size; }
+                table[c] = ids[i];
+                c += s; if (c >= size) c -= size;
+                pos[i] = c;
                 filled++;
             }
         }

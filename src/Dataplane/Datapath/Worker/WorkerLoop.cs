@@ -52,7 +52,8 @@ public static class WorkerLoop
 /// <item>move each frame to its egress port's transmit buffer (sent when 32 deep) or to a free list
 ///   (freed in bulk once per burst);</item>
 /// <item>send partial transmit buffers every <see cref="TxDrainMicroseconds"/>;</item>
-/// <item>every <see cref="HousekeepingLoops"/> loops: publish the quiescent generation and check the stop flag.</item>
+/// <item>after every loop: publish the quiescent generation (the grace period of a snapshot change is two loops);</item>
+/// <item>every <see cref="HousekeepingLoops"/> loops: publish the loop count and check the stop flag.</item>
 /// </list>
 /// Inside the loop: no allocation, logging, locks or syscalls (Stopwatch.GetTimestamp is
 /// clock_gettime through the vDSO, not a syscall). Logging happens only before and after.
@@ -131,7 +132,7 @@ public sealed unsafe class WorkerLoop<TPort> : IDisposable where TPort : struct,
     /// <summary>Loop iterations so far (empty polls included).</summary>
     public long Loops => Volatile.Read(ref _loops.Value);
     /// <summary>
-    /// Incremented at every housekeeping pass, where the worker holds no reference to anything it read
+    /// Incremented after every loop, where the worker holds no reference to anything it read
     /// from a snapshot (the handler reads the snapshot once per burst and keeps nothing across bursts).
     /// Quiescence protocol: after publishing a new snapshot, the control plane records each worker's
     /// value; once every worker's value has moved past it (or the worker has exited), no worker can
@@ -247,13 +248,16 @@ public sealed unsafe class WorkerLoop<TPort> : IDisposable where TPort : struct,
             }
 
             loops++;
+            // Every loop ends at a quiescent point: the next burst reads the snapshot afresh. Publishing it
+            // each loop costs one store to a line only this thread writes (the control plane reads it only
+            // while it waits out a grace period), and keeps the grace period at two loops, not two
+            // housekeeping intervals. Plain stores would do on x64; Volatile.Write documents the release
+            // ordering the control plane relies on (see QuiescentGeneration).
+            Volatile.Write(ref _quiescent.Value, _quiescent.Value + 1);
             if (--housekeeping == 0)
             {
                 housekeeping = HousekeepingLoops;
-                // Plain stores would do on x64; Volatile.Write documents the release ordering the
-                // control plane relies on (see QuiescentGeneration).
                 Volatile.Write(ref _loops.Value, loops);
-                Volatile.Write(ref _quiescent.Value, _quiescent.Value + 1);
                 if (_stop.IsRequested) break;
             }
         }

@@ -37,7 +37,8 @@ public static class Program
             {
                 "server" => Server.Run(opts),
                 "client" => Client.Run(opts),
-                _ => Fail($"unknown mode '{args[0]}' (expected server or client)"),
+                "stream" => StreamClient.Run(opts),
+                _ => Fail($"unknown mode '{args[0]}' (expected server, client or stream)"),
             };
         }
         catch (ArgumentException e)
@@ -56,9 +57,10 @@ public static class Program
     static void Usage() => Console.Error.WriteLine("""
         usage:
           switchyard-peer server --listen ADDR [--listen ADDR ...] --port P --id NAME [--udp] [--max-seconds S]
-                                 [--mptcp [--report FILE]]
+                                 [--mptcp [--report FILE]] [--stream-port P2]
           switchyard-peer client --target ADDR --port P [--connections N] [--concurrency C] [--bytes B]
                                  [--timeout-ms T] [--deadline-ms D] [--seed S] [--udp] [--json]
+                                 [--interval-ms I] [--stop-on-stdin] [--details FILE] [--source-ports FROM-TO]
                                  [--mptcp [--expect-subflows K] [--subflow-wait-ms W] [--prime-bytes P]
                                           [--settle-ms S] [--bind ADDR] [--details FILE]]
         --mptcp: IPPROTO_MPTCP sockets. The client sends P bytes (default 4096: a small prime keeps the first subflow's cwnd small, so the scheduler also uses the join), waits up to W ms (default 3000)
@@ -67,7 +69,13 @@ public static class Program
         --details writes one JSON line per connection. The server prints "MPTCP {json}" per connection
         (token, subflows with addresses and bytes received) and writes them all to --report at exit.
         client exit code: 0 only if every connection got the right answer.
-        """);
+        --interval-ms I: each of the C workers pauses I ms after each connection (a steady arrival rate).
+        --stop-on-stdin: a line "stop" (or stdin's end) stops starting connections; the summary counts those started.
+        --source-ports FROM-TO: connection i binds local port FROM+i (never a 5-tuple twice; runs out after TO).
+        --details FILE: one JSON line per connection (ok, backend, reason, ms, startUnixMs, MPTCP state).
+        --stream-port P2: the server also listens on P2 (same addresses, same --mptcp) with the streaming protocol:
+        it sends "ID\n" at once, then echoes every byte back until the client half-closes.
+        """ + StreamClient.Usage);
 }
 
 /// <summary>Minimal "--name value" parser; repeated names keep every value.</summary>
@@ -75,7 +83,7 @@ sealed class Options
 {
     readonly Dictionary<string, List<string>> _values = new();
     readonly HashSet<string> _flags = new();
-    static readonly HashSet<string> FlagNames = ["--udp", "--json", "--mptcp"];
+    static readonly HashSet<string> FlagNames = ["--udp", "--json", "--mptcp", "--stop-on-stdin"];
 
     public static Options Parse(ReadOnlySpan<string> args)
     {
@@ -167,6 +175,8 @@ static class Server
         bool mptcp = o.Flag("--mptcp");
         if (mptcp && udp) throw new ArgumentException("--mptcp is for TCP only");
         string? report = o.Str("--report");
+        int streamPort = (int)o.Long("--stream-port", 0, 0, 65535);
+        if (streamPort != 0 && (udp || streamPort == port)) throw new ArgumentException("--stream-port needs TCP and a port other than --port");
         var records = new ConcurrentQueue<object>();
 
         using var cts = new CancellationTokenSource();
@@ -192,6 +202,17 @@ static class Server
                 loops.Add(udp ? UdpLoop(s, id, cts.Token) : AcceptLoop(s, id, mptcp ? records : null, cts.Token));
                 // Tests wait for this line before starting clients.
                 Console.WriteLine($"READY {(udp ? "udp" : mptcp ? "mptcp" : "tcp")} {new IPEndPoint(addr, port)} id={id}");
+                if (streamPort != 0)
+                {
+                    var ss = mptcp ? Mptcp.NewStreamSocket(addr.AddressFamily) : new Socket(addr.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+                    ss.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+                    if (addr.AddressFamily == AddressFamily.InterNetworkV6) ss.DualMode = addr.Equals(IPAddress.IPv6Any);
+                    ss.Bind(new IPEndPoint(addr, streamPort));
+                    ss.Listen(1024);
+                    sockets.Add(ss);
+                    loops.Add(StreamAcceptLoop(ss, id, cts.Token));
+                    Console.WriteLine($"READY stream {new IPEndPoint(addr, streamPort)} id={id}");
+                }
             }
             Console.Out.Flush();
             try { Task.WaitAll(loops.ToArray(), cts.Token); } catch (OperationCanceledException) { }
@@ -219,6 +240,43 @@ static class Server
             catch (OperationCanceledException) { return; }
             catch (SocketException) { continue; }
             _ = Task.Run(() => Serve(c, id, mptcpRecords, ct));
+        }
+    }
+
+    static async Task StreamAcceptLoop(Socket listener, string id, CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            Socket c;
+            try { c = await listener.AcceptAsync(ct); }
+            catch (OperationCanceledException) { return; }
+            catch (SocketException) { continue; }
+            _ = Task.Run(() => ServeStream(c, id, ct));
+        }
+    }
+
+    /// <summary>The streaming protocol: "ID\n" first, then an echo of everything until the client's FIN. No time
+    /// limit: a stream lives as long as its client keeps it (the tests' long-lived connections).</summary>
+    static async Task ServeStream(Socket c, string id, CancellationToken ct)
+    {
+        using var _ = c;
+        try
+        {
+            c.NoDelay = true;
+            var hello = Encoding.ASCII.GetBytes(id + "\n");
+            for (int sent = 0; sent < hello.Length;) sent += await c.SendAsync(hello.AsMemory(sent), SocketFlags.None, ct);
+            var buf = new byte[65536];
+            while (true)
+            {
+                int n = await c.ReceiveAsync(buf, SocketFlags.None, ct);
+                if (n == 0) break;
+                for (int sent = 0; sent < n;) sent += await c.SendAsync(buf.AsMemory(sent, n - sent), SocketFlags.None, ct);
+            }
+            c.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The client reports a broken stream; the server keeps serving the others.
         }
     }
 
@@ -300,6 +358,10 @@ static class Client
         public MptcpConnInfo? Mptcp { get; init; }
         public bool ReachedExpectedSubflows { get; init; }
         public double SubflowWaitMs { get; init; }
+        /// <summary>Wall clock (Unix ms) just before the connect: lets a test place each connection in its own timeline.</summary>
+        public long StartUnixMs { get; init; }
+        /// <summary>The connection's local address and port (TCP, UDP and MPTCP's first subflow), null if it never got one.</summary>
+        public string? Local { get; init; }
     }
 
     sealed record MptcpOptions(int ExpectSubflows, int SubflowWaitMs, long PrimeBytes, IPAddress? Bind, int SettleMs);
@@ -331,15 +393,36 @@ static class Client
                 (int)o.Long("--settle-ms", 10, 0, 10_000))
             : null;
         string? details = o.Str("--details");
+        int intervalMs = (int)o.Long("--interval-ms", 0, 0, 600_000);
+        bool stopOnStdin = o.Flag("--stop-on-stdin");
+        // --source-ports FROM-TO: connection i binds local port FROM + i, so no 5-tuple repeats within the run (or across
+        // runs given disjoint ranges), whatever the kernel's ephemeral port choice would have reused after TIME_WAIT.
+        (int From, int To)? sourcePorts = null;
+        if (o.Str("--source-ports") is { } sp)
+        {
+            var parts = sp.Split('-');
+            if (parts.Length != 2 || !int.TryParse(parts[0], out int f) || !int.TryParse(parts[1], out int t) || f < 1 || t > 65535 || f > t)
+                throw new ArgumentException($"--source-ports: '{sp}' is not FROM-TO within 1..65535");
+            sourcePorts = (f, t);
+        }
 
         var outcomes = new ConcurrentBag<Outcome>();
         var sw = Stopwatch.StartNew();
         using var deadline = new CancellationTokenSource(TimeSpan.FromMilliseconds(deadlineMs));
         long next = -1;
+        using var stopStarting = new CancellationTokenSource();
+        if (stopOnStdin)
+            _ = Task.Run(() =>
+            {
+                // A line "stop" or the end of stdin: start no more connections; the ones in flight finish.
+                try { while (Console.In.ReadLine() is { } line && line.Trim() != "stop") { } } catch (IOException) { }
+                stopStarting.Cancel();
+            });
         var workers = Enumerable.Range(0, (int)Math.Min(concurrency, connections)).Select(_ => Task.Run(async () =>
         {
             while (true)
             {
+                if (stopStarting.IsCancellationRequested) return;
                 long id = Interlocked.Increment(ref next);
                 if (id >= connections) return;
                 if (deadline.IsCancellationRequested)
@@ -347,13 +430,28 @@ static class Client
                     outcomes.Add(new Outcome(id, false, null, "run deadline passed before start", 0));
                     continue;
                 }
-                outcomes.Add(await One(id, target, port, bytes, seed, timeoutMs, udp, mp, deadline.Token));
+                long startUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+                int localPort = 0;
+                if (sourcePorts is { } r)
+                {
+                    if (id > r.To - r.From)
+                    {
+                        outcomes.Add(new Outcome(id, false, null, $"source ports {r.From}-{r.To} exhausted", 0) { StartUnixMs = startUnixMs });
+                        continue;
+                    }
+                    localPort = r.From + (int)id;
+                }
+                outcomes.Add(await One(id, target, port, bytes, seed, timeoutMs, udp, mp, deadline.Token, localPort) with { StartUnixMs = startUnixMs });
+                if (intervalMs > 0)
+                    try { await Task.Delay(intervalMs, stopStarting.Token); } catch (OperationCanceledException) { return; }
             }
         })).ToArray();
         Task.WaitAll(workers);
         sw.Stop();
 
         var list = outcomes.OrderBy(x => x.ConnId).ToList();
+        // With --stop-on-stdin the run ends early: it counts the connections it started.
+        if (stopOnStdin) connections = list.Count;
         int ok = list.Count(x => x.Ok);
         var withInfo = list.Where(x => x.Mptcp is not null).ToList();
         var joins = withInfo.Where(x => !x.Mptcp!.Fallback).SelectMany(x => x.Mptcp!.Subflows.Skip(1)).ToList();
@@ -376,7 +474,7 @@ static class Client
         if (details is not null)
             File.WriteAllLines(details, list.Select(x => JsonSerializer.Serialize(new
             {
-                conn = x.ConnId, ok = x.Ok, backend = x.Backend, reason = x.Reason, ms = Math.Round(x.Ms, 1),
+                conn = x.ConnId, ok = x.Ok, backend = x.Backend, reason = x.Reason, ms = Math.Round(x.Ms, 1), startUnixMs = x.StartUnixMs, local = x.Local,
                 mptcp = x.Mptcp is { Fallback: false }, fallback = x.Mptcp?.Fallback, token = x.Mptcp?.TokenHex,
                 reachedExpectedSubflows = x.ReachedExpectedSubflows, subflowWaitMs = Math.Round(x.SubflowWaitMs, 1),
                 subflows = x.Mptcp?.Subflows.Select(sf => new { local = sf.Local, remote = sf.Remote, bytesSent = sf.BytesSent, bytesAcked = sf.BytesAcked, bytesReceived = sf.BytesReceived }),
@@ -412,7 +510,15 @@ static class Client
     static string LocalAddr(string endpoint) => IPEndPoint.TryParse(endpoint, out var ep) ? ep.Address.ToString() : endpoint;
 
     static async Task<Outcome> One(long connId, IPAddress target, int port, long bytes, ulong seed, int timeoutMs, bool udp,
-        MptcpOptions? mp, CancellationToken deadline)
+        MptcpOptions? mp, CancellationToken deadline, int localPort)
+    {
+        var local = new System.Runtime.CompilerServices.StrongBox<string?>(localPort == 0 ? null : $"port {localPort}");
+        var o = await OneCore(connId, target, port, bytes, seed, timeoutMs, udp, mp, deadline, local, localPort);
+        return o with { Local = local.Value };
+    }
+
+    static async Task<Outcome> OneCore(long connId, IPAddress target, int port, long bytes, ulong seed, int timeoutMs, bool udp,
+        MptcpOptions? mp, CancellationToken deadline, System.Runtime.CompilerServices.StrongBox<string?> local, int localPort)
     {
         var sw = Stopwatch.StartNew();
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(deadline);
@@ -422,7 +528,12 @@ static class Client
         {
             using var s = mp is not null ? Mptcp.NewStreamSocket(target.AddressFamily)
                 : new Socket(target.AddressFamily, udp ? SocketType.Dgram : SocketType.Stream, udp ? ProtocolType.Udp : ProtocolType.Tcp);
-            if (mp?.Bind is { } bindAddr) s.Bind(new IPEndPoint(bindAddr, 0));
+            if (mp?.Bind is not null || localPort != 0)
+            {
+                stage = "bind";
+                s.Bind(new IPEndPoint(mp?.Bind ?? (target.AddressFamily == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Any : IPAddress.Any), localPort));
+                stage = "connect";
+            }
             string answer;
             MptcpConnInfo? info = null;
             bool reached = false;
@@ -432,6 +543,7 @@ static class Client
                 var payload = new byte[bytes];
                 Pattern.Fill(payload, seed, connId, 0);
                 await s.ConnectAsync(new IPEndPoint(target, port), cts.Token);
+                local.Value = s.LocalEndPoint?.ToString();
                 stage = "send";
                 await s.SendAsync(payload, SocketFlags.None, cts.Token);
                 stage = "receive";
@@ -443,6 +555,7 @@ static class Client
             {
                 s.NoDelay = true;
                 await s.ConnectAsync(new IPEndPoint(target, port), cts.Token);
+                local.Value = s.LocalEndPoint?.ToString();
                 stage = "send";
                 var buf = new byte[(int)Math.Min(65536, Math.Max(bytes, 1))];
                 long prime = mp is null ? bytes : Math.Min(bytes, mp.PrimeBytes);

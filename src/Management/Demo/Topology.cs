@@ -25,6 +25,11 @@ public sealed record TopologySpec
     /// with the defaults (enabled=1, path_manager=kernel, limits subflows 2 add_addr_accepted 0); this makes it explicit.</summary>
     public bool Mptcp { get; init; }
 
+    /// <summary>Backends built like the others (namespace, VIP on lo, MPTCP settings) but listed in
+    /// <see cref="Topology.SpareBackends"/>, not <see cref="Topology.Backends"/>: hosts a test can add to a running
+    /// appliance (`switchyard ctl backend add`). Numbered after the regular ones (b4 after three backends).</summary>
+    public int SpareBackends { get; init; }
+
     /// <summary>Add a management leg to the appliance's namespace: a second veth (PREFIX-lbm) into the bridge with kernel
     /// addresses <see cref="ManagementV4"/> (and <see cref="ManagementV6"/> with IPv6), the path the management side
     /// (health checks) uses to reach backends, since the DPDK interface carries no kernel address. Off by default.</summary>
@@ -69,6 +74,8 @@ public sealed class Topology : IDisposable
     public string Bridge => "br0"; // lives inside the LAN namespace, so it cannot collide with other runs
     public IReadOnlyList<Endpoint> Clients => _clients;
     public IReadOnlyList<Endpoint> Backends => _backends;
+    /// <summary>Backend hosts not meant for the initial configuration (<see cref="TopologySpec.SpareBackends"/>).</summary>
+    public IReadOnlyList<Endpoint> SpareBackends => _spareBackends;
     /// <summary>The appliance's veth end: Interface is what DPDK's net_af_packet attaches to (iface=...), inside Namespace.</summary>
     public Endpoint Appliance { get; private set; } = null!;
     public IPAddress VipV4 => Spec.VipV4;
@@ -79,6 +86,7 @@ public sealed class Topology : IDisposable
 
     readonly List<Endpoint> _clients = new();
     readonly List<Endpoint> _backends = new();
+    readonly List<Endpoint> _spareBackends = new();
     readonly List<string> _namespaces = new();      // in creation order, so Dispose removes exactly what exists
     readonly List<Process> _processes = new();
     readonly object _lock = new();
@@ -112,6 +120,8 @@ public sealed class Topology : IDisposable
             throw new ArgumentException($"prefix '{s.Prefix}' must be 1-8 ASCII letters/digits (interface names are limited to 15 characters)");
         if (s.Clients is < 1 or > 9) throw new ArgumentException("clients must be 1..9 (addresses 198.18.0.11-19)");
         if (s.Backends is < 1 or > 9) throw new ArgumentException("backends must be 1..9 (addresses 198.18.0.21-29)");
+        if (s.SpareBackends < 0 || s.Backends + s.SpareBackends > 9)
+            throw new ArgumentException("backends + spare backends must be at most 9 (addresses 198.18.0.21-29)");
     }
 
     void Build()
@@ -140,7 +150,7 @@ public sealed class Topology : IDisposable
             if (Spec.Mptcp) Sysctl(c.Namespace, "net.mptcp.enabled", "1");
             _clients.Add(c);
         }
-        for (int i = 1; i <= Spec.Backends; i++)
+        for (int i = 1; i <= Spec.Backends + Spec.SpareBackends; i++)
         {
             var b = AddHost("b", RoleBackend, i, IPAddress.Parse($"198.18.0.{20 + i}"), IPAddress.Parse($"2001:db8::{20 + i}"));
             // DSR: the backend accepts VIP traffic because the VIP is local (on lo), but must never answer ARP/NDP
@@ -159,7 +169,7 @@ public sealed class Topology : IDisposable
                 if (Spec.IPv6) Ip(b.Namespace, "-6", "route", "add", ClientSecondSubnetV6, "dev", b.Interface);
             }
             if (Spec.Mptcp) Sysctl(b.Namespace, "net.mptcp.enabled", "1");
-            _backends.Add(b);
+            (i <= Spec.Backends ? _backends : _spareBackends).Add(b);
         }
 
         // The appliance's interface carries no kernel address: the DPDK process answers ARP/NDP itself,

@@ -88,7 +88,7 @@ public static class MptcpPeer
     /// for expectSubflows subflows after the first primeBytes. Bounded by the run's deadline and a hard kill after it.</summary>
     public static ClientRun RunClient(string ns, string target, int port, int connections, int concurrency, int bytes,
         int expectSubflows = 2, int subflowWaitMs = 3000, int primeBytes = 4096, string? bind = null,
-        int timeoutMs = 15_000, int deadlineMs = 120_000)
+        int timeoutMs = 15_000, int deadlineMs = 120_000, string? sourcePorts = null)
     {
         var details = Path.Combine(Path.GetTempPath(), $"sy-mptcp-{Guid.NewGuid():N}.jsonl");
         try
@@ -99,6 +99,7 @@ public static class MptcpPeer
                 "--mptcp", "--expect-subflows", expectSubflows.ToString(), "--subflow-wait-ms", subflowWaitMs.ToString(),
                 "--prime-bytes", primeBytes.ToString(), "--details", details };
             if (bind is not null) { args.Add("--bind"); args.Add(bind); }
+            if (sourcePorts is not null) { args.Add("--source-ports"); args.Add(sourcePorts); }
             var r = ProcessRunner.Run("ip", args, TimeSpan.FromMilliseconds(deadlineMs + 30_000));
             JsonElement? summary = null;
             var line = r.StdOut.Split('\n').LastOrDefault(l => l.StartsWith('{'));

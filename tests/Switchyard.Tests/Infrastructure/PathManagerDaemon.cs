@@ -100,6 +100,10 @@ public sealed class PathManagerDaemon : IDisposable
                 if (!p.WaitForExit(5000)) p.Kill(entireProcessTree: true);
                 p.WaitForExit(5000);
             }
+            // WaitForExit(timeout) returns at exit, possibly before the asynchronous readers have delivered the
+            // last lines (the plugin's "stopped"); the parameterless form also waits for end of output. Bounded, in
+            // case something else still holds the pipe.
+            if (p.HasExited) Task.Run(p.WaitForExit).Wait(TimeSpan.FromSeconds(5));
         }
         catch (InvalidOperationException) { }
         try { Directory.Delete(_configDir, recursive: true); } catch (IOException) { }

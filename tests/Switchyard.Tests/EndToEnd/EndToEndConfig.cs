@@ -27,17 +27,9 @@ public static class EndToEndConfig
         if (udpPort != 0) vips.Add(new { Name = "udp-v4", Address = t.VipV4.ToString(), Port = udpPort, Protocol = "udp", Pool = "p" });
         var config = new
         {
-            Eal = new
-            {
-                Args = new[] { "--no-pci" },
-                Vdevs = new[] { $"net_af_packet0,iface={t.Appliance.Interface},qpairs=1,framecnt=2048" },
-                FilePrefix = $"e2e-{t.Prefix}",
-                Hugepages = "off",
-                MemoryMb = 512,
-            },
-            Ports = new[] { new { Name = "lan", Device = "net_af_packet0", Mtu = 1500,
-                Addresses = new[] { t.Appliance.V4!.ToString() }.Concat(t.Appliance.V6 is { } v6 ? [v6.ToString()] : []).ToArray() } },
-            Workers = new[] { new { Core = Math.Min(1, Environment.ProcessorCount - 1), Queues = new[] { new { Port = "lan", Queue = 0 } } } },
+            Eal = Eal(t),
+            Ports = LanPort(t),
+            Workers = OneWorker(),
             Pools = new[] { new { Name = "p", Forwarding = "l2dsr", Backends = backends } },
             Vips = vips,
             Dataplane = new { FlowTableEntries = 65536 },
@@ -46,4 +38,29 @@ public static class EndToEndConfig
         File.WriteAllText(path, JsonSerializer.Serialize(config, new JsonSerializerOptions { WriteIndented = true }));
         return path;
     }
+
+    /// <summary>The Eal section of every end-to-end configuration: af_packet on the appliance's veth, 4 KiB pages,
+    /// a file prefix of the topology's own.</summary>
+    public static object Eal(Topology t) => new
+    {
+        Args = new[] { "--no-pci" },
+        Vdevs = new[] { $"net_af_packet0,iface={t.Appliance.Interface},qpairs=1,framecnt=2048" },
+        FilePrefix = $"e2e-{t.Prefix}",
+        Hugepages = "off",
+        MemoryMb = 512,
+    };
+
+    /// <summary>The one port, "lan", with the appliance's addresses.</summary>
+    public static object[] LanPort(Topology t) =>
+    [
+        new
+        {
+            Name = "lan", Device = "net_af_packet0", Mtu = 1500,
+            Addresses = new[] { t.Appliance.V4!.ToString() }.Concat(t.Appliance.V6 is { } v6 ? [v6.ToString()] : []).ToArray(),
+        },
+    ];
+
+    /// <summary>One worker on core 1 (core 0 on a 1-core machine) polling lan queue 0.</summary>
+    public static object[] OneWorker() =>
+        [new { Core = Math.Min(1, Environment.ProcessorCount - 1), Queues = new[] { new { Port = "lan", Queue = 0 } } }];
 }

@@ -462,17 +462,9 @@ public sealed class LiveChangesUnderLoadTests(ITestOutputHelper output)
         }
         var config = new
         {
-            Eal = new
-            {
-                Args = new[] { "--no-pci" },
-                Vdevs = new[] { $"net_af_packet0,iface={t.Appliance.Interface},qpairs=1,framecnt=2048" },
-                FilePrefix = $"e2e-{t.Prefix}",
-                Hugepages = "off",
-                MemoryMb = 512,
-            },
-            Ports = new[] { new { Name = "lan", Device = "net_af_packet0", Mtu = 1500,
-                Addresses = new[] { t.Appliance.V4!.ToString(), t.Appliance.V6!.ToString() } } },
-            Workers = new[] { new { Core = Math.Min(1, Environment.ProcessorCount - 1), Queues = new[] { new { Port = "lan", Queue = 0 } } } },
+            Eal = EndToEndConfig.Eal(t),
+            Ports = EndToEndConfig.LanPort(t),
+            Workers = EndToEndConfig.OneWorker(),
             Pools = new[]
             {
                 new

@@ -13,29 +13,8 @@ dll="$root/src/Management/bin/Release/net10.0/switchyard.dll"
 prefix=sy-capcost
 work=$(mktemp -d /tmp/sy-capcost.XXXXXX)
 need=384
-orig_nr=$(cat /proc/sys/vm/nr_hugepages)
-set_nr= mounted= made_dir= app=
-cleanup() {
-  if [ -n "$app" ] && kill -0 "$app" 2>/dev/null; then kill -TERM "$app"; wait "$app" || true; fi
-  rm -f /dev/hugepages/${prefix}map_* 2>/dev/null || true
-  rm -rf /var/run/dpdk/$prefix 2>/dev/null || true
-  if [ -n "$mounted" ]; then umount /dev/hugepages || true; fi
-  if [ -n "$made_dir" ]; then rmdir /dev/hugepages || true; fi
-  if [ -n "$set_nr" ] && [ "$(cat /proc/sys/vm/nr_hugepages)" = "$set_nr" ]; then echo "$orig_nr" > /proc/sys/vm/nr_hugepages; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-free=$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)
-if [ "$free" -lt "$need" ]; then
-  echo $((orig_nr + need - free)) > /proc/sys/vm/nr_hugepages; set_nr=$(cat /proc/sys/vm/nr_hugepages)
-  free=$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)
-fi
-[ "$free" -ge "$need" ] || { echo "capture-cost.sh: only $free free hugepages ($need needed)" >&2; exit 1; }
-if ! grep -q hugetlbfs /proc/mounts; then
-  [ -d /dev/hugepages ] || { mkdir -p /dev/hugepages; made_dir=1; }
-  mount -t hugetlbfs nodev /dev/hugepages; mounted=1
-fi
+name=capture-cost.sh
+. "$here/hugepages.sh"
 python3 "$root/perf/load/mixgen.py" "$work" --flows 1024 --rounds 16 --mixes est >/dev/null
 rx() { curl -sS http://127.0.0.1:9469/counters | python3 -c 'import json,sys; print(json.load(sys.stdin)["totals"]["rxPackets"])'; }
 declare -A res

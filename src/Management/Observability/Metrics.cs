@@ -118,7 +118,7 @@ public static class Metrics
         ServiceFamily(w, "switchyard_backend_new_flows_total", "New flows steered to the backend.", ServiceCounter.NewFlows, snap, workers, vip: false);
         w.Family("switchyard_backend_weight", Kind.Gauge, "The backend's weight in its pool's Maglev table.");
         ForEachBackend(snap, (id, b) => w.Sample(b.Weight, BackendLabels(id, b)));
-        w.Family("switchyard_backend_usable", Kind.Gauge, "1 when new flows may go to the backend, 0 when it is removed or disabled.");
+        w.Family("switchyard_backend_usable", Kind.Gauge, "1 when pinned flows and joins may go to the backend (active or draining), 0 when it is down, disabled or removed.");
         ForEachBackend(snap, (id, b) => w.Sample(b.Usable ? 1 : 0, BackendLabels(id, b)));
         if (src.BackendStates is { } states)
         {

@@ -75,6 +75,7 @@ public static class TelemetryDocument
             S("address", b.Address.ToString());
             U("weight", b.Weight);
             U("usable", b.Usable ? 1 : 0);
+            S("state", b.State.ToString().ToLowerInvariant());
             U("packets", workers.Sum(x => x.Counters.GetBackend(id, ServiceCounter.Packets)));
             U("bytes", workers.Sum(x => x.Counters.GetBackend(id, ServiceCounter.Bytes)));
             U("newFlows", workers.Sum(x => x.Counters.GetBackend(id, ServiceCounter.NewFlows)));

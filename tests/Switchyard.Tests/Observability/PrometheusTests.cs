@@ -146,6 +146,26 @@ public class MetricsPageTests
     }
 
     [Fact]
+    public void Health_check_state_and_counters_are_exported_when_given()
+    {
+        var (snap, workers) = Sample();
+        Switchyard.Management.Health.BackendHealthStatus H(string backend, bool up, bool effective, long ok, long failed, long transitions) =>
+            new("web", backend, "198.18.0.21:80", "tcp", up, effective, 0, 0, "", ok + failed, ok, failed, transitions, null);
+        var sources = Sources(snap, workers) with
+        {
+            Health = () => [H("w1", up: true, effective: true, ok: 7, failed: 1, transitions: 0), H("w2", up: false, effective: true, ok: 2, failed: 5, transitions: 1)],
+        };
+        var page = PromText.Parse(Metrics.Render(sources));
+        Assert.Equal(1, page.Value("switchyard_health_up", ("pool", "web"), ("backend", "w1"), ("type", "tcp")));
+        Assert.Equal(0, page.Value("switchyard_health_up", ("pool", "web"), ("backend", "w2"), ("type", "tcp")));
+        Assert.Equal(1, page.Value("switchyard_health_effective_up", ("pool", "web"), ("backend", "w2")));
+        Assert.Equal(7, page.Value("switchyard_health_probes_total", ("pool", "web"), ("backend", "w1"), ("result", "success")));
+        Assert.Equal(5, page.Value("switchyard_health_probes_total", ("pool", "web"), ("backend", "w2"), ("result", "failure")));
+        Assert.Equal(1, page.Value("switchyard_health_transitions_total", ("pool", "web"), ("backend", "w2")));
+        Assert.Empty(PromText.Parse(Metrics.Render(Sources(snap, workers))).Family("switchyard_health_up"));
+    }
+
+    [Fact]
     public void The_telemetry_document_has_a_section_per_command_with_the_counters_json_names()
     {
         var (snap, workers) = Sample();

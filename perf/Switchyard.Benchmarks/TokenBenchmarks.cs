@@ -1,5 +1,5 @@
 using BenchmarkDotNet.Attributes;
-using Switchyard.Dataplane.Datapath.Mptcp;
+using Switchyard.Dataplane.Datapath.Steering.Tokens;
 
 namespace Switchyard.Benchmarks;
 

@@ -165,7 +165,7 @@ public sealed class DataplaneSnapshot
     /// <summary>Seed of the flow hash. Balancers sharing VIPs behind ECMP must use the same seed.</summary>
     public uint FlowHashSeed { get; init; }
     /// <summary>Encrypted-token keys (null when none are configured).</summary>
-    public Datapath.Mptcp.TokenKeys? TokenKeys { get; init; }
+    public Datapath.Steering.Tokens.TokenKeys? TokenKeys { get; init; }
     /// <summary>Learned tokens not refreshed for this many ticks are forgotten.</summary>
     public uint LearnedTokenIdleTicks { get; init; } = 600_000;
     /// <summary>Answer an unplaceable join with RST + MP_TCPRST (true) or drop it (false).</summary>

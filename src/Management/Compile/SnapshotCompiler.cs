@@ -1,4 +1,4 @@
-using Switchyard.Dataplane.Datapath.Mptcp;
+using Switchyard.Dataplane.Datapath.Steering.Tokens;
 using Switchyard.Dataplane.Control;
 using Switchyard.Dataplane.Datapath;
 using Switchyard.Dataplane.Datapath.Steering;

@@ -1,7 +1,8 @@
+using Switchyard.Dataplane.Datapath.Parsing;
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
-using Switchyard.Dataplane.Datapath.Mptcp;
+using Switchyard.Dataplane.Datapath.Steering.Tokens;
 
 namespace Switchyard.Tests.Mptcp;
 

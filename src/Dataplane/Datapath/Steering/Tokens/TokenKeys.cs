@@ -2,7 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
-namespace Switchyard.Dataplane.Datapath.Mptcp;
+namespace Switchyard.Dataplane.Datapath.Steering.Tokens;
 
 /// <summary>
 /// The shared secrets of the encrypted-token mode (token format v1, docs/token-format.md): up to three

@@ -3,7 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Switchyard.Dataplane.Datapath.Steering;
 
-namespace Switchyard.Dataplane.Datapath.Mptcp;
+namespace Switchyard.Dataplane.Datapath.Steering.Tokens;
 
 /// <summary>Outcome of <see cref="LearnedTokenTable.Learn(uint, uint, uint)"/>.</summary>
 public enum LearnResult : byte

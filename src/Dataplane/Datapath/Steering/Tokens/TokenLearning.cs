@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 
-namespace Switchyard.Dataplane.Datapath.Mptcp;
+namespace Switchyard.Dataplane.Datapath.Steering.Tokens;
 
 /// <summary>
 /// RFC 8684 section 3.1 (MPTCP v1): the token and initial data sequence number a host derives from

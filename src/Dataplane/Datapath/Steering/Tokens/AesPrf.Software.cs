@@ -3,7 +3,7 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
-namespace Switchyard.Dataplane.Datapath.Mptcp;
+namespace Switchyard.Dataplane.Datapath.Steering.Tokens;
 
 /// <summary>
 /// Table-based AES-128 encryption in plain C# for machines without AES-NI (and for the tests, which

@@ -1,4 +1,4 @@
-namespace Switchyard.Dataplane.Datapath.Mptcp;
+namespace Switchyard.Dataplane.Datapath.Parsing;
 
 /// <summary>Result of <see cref="MptcpOptions.Parse"/>.</summary>
 public enum MptcpParse : byte

@@ -4,7 +4,7 @@ using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
-namespace Switchyard.Dataplane.Datapath.Mptcp;
+namespace Switchyard.Dataplane.Datapath.Steering.Tokens;
 
 /// <summary>
 /// AES-128 encryption only, used as a pseudo-random function (the round function of the token

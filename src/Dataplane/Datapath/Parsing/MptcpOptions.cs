@@ -1,7 +1,6 @@
 using System.Runtime.CompilerServices;
-using Switchyard.Dataplane.Datapath.Parsing;
 
-namespace Switchyard.Dataplane.Datapath.Mptcp;
+namespace Switchyard.Dataplane.Datapath.Parsing;
 
 /// <summary>
 /// Decoder for the MPTCP (TCP option kind 30) options of one TCP segment, RFC 8684 with the
@@ -50,15 +49,6 @@ public static unsafe class MptcpOptions
     const int AddAddrHmac = 8;
     const int RemoveAddrBase = 3, RemoveAddrMaxIds = 8;  // Linux MPTCP_RM_IDS_MAX
     const int PrioV1 = 3, PrioV0 = 4, FailLength = 12, FastCloseLength = 12, TcpRstLength = 4;
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static ushort Be16(byte* p) => (ushort)((p[0] << 8) | p[1]);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static uint Be32(byte* p) => ((uint)p[0] << 24) | ((uint)p[1] << 16) | ((uint)p[2] << 8) | p[3];
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static ulong Be64(byte* p) => ((ulong)Be32(p) << 32) | Be32(p + 4);
 
     /// <summary>
     /// Walks the TCP options area and decodes every kind-30 option into <paramref name="info"/>
@@ -126,10 +116,10 @@ public static unsafe class MptcpOptions
                 info.Version = (byte)nibble;
                 info.CapFlags = o[3];
                 info.CapLength = (byte)len;
-                if (len >= CapSynAck) { info.HasSenderKey = true; info.SenderKey = Be64(o + 4); }
-                if (len >= CapAck) { info.HasReceiverKey = true; info.ReceiverKey = Be64(o + 12); }
-                if (len >= CapAckData) { info.HasDataLevelLength = true; info.CapDataLevelLength = Be16(o + 20); }
-                if (len == CapAckDataCsum) { info.CapHasChecksum = true; info.CapChecksum = Be16(o + 22); }
+                if (len >= CapSynAck) { info.HasSenderKey = true; info.SenderKey = BigEndian.ReadU64(o + 4); }
+                if (len >= CapAck) { info.HasReceiverKey = true; info.ReceiverKey = BigEndian.ReadU64(o + 12); }
+                if (len >= CapAckData) { info.HasDataLevelLength = true; info.CapDataLevelLength = BigEndian.ReadU16(o + 20); }
+                if (len == CapAckDataCsum) { info.CapHasChecksum = true; info.CapChecksum = BigEndian.ReadU16(o + 22); }
                 break;
             }
             case MpJoin:
@@ -149,8 +139,8 @@ public static unsafe class MptcpOptions
                 if (phase == MptcpJoinPhase.Ack) { info.JoinHmacOffset = (ushort)(offset + 4); break; }
                 info.JoinBackup = (nibble & 0x1) != 0;
                 info.JoinAddressId = o[3];
-                if (phase == MptcpJoinPhase.Syn) { info.JoinToken = Be32(o + 4); info.JoinNonce = Be32(o + 8); }
-                else { info.JoinTruncatedHmac = Be64(o + 4); info.JoinNonce = Be32(o + 12); }
+                if (phase == MptcpJoinPhase.Syn) { info.JoinToken = BigEndian.ReadU32(o + 4); info.JoinNonce = BigEndian.ReadU32(o + 8); }
+                else { info.JoinTruncatedHmac = BigEndian.ReadU64(o + 4); info.JoinNonce = BigEndian.ReadU32(o + 12); }
                 break;
             }
             case Dss:
@@ -171,17 +161,17 @@ public static unsafe class MptcpOptions
                 if (hasAck)
                 {
                     info.HasDataAck = true;
-                    if (ack8) { info.DataAck = Be64(q); q += 8; } else { info.DataAck = Be32(q); q += 4; }
+                    if (ack8) { info.DataAck = BigEndian.ReadU64(q); q += 8; } else { info.DataAck = BigEndian.ReadU32(q); q += 4; }
                 }
                 if (hasMap)
                 {
                     info.HasMapping = true;
-                    if (dsn8) { info.DataSequence = Be64(q); q += 8; } else { info.DataSequence = Be32(q); q += 4; }
-                    info.SubflowSequence = Be32(q);
-                    info.DataLevelLength = Be16(q + 4);
+                    if (dsn8) { info.DataSequence = BigEndian.ReadU64(q); q += 8; } else { info.DataSequence = BigEndian.ReadU32(q); q += 4; }
+                    info.SubflowSequence = BigEndian.ReadU32(q);
+                    info.DataLevelLength = BigEndian.ReadU16(q + 4);
                     q += 6;
                 }
-                if (len == expected + DssChecksum) { info.DssHasChecksum = true; info.DssChecksum = Be16(q); }
+                if (len == expected + DssChecksum) { info.DssHasChecksum = true; info.DssChecksum = BigEndian.ReadU16(q); }
                 break;
             }
             case AddAddr:
@@ -212,8 +202,8 @@ public static unsafe class MptcpOptions
                 byte* q = o + 4;
                 if (v6) { info.AddAddr = Addr128.ReadV6(q); q += 16; }
                 else { info.AddAddr = Addr128.ReadV4(q); q += 4; }
-                if (port) { info.AddAddrPort = Be16(q); q += 2; }
-                if (!echo && !v0) { info.AddAddrHasHmac = true; info.AddAddrHmac = Be64(q); }
+                if (port) { info.AddAddrPort = BigEndian.ReadU16(q); q += 2; }
+                if (!echo && !v0) { info.AddAddrHasHmac = true; info.AddAddrHmac = BigEndian.ReadU64(q); }
                 break;
             }
             case RemoveAddr:
@@ -237,11 +227,11 @@ public static unsafe class MptcpOptions
             }
             case MpFail:
                 if (len != FailLength) return MptcpError.BadLength;
-                if (first) info.FailDataSequence = Be64(o + 4);
+                if (first) info.FailDataSequence = BigEndian.ReadU64(o + 4);
                 break;
             case MpFastClose:
                 if (len != FastCloseLength) return MptcpError.BadLength;
-                if (first) info.FastCloseKey = Be64(o + 4);
+                if (first) info.FastCloseKey = BigEndian.ReadU64(o + 4);
                 break;
             case MpTcpRst:
                 if (len != TcpRstLength) return MptcpError.BadLength;

@@ -16,20 +16,6 @@ public sealed record BackendStatus(
     string Pool, string Name, string Address, int Weight, AdminState Admin, bool HealthUp, string? HealthReason,
     DateTimeOffset? DrainDeadline, int Id, BackendState State, long Packets, long Bytes, long NewFlows);
 
-/// <summary>A worker as the grace period sees it (adapts <c>WorkerLoop</c>; tests pass fakes).</summary>
-public interface IQuiescentWorker
-{
-    /// <summary>Incremented at every quiescent point (between bursts).</summary>
-    long QuiescentGeneration { get; }
-    bool HasExited { get; }
-}
-
-public sealed class QuiescentWorker(Func<long> generation, Func<bool> exited) : IQuiescentWorker
-{
-    public long QuiescentGeneration => generation();
-    public bool HasExited => exited();
-}
-
 /// <summary>The outcome of one change: published (generation), in effect on every worker (Quiescent), how long it took.</summary>
 public sealed record ChangeResult(bool Ok, string Message, long Generation, bool Quiescent, TimeSpan Elapsed,
     IReadOnlyList<ConfigurationError> Errors)
@@ -62,8 +48,6 @@ public sealed class ControlPlane
         public Runtime Clone() => (Runtime)MemberwiseClone();
     }
 
-    sealed record Retired(DataplaneSnapshot Snapshot, long[] Marks);
-
     static readonly JsonSerializerOptions Json = new()
     {
         WriteIndented = true,
@@ -78,10 +62,8 @@ public sealed class ControlPlane
     readonly Action<string> _log;
     readonly Func<DateTimeOffset> _clock;
     readonly bool _learnedTable;
-    readonly List<Retired> _retired = new();
     ApplianceOptions _running;
     Dictionary<(string Pool, string Backend), Runtime> _runtime = new();
-    IReadOnlyList<IQuiescentWorker> _workers = [];
     IReadOnlyList<WorkerCounters> _counters = [];
 
     /// <param name="learnedTokenTable">Whether the host created the learned-token table (a VIP used
@@ -105,14 +87,15 @@ public sealed class ControlPlane
     public DataplaneSnapshot Current => Snapshots.Current;
     public SnapshotCompiler Compiler => _compiler;
     /// <summary>Old snapshots still waiting for their grace period.</summary>
-    public int RetiredCount { get { lock (_gate) return _retired.Count; } }
+    public int RetiredCount => Snapshots.RetiredCount;
     /// <summary>Longest wait for the grace period before a change is answered (it is still released later).</summary>
     public TimeSpan ChangeTimeout => TimeSpan.FromMilliseconds(_running.Control.ChangeTimeoutMilliseconds);
 
     /// <summary>The workers whose quiescent points end a grace period, and their counters (for <see cref="Backends"/>).</summary>
     public void AttachWorkers(IReadOnlyList<IQuiescentWorker> workers, IReadOnlyList<WorkerCounters> counters)
     {
-        lock (_gate) { _workers = workers; _counters = counters; }
+        Snapshots.Attach(workers);
+        lock (_gate) _counters = counters;
     }
 
     /// <summary>The workers' counter blocks (read with plain loads, as the counters report does).</summary>
@@ -162,11 +145,9 @@ public sealed class ControlPlane
                 return ChangeResult.Refused(e.Errors);
             }
             var compiled = sw.Elapsed;
-            var old = Snapshots.Publish(next);
             _running = candidate;
             _runtime = runtime;
-            _retired.Add(new Retired(old, _workers.Select(w => w.QuiescentGeneration).ToArray()));
-            bool quiescent = WaitForGracePeriod(ChangeTimeout);
+            bool quiescent = Snapshots.Publish(next, ChangeTimeout);
             sw.Stop();
             string msg = quiescent
                 ? $"{what}: generation {next.Generation} in effect on every worker"
@@ -193,34 +174,6 @@ public sealed class ControlPlane
         _ => BackendState.Active,
     };
 
-    /// <summary>Waits until every retired snapshot's grace period is over, releasing them; false on timeout.</summary>
-    bool WaitForGracePeriod(TimeSpan timeout)
-    {
-        var sw = Stopwatch.StartNew();
-        var spin = new SpinWait();
-        while (true)
-        {
-            ReleaseQuiescent();
-            if (_retired.Count == 0) return true;
-            if (sw.Elapsed >= timeout) return false;
-            if (sw.ElapsedMilliseconds < 2) spin.SpinOnce(sleep1Threshold: -1);
-            else Thread.Sleep(1);
-        }
-    }
-
-    /// <summary>Drops retired snapshots every worker has moved past (two quiescent points: see SnapshotHolder).</summary>
-    void ReleaseQuiescent()
-    {
-        for (int i = _retired.Count - 1; i >= 0; i--)
-        {
-            var r = _retired[i];
-            bool done = true;
-            for (int w = 0; w < _workers.Count && w < r.Marks.Length && done; w++)
-                done = _workers[w].HasExited || _workers[w].QuiescentGeneration >= r.Marks[w] + 2;
-            if (done) _retired.RemoveAt(i);
-        }
-    }
-
     /// <summary>Called by the management loop: releases snapshots whose grace period ended late and
     /// ends drains whose deadline passed. Never blocks behind a change in progress.</summary>
     public void Tick()
@@ -228,7 +181,7 @@ public sealed class ControlPlane
         if (!Monitor.TryEnter(_gate)) return;
         try
         {
-            ReleaseQuiescent();
+            Snapshots.ReleaseQuiescent();
             var now = _clock();
             var expired = _runtime.Where(kv => kv.Value.Admin == AdminState.Draining && kv.Value.DrainDeadline is { } d && d <= now)
                 .Select(kv => kv.Key).ToList();

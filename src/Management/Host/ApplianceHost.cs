@@ -151,7 +151,7 @@ public sealed class ApplianceHost
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; reason = "SIGTERM"; stop.Request(); });
 
         control.AttachWorkers(
-            workers.Select(w => (IQuiescentWorker)new QuiescentWorker(() => w.Loop.QuiescentGeneration, () => w.Loop.HasExited)).ToArray(),
+            workers.Select(w => (IQuiescentWorker)w.Loop).ToArray(),
             workers.Select(w => w.Counters).ToArray());
         foreach (var w in workers) w.Loop.Start();
         Log($"running: {workers.Count} worker(s) on core(s) {string.Join(',', plans.Select(p => p.Core))}");

@@ -9,7 +9,7 @@ namespace Switchyard.Tests.Control;
 public class DrainJoinTests
 {
     static void Publish(JoinHarness h, string backend, BackendState state) =>
-        h.Snapshots.Publish(h.Compiler.Compile(h.Options, new Dictionary<string, ulong>(), null, (_, b) => b == backend ? state : BackendState.Active));
+        h.Snapshots.PublishUnsynchronized(h.Compiler.Compile(h.Options, new Dictionary<string, ulong>(), null, (_, b) => b == backend ? state : BackendState.Active));
 
     [Fact]
     public void Joins_by_encrypted_token_learned_token_and_announced_port_reach_a_draining_backend()

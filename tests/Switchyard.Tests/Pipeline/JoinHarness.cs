@@ -59,7 +59,7 @@ sealed unsafe class JoinHarness : IDisposable
     public DataplaneSnapshot Snapshot => Snapshots.Current;
     public WorkerCounters Counters => Workers[0].Counters;
     DataplaneSnapshot Compile() => Compiler.Compile(Options, new Dictionary<string, ulong>());
-    public void Republish() => Snapshots.Publish(Compile());
+    public void Republish() => Snapshots.PublishUnsynchronized(Compile());
 
     public Sent[] Send(IReadOnlyList<byte[]> frames, uint now = 1, int worker = 0)
     {

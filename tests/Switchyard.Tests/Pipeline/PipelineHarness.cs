@@ -53,7 +53,7 @@ sealed unsafe class PipelineHarness : IDisposable
     DataplaneSnapshot Compile() => Compiler.Compile(Options, new Dictionary<string, ulong>());
 
     /// <summary>Compiles <see cref="Options"/> again and publishes the snapshot.</summary>
-    public void Republish() => Snapshots.Publish(Compile());
+    public void Republish() => Snapshots.PublishUnsynchronized(Compile());
 
     /// <summary>Processes the frames in bursts of up to 32, all received on <paramref name="rxPort"/> at <paramref name="now"/>.</summary>
     public Sent[] Send(IReadOnlyList<byte[]> frames, uint now = 1, byte rxPort = Outside)

@@ -1,3 +1,4 @@
+using Switchyard.Dataplane.Control;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -63,7 +64,7 @@ public static class WorkerLoop
 /// frames the device did not take. TxQueueFull is added to the drop-reason column only: the frame's
 /// outcome was already counted by the handler, so TxPackets + TxQueueFull = frames routed to a port.
 /// </summary>
-public sealed unsafe class WorkerLoop<TPort> : IDisposable where TPort : struct, IPortIo
+public sealed unsafe class WorkerLoop<TPort> : IQuiescentWorker, IDisposable where TPort : struct, IPortIo
 {
     /// <summary>Drain partially filled transmit buffers every ~100 us (latency bound at low rates).</summary>
     public const int TxDrainMicroseconds = 100;
@@ -131,15 +132,8 @@ public sealed unsafe class WorkerLoop<TPort> : IDisposable where TPort : struct,
     public int Core => _core;
     /// <summary>Loop iterations so far (empty polls included).</summary>
     public long Loops => Volatile.Read(ref _loops.Value);
-    /// <summary>
-    /// Incremented after every loop, where the worker holds no reference to anything it read
-    /// from a snapshot (the handler reads the snapshot once per burst and keeps nothing across bursts).
-    /// Quiescence protocol: after publishing a new snapshot, the control plane records each worker's
-    /// value; once every worker's value has moved past it (or the worker has exited), no worker can
-    /// still use the old snapshot and its native memory may be freed. The Volatile.Write here is a
-    /// release: everything the worker did before (its last reads of the old snapshot) happens-before
-    /// the control plane's Volatile.Read that sees the new value.
-    /// </summary>
+    /// <summary>Incremented (release store) after every loop, where the worker holds nothing it read from a
+    /// snapshot: the quiescent points that end a grace period (see <see cref="Control.SnapshotHolder"/>).</summary>
     public long QuiescentGeneration => Volatile.Read(ref _quiescent.Value);
     /// <summary>nowTicks (ms since the loop started) of the last non-empty receive; -1 before the first.
     /// Lets the host stop after an idle period (e.g. when a pcap replay ends).</summary>

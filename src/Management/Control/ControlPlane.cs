@@ -48,12 +48,7 @@ public sealed class ControlPlane
         public Runtime Clone() => (Runtime)MemberwiseClone();
     }
 
-    static readonly JsonSerializerOptions Json = new()
-    {
-        WriteIndented = true,
-        // An absent optional setting stays absent (a null would bind as "" and fail validation).
-        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
-    };
+    static readonly JsonSerializerOptions Json = OptionNames.Json(indented: true);
 
     readonly object _gate = new();
     readonly SnapshotCompiler _compiler = new();
@@ -75,8 +70,8 @@ public sealed class ControlPlane
         _portMacs = portMacs; _portIndexes = portIndexes;
         _log = log ?? (_ => { });
         _clock = clock ?? (() => DateTimeOffset.UtcNow);
-        _running = Clone(initial);
-        _learnedTable = learnedTokenTable ?? initial.Vips.Any(v => v.Joins.Contains("learned-token"));
+        _running = initial.Copy();
+        _learnedTable = learnedTokenTable ?? initial.Vips.Any(v => v.Joins.Contains(JoinMode.LearnedToken));
         foreach (var p in _running.Pools)
             foreach (var b in p.Backends)
                 _runtime[(p.Name, b.Name)] = new Runtime { Admin = b.Enabled ? AdminState.Enabled : AdminState.Disabled };
@@ -102,13 +97,10 @@ public sealed class ControlPlane
     public IReadOnlyList<WorkerCounters> WorkerCounters { get { lock (_gate) return _counters; } }
 
     /// <summary>A deep copy of the running configuration.</summary>
-    public ApplianceOptions Running { get { lock (_gate) return Clone(_running); } }
+    public ApplianceOptions Running { get { lock (_gate) return _running.Copy(); } }
 
     /// <summary>The running configuration as JSON (what `switchyard ctl config` prints; a valid appliance.json).</summary>
     public string RunningJson() { lock (_gate) return JsonSerializer.Serialize(_running, Json); }
-
-    static ApplianceOptions Clone(ApplianceOptions o) =>
-        JsonSerializer.Deserialize<ApplianceOptions>(JsonSerializer.SerializeToUtf8Bytes(o))!;
 
     // ------------------------------------------------------------------ the one change path
 
@@ -119,17 +111,21 @@ public sealed class ControlPlane
     /// Control.ChangeTimeoutMilliseconds) until every worker has passed a quiescent point, so an Ok
     /// answer with Quiescent=true means every worker steers with the new snapshot.
     /// </summary>
-    ChangeResult Apply(string what, Action<ApplianceOptions, Dictionary<(string Pool, string Backend), Runtime>> edit)
+    ChangeResult Apply(string what, Action<ApplianceOptions, Dictionary<(string Pool, string Backend), Runtime>> edit) =>
+        Apply(what, (o, rt) => { edit(o, rt); return o; });
+
+    /// <summary>As above, for a change that replaces the configuration: <paramref name="edit"/> returns the candidate.</summary>
+    ChangeResult Apply(string what, Func<ApplianceOptions, Dictionary<(string Pool, string Backend), Runtime>, ApplianceOptions> edit)
     {
         var sw = Stopwatch.StartNew();
         lock (_gate)
         {
-            var candidate = Clone(_running);
+            var candidate = _running.Copy();
             var runtime = _runtime.ToDictionary(kv => kv.Key, kv => kv.Value.Clone());
             DataplaneSnapshot next;
             try
             {
-                edit(candidate, runtime);
+                candidate = edit(candidate, runtime);
                 var restart = RestartOnly(_running, candidate);
                 if (restart.Count > 0) throw new ConfigurationException(restart);
                 // Runtime state of backends that no longer exist is forgotten; new ones start enabled and up.
@@ -199,23 +195,10 @@ public sealed class ControlPlane
     /// <summary>Settings the running process cannot change (they size or start DPDK, ports, workers, tables).</summary>
     List<ConfigurationError> RestartOnly(ApplianceOptions now, ApplianceOptions next)
     {
-        var e = new List<ConfigurationError>();
-        void Same<T>(string path, T a, T b)
-        {
-            if (JsonSerializer.Serialize(a) != JsonSerializer.Serialize(b)) e.Add(new(path, "requires a restart"));
-        }
-        Same("Eal", now.Eal, next.Eal);
-        Same("Ports", now.Ports, next.Ports);
-        Same("Workers", now.Workers, next.Workers);
-        Same("Cores", now.Cores, next.Cores);
-        Same("Dataplane", now.Dataplane, next.Dataplane);
-        Same("Mptcp.LearnedTokenCapacity", now.Mptcp.LearnedTokenCapacity, next.Mptcp.LearnedTokenCapacity);
-        Same("Run", now.Run, next.Run);
-        Same("Demo", now.Demo, next.Demo);
-        Same("Control.Socket", now.Control.Socket, next.Control.Socket);
+        var e = RestartSettings.Differences(now, next).Select(path => new ConfigurationError(path, "requires a restart")).ToList();
         if (!_learnedTable)
             for (int i = 0; i < next.Vips.Length; i++)
-                if (next.Vips[i].Joins.Contains("learned-token"))
+                if (next.Vips[i].Joins.Contains(JoinMode.LearnedToken))
                     e.Add(new($"Vips[{i}].Joins", "requires a restart: the learned-token table is created at start only when a VIP uses learned-token"));
         return e;
     }
@@ -243,10 +226,8 @@ public sealed class ControlPlane
         int p = PoolIndex(o, pool);
         if (o.Pools[p].Backends.Any(b => b.Name == backend.Name))
             throw new ConfigurationException("backend", $"pool '{pool}' already has a backend '{backend.Name}'");
-        o.Pools[p].Backends = [.. o.Pools[p].Backends, Clone(backend)];
+        o.Pools[p].Backends = [.. o.Pools[p].Backends, backend.Copy()];
     });
-
-    static BackendOptions Clone(BackendOptions b) => JsonSerializer.Deserialize<BackendOptions>(JsonSerializer.SerializeToUtf8Bytes(b))!;
 
     /// <summary>Removes a backend: out of Maglev at once; its pinned flows follow the pool's RemovedFlows policy.</summary>
     public ChangeResult RemoveBackend(string pool, string backend) => Apply($"backend del {pool} {backend}", (o, _) =>
@@ -326,20 +307,15 @@ public sealed class ControlPlane
 
     /// <summary>Replaces the running configuration with <paramref name="loaded"/> (already bound and validated
     /// by ApplianceConfiguration.Load). Administrative and health state survive for backends that still exist.</summary>
-    public ChangeResult Replace(ApplianceOptions loaded, string what = "reload") => Apply(what, (o, rt) =>
+    public ChangeResult Replace(ApplianceOptions loaded, string what = "reload") => Apply(what, (_, rt) =>
     {
-        var fresh = Clone(loaded);
+        var fresh = loaded.Copy();
         foreach (var p in fresh.Pools)
             foreach (var b in p.Backends)
                 if (rt.TryGetValue((p.Name, b.Name), out var r) && r.Admin == AdminState.Disabled) b.Enabled = false;
                 else if (!b.Enabled) rt[(p.Name, b.Name)] = new Runtime { Admin = AdminState.Disabled };
-        CopyInto(fresh, o);
+        return fresh;
     });
-
-    static void CopyInto(ApplianceOptions from, ApplianceOptions to)
-    {
-        foreach (var prop in typeof(ApplianceOptions).GetProperties()) prop.SetValue(to, prop.GetValue(from));
-    }
 
     /// <summary>Reads the configuration file again (same layering as at start: file, environment, command line)
     /// and applies it; an invalid file is refused with every error's JSON path and reason.</summary>

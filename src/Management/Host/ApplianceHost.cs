@@ -132,7 +132,7 @@ public sealed class ApplianceHost
             $"{snapshot.Backends.Count(b => b.Name is not null)} backend(s)");
 
         // One learned-token table for all workers: a join's 5-tuple can land on any RSS queue.
-        using var learned = _o.Vips.Any(v => v.Joins.Contains("learned-token")) ? new LearnedTokenTable(_o.Mptcp.LearnedTokenCapacity, (uint)_o.Mptcp.LearnedTokenIdleTimeoutSeconds * 1000u) : null;
+        using var learned = _o.Vips.Any(v => v.Joins.Contains(JoinMode.LearnedToken)) ? new LearnedTokenTable(_o.Mptcp.LearnedTokenCapacity, (uint)_o.Mptcp.LearnedTokenIdleTimeoutSeconds * 1000u) : null;
         var stop = new StopFlag();
         var workers = new List<(WorkerLoop<DpdkPortIo> Loop, BurstProcessor Processor, WorkerCounters Counters)>();
         int portCount = _o.Ports.Length;

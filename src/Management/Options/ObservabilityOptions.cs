@@ -20,4 +20,6 @@ public sealed class ObservabilityOptions
     public int TelemetryIntervalSeconds { get; set; } = 1;
     /// <summary>Most HTTP connections served at once; further ones are closed at once (1..1024).</summary>
     public int MaxConnections { get; set; } = 32;
+
+    public ObservabilityOptions Copy() => (ObservabilityOptions)MemberwiseClone();
 }

@@ -1,3 +1,4 @@
+using Switchyard.Dataplane.Control;
 using System.Net;
 using System.Text;
 using System.Text.Json;

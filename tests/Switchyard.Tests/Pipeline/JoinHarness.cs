@@ -165,7 +165,7 @@ sealed unsafe class JoinHarness : IDisposable
     };
 
     static VipOptions V(string name, string address, params string[] joins) =>
-        new() { Name = name, Address = address, Port = 80, Protocol = "tcp", Pool = "mp", Joins = joins };
+        new() { Name = name, Address = address, Port = 80, Protocol = "tcp", Pool = "mp", Joins = [.. joins.Select(OptionNames.JoinModes.Parse)] };
 
     public static ApplianceOptions DefaultOptions() => new()
     {
@@ -175,7 +175,7 @@ sealed unsafe class JoinHarness : IDisposable
             new PortOptions { Name = "outside", Device = "net_null0", Mac = OutsideMac, Addresses = ["192.0.2.1", "2001:db8::1"] },
             new PortOptions { Name = "inside", Device = "net_null1", Mac = InsideMac, Addresses = ["10.0.0.1"] },
         ],
-        Pools = [new PoolOptions { Name = "mp", Forwarding = "l2dsr", MaglevSize = 251, Backends = [.. Backends.Select(B)] }],
+        Pools = [new PoolOptions { Name = "mp", Forwarding = ForwardingMode.L2Dsr, MaglevSize = 251, Backends = [.. Backends.Select(B)] }],
         Vips =
         [
             V("enc", EncVip, "encrypted-token"),

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Switchyard.Management.Demo;
+using Switchyard.Demo;
 using Switchyard.Tests.Infrastructure;
 using Switchyard.Tests.Integration;
 using Xunit.Abstractions;

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Net;
-using Switchyard.Management.Demo;
+using Switchyard.Demo;
 using Switchyard.Tests.Infrastructure;
 using Xunit.Abstractions;
 

@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using Switchyard.Dataplane.Control;
-using Switchyard.Management.Demo;
+using Switchyard.Demo;
 using Switchyard.Management.Health;
 using Switchyard.Management.Options;
 using Switchyard.Tests.Infrastructure;

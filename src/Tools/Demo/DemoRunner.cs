@@ -1,10 +1,10 @@
 using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
-using Switchyard.Management.Demo;
+using Switchyard.Management.Host;
 using Switchyard.Management.Options;
 
-namespace Switchyard.Management.Host;
+namespace Switchyard.Demo;
 
 public sealed class DemoException(string message) : Exception(message);
 

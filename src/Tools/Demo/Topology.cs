@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 
-namespace Switchyard.Management.Demo;
+namespace Switchyard.Demo;
 
 /// <summary>What to build. Prefix must be short and unique per run: every interface name is derived from it
 /// and Linux limits interface names to 15 characters.</summary>

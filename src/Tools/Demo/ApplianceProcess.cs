@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 
-namespace Switchyard.Management.Demo;
+namespace Switchyard.Demo;
 
 /// <summary>
 /// The appliance run as a child process inside a topology namespace (rte_eal_init can run once per

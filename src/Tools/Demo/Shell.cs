@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace Switchyard.Management.Demo;
+namespace Switchyard.Demo;
 
 /// <summary>Runs a setup command (ip, ethtool, sysctl) and throws with its stderr when it fails, so a
 /// broken topology step names the exact command instead of surfacing later as a silent connectivity loss.</summary>

@@ -11,7 +11,7 @@ namespace Switchyard.Management.Observability;
 /// families. Per-worker families carry a worker="CORE" label; sum them in PromQL for totals. Drops
 /// are given twice, in two families so that sum() never double-counts: switchyard_drops_total{reason}
 /// (summed over workers) and switchyard_worker_drops_total{worker,reason}. The names and labels are
-/// documented in README.md ("Observability"); the values match the counters JSON read at the same time.
+/// documented in docs/observability.md; the values match the counters JSON read at the same time.
 /// </summary>
 public static class Metrics
 {

@@ -1,6 +1,6 @@
 namespace Switchyard.Management.Options;
 
-/// <summary>Metrics endpoint and DPDK telemetry (see README, "Observability").</summary>
+/// <summary>Metrics endpoint and DPDK telemetry (docs/observability.md).</summary>
 public sealed class ObservabilityOptions
 {
     /// <summary>Address and port of the HTTP endpoint serving GET /metrics (Prometheus text format 0.0.4)

@@ -4,7 +4,7 @@ namespace Switchyard.Dataplane.Datapath.Parsing;
 
 /// <summary>
 /// Decoder for the MPTCP (TCP option kind 30) options of one TCP segment, RFC 8684 with the
-/// RFC 6824 (v0) forms told apart where the wire allows it. Layouts: docs/protocols.md §1.
+/// RFC 6824 (v0) forms told apart where the wire allows it. Layouts: RFC 8684 §3 and Appendix A figures.
 /// <para>
 /// Bounds: the walk reads only inside [options, options+length): the kind byte is read only when
 /// p &lt; end, the length byte only when two bytes remain, and an option body only after its length

@@ -40,7 +40,8 @@ public struct EncapParams
     public uint FlowLabel;
 }
 
-/// <summary>A forwarding method as a type, so the burst loop is specialised per method without branches.</summary>
+/// <summary>A forwarding method as a type: the encapsulation body is compiled once per method (one
+/// dispatch on the mode per packet, in EncapsulateInto); the burst loop itself is not specialised.</summary>
 public interface IEncap
 {
     static abstract ForwardingMode Mode { get; }

@@ -51,9 +51,10 @@ public sealed class ApplianceProcess : IDisposable
         {
             if (p.HasExited || DateTime.UtcNow > until)
             {
+                // Read what is needed before Dispose: a disposed Process answers nothing.
+                string why = p.HasExited ? $"exited with code {p.ExitCode}" : $"not ready within {(readyTimeout ?? TimeSpan.FromSeconds(60)).TotalSeconds:0} s";
                 ap.Dispose();
-                throw new InvalidOperationException(
-                    $"the appliance did not come up (exit code {(p.HasExited ? p.ExitCode : -1)}):\n{ap.StdErr}");
+                throw new InvalidOperationException($"the appliance did not come up ({why}):\n{ap.StdErr}");
             }
         }
         return ap;

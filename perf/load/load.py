@@ -313,7 +313,8 @@ BUDGET_STAGES = ["receive", "handler", "transmit", "parse", "vipLookup", "flowLo
 def stage_budget(a, huge, logdir, tp):
     """--stages: one run per BUDGET_CASES row with Run:StageStampsFile; the per-stage table (TSC cycles/packet)."""
     results = []
-    for name, mix, extra in BUDGET_CASES:
+    # --smoke: the appliance's est and the floor only (short form).
+    for name, mix, extra in ([BUDGET_CASES[0], BUDGET_CASES[-1]] if a.smoke else BUDGET_CASES):
         pcap = os.path.join(a.pcaps, mix + ".pcap")
         if not os.path.exists(pcap):
             continue

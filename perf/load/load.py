@@ -83,6 +83,11 @@ NEWFLOW_CASES = [
     ("join-learned-new (learned tokens, every join new)", "join-learned-new", ["--Vips:0:Joins:0=learned-token"] + SMALL_FT),
     ("est-10x (10240 flows, 1024-entry table)", "est-10x", SMALL_FT),
 ]
+# --newflows only: the same join-enc-new run with the managed AES-NI token kernel (the fallback), for the A/B.
+NEWFLOW_AB = [
+    ("join-enc-new, managed AES-NI token kernel", "join-enc-new",
+     ["--Vips:0:Joins:0=encrypted-token"] + SMALL_FT + ["env:SWITCHYARD_TOKEN_KERNEL=managed"]),
+]
 NEWFLOW_PINNED = [
     ("est (l2dsr)", "est", []),
     ("syn flood (l2dsr)", "syn", []),
@@ -96,6 +101,7 @@ NEWFLOW_PAIRS = {
     "join-enc-new (encrypted tokens, every join new)": "join-enc flood (encrypted-token VIP)",
     "join-learned-new (learned tokens, every join new)": "join-learned (learned-token VIP)",
     "est-10x (10240 flows, 1024-entry table)": "est (l2dsr)",
+    "join-enc-new, managed AES-NI token kernel": "join-enc flood (encrypted-token VIP)",
 }
 SMOKE_CASES = CASES + NEWFLOW_CASES
 JOIN_COUNTERS = ["joinsSeen", "joinsByEncryptedToken", "joinsByLearnedToken", "joinsUnplaceable", "joinReset", "flowHits",
@@ -193,17 +199,21 @@ def worker_args(workers):
     return args
 
 
-def run_switchyard(pcap, extra, duration, warmup, huge, logdir, tag, profile=None, mbufs=MBUFS, workers=1):
+def run_switchyard(pcap, extra, duration, warmup, huge, logdir, tag, profile=None, mbufs=MBUFS, workers=1, dll=None):
     counters = os.path.join(logdir, f"counters-{tag}.json")
     if os.path.exists(counters):
         os.remove(counters)
-    cmd = ["dotnet", SWITCHYARD, "--config", CONFIG,
+    # "env:NAME=VALUE" items of extra set the appliance's environment instead of a configuration key.
+    envs = dict(e[4:].split("=", 1) for e in extra if e.startswith("env:"))
+    extra = [e for e in extra if not e.startswith("env:")]
+    cmd = ["dotnet", dll or SWITCHYARD, "--config", CONFIG,
            f"--Eal:Vdevs:0={pcap_vdev(pcap, workers)}", f"--Eal:FilePrefix=sy-{PREFIX}", *worker_args(workers),
            f"--Eal:Hugepages={'require' if huge else 'off'}",
            f"--Dataplane:MempoolMbufs={mbufs}",
            f"--Run:DurationSeconds={warmup + duration + 60}",  # a backstop; the harness stops it with SIGINT
            f"--Run:CountersFile={counters}", "--Run:CountersIntervalSeconds=1", *extra]
     env = dict(os.environ)
+    env.update(envs)
     if profile:
         env["DOTNET_PerfMapEnabled"] = "1"  # JIT symbol map for perf
         env["DOTNET_EnableWriteXorExecute"] = "0"  # else JIT code shows up as memfd:doublemapper, unresolved
@@ -350,6 +360,13 @@ def stage_budget(a, huge, logdir, tp):
     return table
 
 
+def baseline_cells(runs, ms):
+    if not runs:
+        return ["-", "-"]
+    b = sorted(runs, key=lambda r: r["mpps"])[len(runs) // 2]
+    return [fmt(b["mpps"]), f"{b['mpps'] / ms['mpps']:.3f}" if ms["mpps"] else "-"]
+
+
 def newflow_report(rows):
     """The new-flow table, and whether every new-flow row really took the new-flow path (>= 90 % misses)."""
     by = {name: sy for name, sy, _, _ in rows}
@@ -401,6 +418,8 @@ def main():
     ap.add_argument("--scaling-only", action="store_true", help="only the --workers table")
     ap.add_argument("--prefix", default="load", help="DPDK file prefix suffix (tp-PREFIX, sy-PREFIX)")
     ap.add_argument("--switchyard", help="switchyard.dll to run (default: the Release build)")
+    ap.add_argument("--baseline", help="another switchyard.dll (the build before a change): every case also runs it, "
+                                       "right after the current one, against the same testpmd figures")
     a = ap.parse_args()
     global PREFIX, SWITCHYARD
     PREFIX = a.prefix
@@ -409,12 +428,13 @@ def main():
     os.makedirs(logdir, exist_ok=True)
     huge = bool(a.huge)
     cases = [] if a.scaling_only else SMOKE_CASES if a.smoke else JOIN_CASES if a.joins else \
-        NEWFLOW_PINNED + NEWFLOW_CASES if a.newflows else CASES
+        NEWFLOW_PINNED + NEWFLOW_CASES + NEWFLOW_AB if a.newflows else CASES
     ghz = cpu_ghz()
     info = machine(huge)
 
     tp = {}
     runs = {name: [] for name, _, _ in cases}
+    baseline_runs = {}
     # --repeat N: N rounds over all cases (order reversed every other round), each row's figure is the
     # median of its N Switchyard runs: on a shared machine, load drifts over minutes, and interleaving
     # spreads that drift over every row instead of favouring the rows that happened to run in a lull.
@@ -434,6 +454,11 @@ def main():
             runs[name].append(sy)
             log(f"{name}: switchyard {sy['mpps']:.2f} Mpps, testpmd io {io['mpps']:.2f}, macswap {ms['mpps']:.2f}"
                 f" (load average {sy['loadavg']})")
+            if a.baseline:
+                base = run_switchyard(pcap, extra, a.duration, a.warmup, huge, logdir, tag + "-baseline", mbufs=a.mbufs,
+                                      dll=a.baseline)
+                baseline_runs.setdefault(name, []).append(base)
+                log(f"{name}: baseline {base['mpps']:.2f} Mpps (load average {base['loadavg']})")
     rows = []
     for name, mix, _ in cases:
         rs = sorted(runs[name], key=lambda r: r["mpps"])
@@ -489,6 +514,8 @@ def main():
 
     head = ["mix", "switchyard Mpps" + (f" (median of {a.repeat})" if a.repeat > 1 else ""), "testpmd io Mpps", "testpmd macswap Mpps",
             "ratio sy/io", "ratio sy/macswap", "cycles/pkt sy", "cycles/pkt io", "cycles/pkt macswap"]
+    if a.baseline:
+        head += ["baseline Mpps", "baseline ratio sy/macswap"]
     table = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, sy, io, ms in rows:
         ratio = sy["mpps"] / ms["mpps"] if ms["mpps"] else 0.0
@@ -497,7 +524,7 @@ def main():
             name, fmt(sy["mpps"]), fmt(io["mpps"]), fmt(ms["mpps"]), f"{ratio_io:.3f}", f"{ratio:.3f}",
             f"{ghz * 1e3 / sy['mpps']:.0f}" if sy["mpps"] else "-",
             f"{ghz * 1e3 / io['mpps']:.0f}" if io["mpps"] else "-",
-            f"{ghz * 1e3 / ms['mpps']:.0f}" if ms["mpps"] else "-"]) + " |")
+            f"{ghz * 1e3 / ms['mpps']:.0f}" if ms["mpps"] else "-"] + (baseline_cells(baseline_runs.get(name), ms) if a.baseline else [])) + " |")
     if rows:
         print("\n".join(table))
 
@@ -552,6 +579,9 @@ def main():
                     f"{f' --workers {a.workers}' if a.workers else ''}`: {a.duration} s "
                     f"measured window after {a.warmup} s warm-up per run; mixes from `perf/load/mixgen.py {a.mixgen}`; "
                     f"{a.mbufs} mbufs for every tool.\n\n")
+            if a.baseline:
+                f.write(f"Baseline (\"before\"): `{a.baseline}`, run right after the current build in every case, "
+                        f"against the same testpmd figures; current (\"after\"): `{SWITCHYARD}`.\n\n")
             f.write("## Machine\n\n")
             for k, v in info.items():
                 f.write(f"- {k}: {v}\n")
@@ -571,7 +601,8 @@ def main():
                 f.write("## Cycle budget per stage (sampled TSC stamps in the running appliance, --stages)\n\n")
                 f.write("One non-empty burst in 64 is stamped with rdtsc between the worker loop's stages (receive = the "
                         "rx call and the loop's rx bookkeeping; handler = the whole packet path; transmit = routing to "
-                        "tx buffers, the tx call, freeing drops). TSC cycles per packet over the stamped bursts; the "
+                        "tx buffers, the tx call, freeing drops). TSC cycles per packet: the median over the stamped bursts "
+                        "(robust to the bursts a preemption landed in; the JSON also has the means); the "
                         "TSC ticks at a constant rate (tscHz), not the core clock. \"floor\" = the same process, ports "
                         "and loop with Run:ForwardOnly (a MAC swap, like testpmd macswap) in place of the packet path.\n\n")
                 f.write("\n".join(budget_table) + "\n\n")

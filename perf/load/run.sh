@@ -21,6 +21,8 @@
 #               these mixes too (16384 5-tuples each).
 #   --stages    also the per-stage cycle budget: one extra Switchyard est run with Run:StageStamps (sampled TSC
 #               stamps per stage) and one with Run:ForwardOnly (the rx -> tx floor, same process and ports).
+#   --baseline DLL  also run this switchyard.dll (a build before a change) in every case, right after the
+#               current one: before/after in one sitting, against the same testpmd figures.
 #   --repeat N  N Switchyard runs per case, interleaved over the cases, median reported (shared machines).
 #   --profile   also perf-record the worker core during one extra Switchyard est run (needs linux-perf).
 #   --no-huge   never reserve hugepages (4 KiB pages: functional runs only, about half the throughput).
@@ -35,7 +37,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 
-smoke=0 joins=0 newflows=0 stages= duration=10 warmup=2 flows= rounds=16 build=1 profile= repeat=1 workers=0 scalingonly=0 nohuge=0 report= prefix=load sydll=
+smoke=0 joins=0 newflows=0 stages= duration=10 warmup=2 flows= rounds=16 build=1 profile= repeat=1 workers=0 scalingonly=0 nohuge=0 report= prefix=load sydll= baseline=
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) smoke=1 ;;
@@ -54,8 +56,9 @@ while [ $# -gt 0 ]; do
     --report) report=$2; shift ;;
     --prefix) prefix=$2; shift ;;
     --switchyard) sydll=$2; shift ;;
+    --baseline) baseline=$2; shift ;;
     --no-build) build=0 ;;
-    -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -142,7 +145,7 @@ if [ -z "$results" ]; then
 fi
 python3 "$here/load.py" --pcaps "$work" --duration "$duration" --warmup "$warmup" --huge "$huge" \
   --mixgen "--flows $flows --rounds $rounds --mixes $mixes" --mbufs "$mbufs" --repeat "$repeat" \
-  --workers "$workers" $( [ "$scalingonly" = 1 ] && echo --scaling-only ) --prefix "$prefix" ${sydll:+--switchyard "$sydll"} \
+  --workers "$workers" $( [ "$scalingonly" = 1 ] && echo --scaling-only ) --prefix "$prefix" ${sydll:+--switchyard "$sydll"} ${baseline:+--baseline "$baseline"} \
   $( [ "$smoke" = 1 ] && echo --smoke ) $( [ "$joins" = 1 ] && echo --joins ) $( [ "$newflows" = 1 ] && echo --newflows ) $stages \
   ${results:+--results "$results"} $profile
 [ "$smoke" = 1 ] && [ -z "$report" ] && cat "$results"

@@ -95,7 +95,23 @@ public unsafe class StageBudgetTests
         Assert.Equal(budget.Packets, w.GetProperty("packets").GetInt64());
         var cpp = w.GetProperty("cyclesPerPacket");
         Assert.True(cpp.GetProperty("handler").GetDouble() > 0);
+        Assert.True(w.GetProperty("meanCyclesPerPacket").GetProperty("handler").GetDouble() > 0);
         Assert.False(cpp.TryGetProperty("maglev", out _));
+    }
+
+    [Fact]
+    public void Medians_ignore_an_outlier_burst_that_the_mean_does_not()
+    {
+        var b = new StageBudget(1);
+        for (int i = 0; i < 9; i++) { b.Add(Stage.Handler, 3200); b.Commit(32); }   // 100 cycles per packet
+        b.Add(Stage.Handler, 32_000_000); b.Commit(32);                            // a preempted burst
+        Assert.Equal(10, b.Samples);
+        Assert.Equal(320, b.Packets);
+        Assert.Equal(100, b.MedianCyclesPerPacket(Stage.Handler));
+        Assert.True(b.CyclesPerPacket(Stage.Handler) > 100_000);
+        Assert.Equal(0, b.MedianCyclesPerPacket(Stage.Receive));
+        b.Add(Stage.Handler, 5); b.Commit(0); // an empty commit keeps nothing
+        Assert.Equal(10, b.Samples);
     }
 
     [Fact]

@@ -306,8 +306,7 @@ public sealed unsafe class WorkerLoop<TPort> : IQuiescentWorker, IDisposable whe
         budget.Add(Stage.Receive, t2 - t0);
         budget.Add(Stage.Handler, t3 - t2);
         budget.Add(Stage.Transmit, t4 - t3);
-        budget.Packets += n;
-        budget.Samples++;
+        budget.Commit(n);
         return budget.SampleEvery;
     }
 

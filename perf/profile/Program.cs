@@ -16,7 +16,7 @@ if (args[0] == "tok") {
     double ns = Stopwatch.GetElapsedTime(t0).TotalNanoseconds / N; if (ns < best) best = ns;
   }
   double ghz = args.Length > 2 ? double.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 2.445; // core clock, GHz
-  Console.WriteLine($"batched {batch} ({Switchyard.Dataplane.Datapath.Mptcp.TokenCipher.BatchedKernelName}): min {best:F2} ns/token = {best*ghz:F1} cycles/token at {ghz} GHz; check {ids.Sum(x => (long)x)}");
+  Console.WriteLine($"batched {batch} ({Switchyard.Dataplane.Datapath.Steering.Tokens.TokenCipher.BatchedKernelName}): min {best:F2} ns/token = {best*ghz:F1} cycles/token at {ghz} GHz; check {ids.Sum(x => (long)x)}");
   return;
 }
 if (args[0] == "min") {

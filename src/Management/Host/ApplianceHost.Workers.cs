@@ -28,7 +28,7 @@ public sealed partial class ApplianceHost
             IBurstHandler handler = _o.Run.ForwardOnly
                 ? new ForwardOnlyHandler((byte)(_o.Run.ForwardOnlyPort is { } fp ? ports.Indexes[fp] : portCount - 1), counters) : processor;
             var loop = WorkerLoop.Create(plan.Core, rx, tx, portCount, handler, counters, stop, Log);
-            if (_o.Run.StageStampsFile is not null) loop.Budget = new StageBudget(_o.Run.StageStampsEvery);
+            if (_o.Run.StageStampsFile is not null) processor.Budget = loop.Budget = new StageBudget(_o.Run.StageStampsEvery);
             workers.Add(new HostWorker(loop, processor, counters));
         }
         return workers;

@@ -23,6 +23,9 @@ public enum Stage
     Maglev,
     Token,
     Rewrite,
+    /// <summary>The packet path's second pass as a whole (flow/join steering, token tracking, rewrite), until
+    /// the stages inside it are stamped on their own.</summary>
+    SteerAndForward,
 }
 
 /// <summary>

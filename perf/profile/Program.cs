@@ -15,7 +15,8 @@ if (args[0] == "tok") {
     for (int i = 0; i < N; i += batch) Switchyard.Dataplane.Datapath.Steering.Tokens.TokenCipher.DecryptServerIds(toks.AsSpan(i, batch), ids.AsSpan(i, batch), ok.AsSpan(i, batch), keys);
     double ns = Stopwatch.GetElapsedTime(t0).TotalNanoseconds / N; if (ns < best) best = ns;
   }
-  Console.WriteLine($"batched {batch}: min {best:F2} ns/token = {best*2.445:F1} cycles/token; check {ids.Sum(x => (long)x)}");
+  double ghz = args.Length > 2 ? double.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 2.445; // core clock, GHz
+  Console.WriteLine($"batched {batch} ({Switchyard.Dataplane.Datapath.Steering.Tokens.TokenCipher.BatchedKernelName}): min {best:F2} ns/token = {best*ghz:F1} cycles/token at {ghz} GHz; check {ids.Sum(x => (long)x)}");
   return;
 }
 if (args[0] == "min") {

@@ -24,7 +24,11 @@ public sealed partial class ApplianceHost
             var processor = new BurstProcessor(snapshots, new FlowTable(_o.Dataplane.FlowTableEntries), counters, learned);
             var rx = plan.Queues.Select(q => new RxQueueRef((byte)ports.Indexes[q.Port], (ushort)q.Queue)).ToArray();
             var tx = Enumerable.Repeat((ushort)plan.TxQueue, portCount).ToArray();
-            var loop = WorkerLoop.Create(plan.Core, rx, tx, portCount, processor, counters, stop, Log);
+            // Run.ForwardOnly: the cycle budget's floor (same loop and ports, trivial handler). Run.StageStampsFile: stamps.
+            IBurstHandler handler = _o.Run.ForwardOnly
+                ? new ForwardOnlyHandler((byte)(_o.Run.ForwardOnlyPort is { } fp ? ports.Indexes[fp] : portCount - 1), counters) : processor;
+            var loop = WorkerLoop.Create(plan.Core, rx, tx, portCount, handler, counters, stop, Log);
+            if (_o.Run.StageStampsFile is not null) processor.Budget = loop.Budget = new StageBudget(_o.Run.StageStampsEvery);
             workers.Add(new HostWorker(loop, processor, counters));
         }
         return workers;
@@ -43,6 +47,10 @@ public sealed partial class ApplianceHost
         if (!string.IsNullOrEmpty(_o.Run.CountersFile)) CountersReport.WriteFileAtomically(_o.Run.CountersFile, json);
         Console.Out.WriteLine(json);
         Console.Out.Flush();
+        if (_o.Run.StageStampsFile is { } stampsFile) // the cycle budget (issue 14)
+            CountersReport.WriteFileAtomically(stampsFile, StageBudget.ToJson(
+                workers.Where(w => w.Loop.Budget is not null).Select(w => (w.Loop.Core, w.Loop.Budget!)).ToArray(),
+                StageBudget.MeasureTscHz(TimeSpan.FromMilliseconds(200)), _o.Run.ForwardOnly ? "forward-only" : "appliance"));
         foreach (var w in workers) { w.Loop.Dispose(); w.Processor.Dispose(); }
         return exit;
     }

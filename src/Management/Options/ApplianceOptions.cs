@@ -262,6 +262,17 @@ public sealed class RunOptions
     /// <summary>Counters JSON, rewritten atomically (write + rename) while running and at exit.</summary>
     public string? CountersFile { get; set; }
     public int CountersIntervalSeconds { get; set; } = 1;
+    // ---- cycle budget (issue 14; perf/load/run.sh --stages) ----
+    /// <summary>Per-stage cycle budget: sampled TSC stamps per stage on every worker, written here as JSON at exit
+    /// (StageBudget.ToJson). Unset = no stamps.</summary>
+    public string? StageStampsFile { get; set; }
+    /// <summary>Stamp one non-empty burst in this many (a power of two, 1..65536).</summary>
+    public int StageStampsEvery { get; set; } = 64;
+    /// <summary>The floor of the budget: workers forward every frame out of <see cref="ForwardOnlyPort"/> with its
+    /// MACs swapped (ForwardOnlyHandler) instead of running the packet path. For measurements only.</summary>
+    public bool ForwardOnly { get; set; }
+    /// <summary>ForwardOnly's egress port name; unset = the last port in Ports.</summary>
+    public string? ForwardOnlyPort { get; set; }
 
     public RunOptions Copy() => (RunOptions)MemberwiseClone();
 }

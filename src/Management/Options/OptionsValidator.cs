@@ -264,6 +264,11 @@ public static partial class OptionsValidator
         if (o.Run.StopAfterIdleMilliseconds < 0) Add("Run.StopAfterIdleMilliseconds", $"{o.Run.StopAfterIdleMilliseconds} must be 0 (never) or more");
         if (o.Run.CountersIntervalSeconds < 1) Add("Run.CountersIntervalSeconds", $"{o.Run.CountersIntervalSeconds} must be at least 1");
         if (o.Run.CountersFile is { } cf && string.IsNullOrWhiteSpace(cf)) Add("Run.CountersFile", "empty path; leave it out to write no counters file");
+        if (o.Run.StageStampsFile is { } sf && string.IsNullOrWhiteSpace(sf)) Add("Run.StageStampsFile", "empty path; leave it out to take no stage stamps");
+        if (o.Run.StageStampsEvery is < 1 or > 65536 || !BitOperations.IsPow2(o.Run.StageStampsEvery))
+            Add("Run.StageStampsEvery", $"{o.Run.StageStampsEvery} must be a power of two, 1..65536");
+        if (o.Run.ForwardOnlyPort is { } fwdPort && !o.Ports.Any(p => p.Name == fwdPort))
+            Add("Run.ForwardOnlyPort", $"'{fwdPort}' is not a port name");
 
         // ---- Demo (bound and checked here, run elsewhere)
         var demo = o.Demo;

@@ -43,7 +43,9 @@ public static class RestartSettings
 
     static bool Same(RunOptions a, RunOptions b) =>
         (a.DurationSeconds, a.StopAfterIdleMilliseconds, a.CountersFile, a.CountersIntervalSeconds)
-        == (b.DurationSeconds, b.StopAfterIdleMilliseconds, b.CountersFile, b.CountersIntervalSeconds);
+        == (b.DurationSeconds, b.StopAfterIdleMilliseconds, b.CountersFile, b.CountersIntervalSeconds)
+        && (a.StageStampsFile, a.StageStampsEvery, a.ForwardOnly, a.ForwardOnlyPort)
+        == (b.StageStampsFile, b.StageStampsEvery, b.ForwardOnly, b.ForwardOnlyPort);
 
     static bool Same(DemoOptions a, DemoOptions b) =>
         (a.Enabled, a.Prefix, a.Clients, a.Connections, a.Concurrency, a.BytesPerConnection)

@@ -47,6 +47,11 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
         _forwarder = new Forwarder(_frames, counters, _answers);
     }
 
+    /// <summary>The worker's cycle budget (Run.StageStampsFile), or null: in the bursts the worker loop stamps
+    /// (<see cref="StageBudget.Active"/>), the passes are stamped as <see cref="Stage.Parse"/> (first pass),
+    /// <see cref="Stage.Token"/> (batch decryption) and <see cref="Stage.SteerAndForward"/> (second pass).</summary>
+    public StageBudget? Budget { get; set; }
+
     public FlowTable Flows => _flows;
     public WorkerCounters Counters => _counters;
 
@@ -54,6 +59,9 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
     {
         var snap = _snapshots.Current; // one acquire per burst; see SnapshotHolder
         int n = burst.Count;
+        StageBudget? budget = Budget;
+        bool stamp = budget is not null && budget.Active;
+        ulong t0 = stamp ? StageBudget.Now() : 0;
         for (int i = 0; i < n; i++)
         {
             burst.Delta[i] = 0;
@@ -62,7 +70,9 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
                 ? _answers.Neighbor(snap, burst, i, rxPort)
                 : Burst.DropPort;
         }
+        ulong t1 = stamp ? StageBudget.Now() : 0;
         if (_frames.PendingDecrypts > 0) _joins.DecryptTokens(snap, n);
+        ulong t2 = stamp ? StageBudget.Now() : 0;
         for (int i = 0; i < n; i++)
         {
             var kind = _frames.Kind[i];
@@ -86,6 +96,13 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
         // looked at again for 2^31 ms would otherwise look live after the tick counter wraps.
         _flows.ExpireSome(now, 1);
         _tokens?.ExpireSome(snap, now);
+        if (stamp)
+        {
+            ulong t3 = StageBudget.Now();
+            budget!.Add(Stage.Parse, t1 - t0);
+            budget.Add(Stage.Token, t2 - t1);
+            budget.Add(Stage.SteerAndForward, t3 - t2);
+        }
     }
 
     public void Dispose()

@@ -144,6 +144,10 @@ public sealed unsafe class WorkerLoop<TPort> : IQuiescentWorker, IDisposable whe
     public Exception? Fault => _fault;
     public bool HasExited => _exited;
 
+    /// <summary>Per-stage cycle budget (Run.StageStampsFile): when set before <see cref="Start"/>, one
+    /// non-empty burst in <see cref="StageBudget.SampleEvery"/> is stamped (StageBudget.cs). Null = no stamps.</summary>
+    public StageBudget? Budget { get; set; }
+
     long _startTimestamp; // written before the loop; read by NowTick (a stale 0 only means "not started")
 
     /// <summary>Starts the loop on a new dedicated thread.</summary>
@@ -206,6 +210,8 @@ public sealed unsafe class WorkerLoop<TPort> : IQuiescentWorker, IDisposable whe
         long lastDrain = start;
         long loops = 0;
         int housekeeping = HousekeepingLoops;
+        StageBudget? budget = Budget;
+        int stampCountdown = budget?.SampleEvery ?? 0; // > 0: stamps on; the poll that takes it to 0 is stamped
 
         while (true)
         {
@@ -215,6 +221,11 @@ public sealed unsafe class WorkerLoop<TPort> : IQuiescentWorker, IDisposable whe
             for (int qi = 0; qi < rx.Length; qi++)
             {
                 RxQueueRef q = rx[qi];
+                if (stampCountdown > 0 && --stampCountdown == 0)
+                {
+                    stampCountdown = StampedBurst(budget!, q, nowTicks, ports);
+                    continue;
+                }
                 int n = _io.Receive(q.Port, q.Queue, burst);
                 if (n == 0) continue;
                 burst.Count = n;
@@ -261,6 +272,42 @@ public sealed unsafe class WorkerLoop<TPort> : IQuiescentWorker, IDisposable whe
             if (_txCount[p] != 0) Flush(p);
         Volatile.Write(ref _loops.Value, loops);
         Volatile.Write(ref _quiescent.Value, _quiescent.Value + 1);
+    }
+
+    /// <summary>One poll with TSC stamps between receive, handler and transmit (the loop's body for one
+    /// queue, plus the stamps). Returns the next countdown: 1 after an empty poll (stamp the next one),
+    /// else <see cref="StageBudget.SampleEvery"/>. Kept out of line so the unstamped loop stays as it was.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    int StampedBurst(StageBudget budget, RxQueueRef q, uint nowTicks, int ports)
+    {
+        Burst burst = _burst;
+        ulong t0 = StageBudget.Now();
+        int n = _io.Receive(q.Port, q.Queue, burst);
+        if (n == 0) return 1;
+        burst.Count = n;
+        long bytes = 0;
+        for (int i = 0; i < n; i++)
+        {
+            bytes += burst.Length[i];
+            burst.OutPort[i] = Burst.DropPort;
+        }
+        long[] global = _counters.Global;
+        global[WorkerCounters.Offset + (int)GlobalCounter.RxPackets] += n;
+        global[WorkerCounters.Offset + (int)GlobalCounter.RxBytes] += bytes;
+        global[WorkerCounters.Offset + (int)GlobalCounter.Bursts]++;
+        Volatile.Write(ref _lastRxTick.Value, nowTicks);
+        budget.Active = true;
+        ulong t2 = StageBudget.Now(); // receive = the rx call and the loop's per-frame rx bookkeeping
+        _handler.Process(burst, q.Port, nowTicks);
+        ulong t3 = StageBudget.Now();
+        budget.Active = false;
+        Route(burst, n, ports);
+        ulong t4 = StageBudget.Now();
+        budget.Add(Stage.Receive, t2 - t0);
+        budget.Add(Stage.Handler, t3 - t2);
+        budget.Add(Stage.Transmit, t4 - t3);
+        budget.Commit(n);
+        return budget.SampleEvery;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

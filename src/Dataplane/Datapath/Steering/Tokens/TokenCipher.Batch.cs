@@ -36,6 +36,7 @@ public static partial class TokenCipher
         ArgumentNullException.ThrowIfNull(keys);
         if (serverIds.Length < tokens.Length || ok.Length < tokens.Length)
             throw new ArgumentException("serverIds and ok must be at least as long as tokens");
+        if (NativeKernel != 0) return DecryptServerIdsNative(tokens, serverIds, ok, keys); // VAES (TokenCipher.Vaes.cs)
         return Aes.IsSupported
             ? DecryptServerIdsHardware(tokens, serverIds, ok, keys)
             : DecryptServerIdsOneByOne<SoftwarePrf>(tokens, serverIds, ok, keys);

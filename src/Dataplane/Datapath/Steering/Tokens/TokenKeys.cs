@@ -24,7 +24,7 @@ namespace Switchyard.Dataplane.Datapath.Steering.Tokens;
 /// <see cref="Words"/> is the same per key id in the software-AES layout (44 words per slot).
 /// </para>
 /// </summary>
-public sealed class TokenKeys
+public sealed partial class TokenKeys
 {
     public const int MaxKeyId = 2;      // key ids 0..2 carry keys; 3 means "not a routable token"
     public const int NotRoutableKeyId = 3;
@@ -66,6 +66,7 @@ public sealed class TokenKeys
             for (int pass = 1; pass <= 4; pass++) Schedule[s + WhiteningBase + pass] = prf.RoundKeys[0] ^ PassConstant(pass);
             prf.Words.CopyTo(Words, id * SlotWords);
         }
+        _pairStorage = BuildPairSchedule(Schedule, out PairSchedule); // VAES kernel layout (TokenKeys.Pairs.cs)
     }
 
     /// <summary>Whether key id <paramref name="keyId"/> (0..3) has a key.</summary>

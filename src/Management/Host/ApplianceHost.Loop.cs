@@ -33,6 +33,13 @@ public sealed partial class ApplianceHost
         while (!stop.IsRequested)
         {
             Thread.Sleep(20);
+            if (_terminate && _scaleOut is { } so)
+            {
+                so.WithdrawAndHoldDown(() => stop.IsRequested);
+                stop.Request();
+                break;
+            }
+            _scaleOut?.Tick();
             // Every second: keep the runtime's threads (JIT, GC, thread pool; some are created later,
             // from a worker) off the worker cores, once every worker has reported its thread id.
             if ((!isolated || lastIsolation.ElapsedMilliseconds >= 1000) && workers.All(w => w.Loop.ThreadId != 0))
@@ -59,7 +66,7 @@ public sealed partial class ApplianceHost
             if (!string.IsNullOrEmpty(_o.Run.CountersFile) && lastCounters.Elapsed.TotalSeconds >= Math.Max(1, _o.Run.CountersIntervalSeconds))
             {
                 CountersReport.WriteFileAtomically(_o.Run.CountersFile,
-                    CountersReport.ToJson(control.Current, services.Views, PortStats(services.Ports), _uptime.Elapsed, final: false));
+                    WithBgp(CountersReport.ToJson(control.Current, services.Views, PortStats(services.Ports), _uptime.Elapsed, final: false)));
                 lastCounters.Restart();
             }
         }

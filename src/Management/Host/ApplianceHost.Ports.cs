@@ -15,7 +15,7 @@ public sealed partial class ApplianceHost
         var indexes = new Dictionary<string, int>();
         var macs = new Dictionary<string, ulong>();
         foreach (var p in _o.Ports) indexes[p.Name] = Dpdk.PortByName(p.Device);
-        if (indexes.Values.Order().Select((v, i) => v == i).Any(ok => !ok) || Dpdk.PortCount != _o.Ports.Length)
+        if (indexes.Values.Order().Select((v, i) => v == i).Any(ok => !ok) || Dpdk.PortCount != _o.Ports.Length + (_scaleOut?.ExtraPorts ?? 0))
             throw new ConfigurationException([new ConfigurationError("Ports",
                 $"DPDK probed {Dpdk.PortCount} port(s) but {_o.Ports.Length} are configured; configure every probed device " +
                 "(or restrict probing with Eal.Allow / --no-pci) so port ids are 0..n-1")]);

@@ -30,10 +30,11 @@ public sealed partial class ApplianceHost
             var observability = new Observability.ObservabilityService(o.Observability,
                 new(() => control.Current, views, () => host.PortStats(ports), () => host._uptime.Elapsed,
                     BackendStates: () => control.Backends().Select(b => (b.Pool, b.Name, b.State.ToString().ToLowerInvariant())),
-                    Health: health.Backends), host.Log);
+                    Health: health.Backends,
+                    Bgp: host._scaleOut is { Enabled: true } so ? () => new(so.Announcer?.Status ?? Bgp.BgpStatus.Off, so.Exception?.Counters) : null), host.Log);
             observability.Start();
             var socket = host.StartControlServer(control,
-                () => CountersReport.ToJson(control.Current, views, host.PortStats(ports), host._uptime.Elapsed, final: false));
+                () => host.WithBgp(CountersReport.ToJson(control.Current, views, host.PortStats(ports), host._uptime.Elapsed, final: false)));
             var watcher = host._configPath is { } path && o.Control.WatchConfigFile
                 ? new ConfigFileWatcher(path, () => control.Reload(path, host._configArgs, what: "reload (file changed)"), host.Log) : null;
             return new Services
@@ -60,7 +61,7 @@ public sealed partial class ApplianceHost
     ControlServer? StartControlServer(ControlPlane control, Func<string> counters)
     {
         if (string.IsNullOrEmpty(_o.Control.Socket)) { Log("control socket: off (Control.Socket is empty)"); return null; }
-        var commands = new ControlCommands(control, counters, _configPath is null ? null : () => (_configPath, _configArgs));
+        var commands = new ControlCommands(control, counters, _configPath is null ? null : () => (_configPath, _configArgs)) { ScaleOut = _scaleOut };
         try
         {
             var server = new ControlServer(_o.Control.Socket, commands, Log);

@@ -21,7 +21,7 @@ public sealed partial class ApplianceHost
         foreach (var plan in plans)
         {
             var counters = new WorkerCounters(_o.Dataplane.MaxVips, _o.Dataplane.MaxBackends);
-            var processor = new BurstProcessor(snapshots, new FlowTable(_o.Dataplane.FlowTableEntries), counters, learned);
+            var processor = new BurstProcessor(snapshots, new FlowTable(_o.Dataplane.FlowTableEntries), counters, learned) { ExceptionPath = _o.ExceptionPath.Enabled };
             var rx = plan.Queues.Select(q => new RxQueueRef((byte)ports.Indexes[q.Port], (ushort)q.Queue)).ToArray();
             var tx = Enumerable.Repeat((ushort)plan.TxQueue, portCount).ToArray();
             // Run.ForwardOnly: the cycle budget's floor (same loop and ports, trivial handler). Run.StageStampsFile: stamps.
@@ -29,6 +29,7 @@ public sealed partial class ApplianceHost
                 ? new ForwardOnlyHandler((byte)(_o.Run.ForwardOnlyPort is { } fp ? ports.Indexes[fp] : portCount - 1), counters) : processor;
             var loop = WorkerLoop.Create(plan.Core, rx, tx, portCount, handler, counters, stop, Log);
             if (_o.Run.StageStampsFile is not null) processor.Budget = loop.Budget = new StageBudget(_o.Run.StageStampsEvery);
+            _scaleOut?.ConfigureWorker(loop, workers.Count, ports.Indexes);
             workers.Add(new HostWorker(loop, processor, counters));
         }
         return workers;
@@ -43,7 +44,7 @@ public sealed partial class ApplianceHost
             if (!w.Loop.Join(TimeSpan.FromSeconds(10))) { Log($"worker {w.Loop.Core} did not stop within 10 s"); exit = 1; }
             if (w.Loop.Fault is { } f) { Log($"worker {w.Loop.Core} failed: {f.Message}"); exit = 1; }
         }
-        var json = CountersReport.ToJson(Control!.Current, views, PortStats(ports), _uptime.Elapsed, final: true);
+        var json = WithBgp(CountersReport.ToJson(Control!.Current, views, PortStats(ports), _uptime.Elapsed, final: true));
         if (!string.IsNullOrEmpty(_o.Run.CountersFile)) CountersReport.WriteFileAtomically(_o.Run.CountersFile, json);
         Console.Out.WriteLine(json);
         Console.Out.Flush();

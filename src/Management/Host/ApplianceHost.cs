@@ -7,6 +7,7 @@ using Switchyard.Dataplane.Datapath.Steering.Tokens;
 using Switchyard.Dataplane.Datapath.Steering;
 using Switchyard.Dataplane.Datapath.Worker;
 using Switchyard.Dataplane.Native;
+using Switchyard.Management.Bgp;
 using Switchyard.Management.Compile;
 using Switchyard.Management.Control;
 using Switchyard.Management.Options;
@@ -47,10 +48,25 @@ public sealed partial class ApplianceHost
 
     void Log(string message) => _log.WriteLine($"switchyard: {message}");
 
+    // Issue 12: exception path, BGP announcement, idle back-off (Management/Bgp/ScaleOut.cs).
+    ScaleOut? _scaleOut;
+    volatile bool _terminate;
+
+    /// <summary>The counters JSON with the "bgp" section (sessions, announced prefixes, exception path) when BGP or
+    /// the exception path is on (issue 12).</summary>
+    string WithBgp(string json)
+    {
+        if (_scaleOut is not { Enabled: true } so) return json;
+        var node = System.Text.Json.Nodes.JsonNode.Parse(json)!.AsObject();
+        node["bgp"] = so.StatusJson();
+        return node.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = json.Contains('\n') });
+    }
+
     public int Run()
     {
         Log(Capabilities.Format().TrimEnd());
         var plans = WorkerLayout.Resolve(_o);
+        _scaleOut = new ScaleOut(_o, Log);
         var ealArgs = BuildEalArgs(plans);
         Log("EAL arguments: " + string.Join(' ', ealArgs.Skip(1)));
         Dpdk.InitEal(ealArgs);
@@ -85,6 +101,7 @@ public sealed partial class ApplianceHost
                 ? "hugepages: off by configuration (--no-huge): fine for functional runs, about half the throughput"
                 : "hugepages: none free, running with --no-huge (functional runs only; reserve hugepages for load runs)");
         else Log("hugepages: using the free hugepages");
+        args.AddRange(_scaleOut?.EalArguments() ?? []);
         args.AddRange(_extraEal);
         return [.. args];
     }
@@ -93,6 +110,8 @@ public sealed partial class ApplianceHost
     int RunPorts(IReadOnlyList<WorkerPlan> plans)
     {
         var ports = StartPorts();
+        using var scaleOut = _scaleOut!;
+        scaleOut.SetUpPorts(ports.Indexes, ports.Macs, Dpdk.PoolForSocket(0, (uint)_o.Dataplane.MempoolMbufs, (uint)_o.Dataplane.MbufCacheSize));
         // The control plane owns the running configuration and publishes every snapshot (the first one too).
         var control = new ControlPlane(_o, ports.Macs, ports.Indexes, Log);
         Control = control;
@@ -108,10 +127,16 @@ public sealed partial class ApplianceHost
         var workers = CreateWorkers(plans, ports, control.Snapshots, learned, stop);
         var reason = new StopReason();
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; reason.Set("SIGINT"); stop.Request(); });
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; reason.Set("SIGTERM"); stop.Request(); });
+        // With BGP, SIGTERM first withdraws the VIPs and keeps forwarding for the hold-down (a second signal stops at once).
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c =>
+        {
+            c.Cancel = true; reason.Set("SIGTERM");
+            if (_o.Bgp.Enabled && !_terminate) _terminate = true; else stop.Request();
+        });
 
         control.AttachWorkers(workers.Select(w => (IQuiescentWorker)w.Loop).ToArray(), workers.Select(w => w.Counters).ToArray());
         foreach (var w in workers) w.Loop.Start();
+        scaleOut.Start(control, () => workers.Select(w => (w.Loop.QuiescentGeneration, w.Loop.HasExited)).ToArray());
         Log($"running: {workers.Count} worker(s) on core(s) {string.Join(',', plans.Select(p => p.Core))}");
 
         using var services = Services.Start(this, control, workers, ports);

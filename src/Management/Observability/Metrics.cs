@@ -58,6 +58,8 @@ public static class Metrics
         [GlobalCounter.TokenCollisions] = "Tokens learned for a second backend (poisoned until they expire).",
         [GlobalCounter.TokensForgotten] = "Learned tokens forgotten on FIN/RST/MP_FASTCLOSE of the initial subflow.",
         [GlobalCounter.TokenTableFull] = "Tokens not learned because the table was full.",
+        [GlobalCounter.FromKernel] = "Frames the kernel sent through the exception path, transmitted by this worker.",
+        [GlobalCounter.IdleSleeps] = "Idle back-off sleeps (Dataplane.IdleBackoffMicroseconds).",
     };
 
     static string Protocol(byte p) => p switch { 6 => "tcp", 17 => "udp", 0 => "any", _ => p.ToString(CultureInfo.InvariantCulture) };
@@ -153,6 +155,7 @@ public static class Metrics
         PortFamily(w, ports, "rx_errors", "Erroneous frames received (DPDK ierrors).", p => p.RxErrors);
         PortFamily(w, ports, "tx_errors", "Failed transmits (DPDK oerrors).", p => p.TxErrors);
         PortFamily(w, ports, "rx_nombuf", "Receive mbuf allocation failures (DPDK rx_nombuf).", p => p.RxNoMbuf);
+        if (src.Bgp is { } bgp) Bgp.BgpMetrics.Write(w, bgp());
         return w.ToString();
     }
 

@@ -39,6 +39,9 @@ public sealed class ApplianceOptions
     public DemoOptions Demo { get; set; } = new();
     public ObservabilityOptions Observability { get; set; } = new();
     public ControlOptions Control { get; set; } = new();
+    // ---- issue 12: scale-out (BgpOptions.cs)
+    public BgpOptions Bgp { get; set; } = new();
+    public ExceptionPathOptions ExceptionPath { get; set; } = new();
 
     /// <summary>A deep copy: the control plane edits copies, never the running configuration.</summary>
     public ApplianceOptions Copy()
@@ -56,6 +59,8 @@ public sealed class ApplianceOptions
         c.Demo = Demo.Copy();
         c.Observability = Observability.Copy();
         c.Control = Control.Copy();
+        c.Bgp = Bgp.Copy();
+        c.ExceptionPath = ExceptionPath.Copy();
         return c;
     }
 }
@@ -178,6 +183,8 @@ public sealed class PoolOptions
     /// <summary>Health checks of this pool's backends (Type "none" by default: no checks).</summary>
     public HealthCheckOptions HealthCheck { get; set; } = new();
     /// <summary>When every enabled backend is down: "fail-open" (route to all of them as if up) or "fail-closed" (route nothing).</summary>
+    /// <summary>BGP: announce this pool's VIPs only while at least this many backends serve (default Bgp.MinHealthyBackends).</summary>
+    public int? MinHealthyBackends { get; set; }
     public AllDownPolicy AllDownPolicy { get; set; } = AllDownPolicy.FailOpen;
 
     public PoolOptions Copy()
@@ -224,6 +231,8 @@ public sealed class VipOptions
     /// <summary>How MP_JOIN subflows reach the backend of their connection, tried in this order:
     /// "encrypted-token", "learned-token", "announced-port", "announced-address". Empty: the VIP is
     /// MPTCP-unaware and a join is balanced like any SYN (what a plain L4 balancer does).</summary>
+    /// <summary>BGP: announce this VIP only while its pool has at least this many serving backends (default: the pool's, then Bgp's).</summary>
+    public int? MinHealthyBackends { get; set; }
     public JoinMode[] Joins { get; set; } = [];
 
     public VipOptions Copy()
@@ -251,6 +260,12 @@ public sealed class DataplaneOptions
     public int MbufCacheSize { get; set; } = 256;
 
     public DataplaneOptions Copy() => (DataplaneOptions)MemberwiseClone();
+    /// <summary>Idle back-off for workers sharing cores with other work (several appliances on one host):
+    /// after <see cref="IdleBackoffPolls"/> empty polls in a row, a worker sleeps this many microseconds
+    /// before polling again. 0 (default) = pure busy polling, the lowest latency.</summary>
+    public int IdleBackoffMicroseconds { get; set; }
+    /// <summary>Empty polls in a row before the idle back-off starts sleeping.</summary>
+    public int IdleBackoffPolls { get; set; } = 256;
 }
 
 public sealed class RunOptions

@@ -283,6 +283,9 @@ public static partial class OptionsValidator
         ValidateMptcp(o, Add);
         ValidateHealth(o, Add);
         ValidateObservability(o, Add);
+        ValidateBgp(o, Add);            // issue 12
+        ValidateExceptionPath(o, Add);  // issue 12
+        ValidateIdleBackoff(o, Add);    // issue 12
         return e;
     }
 

@@ -20,8 +20,18 @@ public static class RestartSettings
         Check("Run", Same(now.Run, next.Run));
         Check("Demo", Same(now.Demo, next.Demo));
         Check("Control.Socket", now.Control.Socket == next.Control.Socket);
+        // Issue 12: the speaker, its neighbours and the tap are set up once (MinHealthyBackends changes live:
+        // the announcer reads the running configuration).
+        Check("Bgp", JsonEq(WithMin(now.Bgp, next.Bgp.MinHealthyBackends), next.Bgp));
+        Check("ExceptionPath", JsonEq(now.ExceptionPath, next.ExceptionPath));
+        Check("Dataplane.IdleBackoffMicroseconds", now.Dataplane.IdleBackoffMicroseconds == next.Dataplane.IdleBackoffMicroseconds
+            && now.Dataplane.IdleBackoffPolls == next.Dataplane.IdleBackoffPolls);
         return paths;
     }
+
+    static BgpOptions WithMin(BgpOptions b, int min) { var c = b.Copy(); c.MinHealthyBackends = min; return c; }
+
+    static bool JsonEq<T>(T a, T b) => System.Text.Json.JsonSerializer.Serialize(a) == System.Text.Json.JsonSerializer.Serialize(b);
 
     static bool SameItems<T>(T[] a, T[] b, Func<T, T, bool> same) => a.Length == b.Length && a.Zip(b).All(x => same(x.First, x.Second));
 

@@ -81,6 +81,16 @@ public sealed class ApplianceProcess : IDisposable
     [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
     static extern int kill(int pid, int sig);
 
+    /// <summary>Sends SIGTERM without waiting (the caller watches what happens meanwhile, e.g. the BGP withdrawal).</summary>
+    public void Terminate() { if (!_p.HasExited) kill(_p.Id, 15); }
+
+    /// <summary>SIGKILL: no clean-up at all (issue 12's crash case).</summary>
+    public void Kill() { if (!_p.HasExited) { kill(_p.Id, 9); _p.WaitForExit(5000); } }
+
+    public int? ExitCode => _p.HasExited ? _p.ExitCode : null;
+
+    public bool WaitForExit(TimeSpan timeout) => _p.WaitForExit((int)timeout.TotalMilliseconds);
+
     public void Dispose()
     {
         try { if (!_p.HasExited) _p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }

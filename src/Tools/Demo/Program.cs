@@ -9,6 +9,8 @@ public static class Program
 {
     public static int Main(string[] args)
     {
+        // switchyard-demo --cluster: the scale-out topology (issue 12; ClusterDemo.cs).
+        if (args.Contains("--cluster")) return ClusterDemo.Run(args, Console.Error);
         CommandLine cl;
         try { cl = CommandLine.Parse(args); }
         catch (UsageException e)

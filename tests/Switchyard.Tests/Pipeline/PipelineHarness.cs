@@ -40,12 +40,13 @@ sealed unsafe class PipelineHarness : IDisposable
     /// <summary>Frames handed to the processor so far (what the worker loop would count as RxPackets).</summary>
     public long Received { get; private set; }
 
-    public PipelineHarness(ApplianceOptions? options = null)
+    /// <param name="exceptionPath">Hand the appliance's own traffic to the kernel (issue 12's exception path).</param>
+    public PipelineHarness(ApplianceOptions? options = null, bool exceptionPath = false)
     {
         Options = options ?? DefaultOptions();
         Snapshots = new SnapshotHolder(Compile());
         Processor = new BurstProcessor(Snapshots, new FlowTable(1 << 16),
-            new WorkerCounters(Options.Dataplane.MaxVips, Options.Dataplane.MaxBackends));
+            new WorkerCounters(Options.Dataplane.MaxVips, Options.Dataplane.MaxBackends)) { ExceptionPath = exceptionPath };
     }
 
     public DataplaneSnapshot Snapshot => Snapshots.Current;

@@ -13,6 +13,9 @@ namespace Switchyard.Dataplane.Datapath.Forwarding;
 /// </summary>
 public sealed unsafe class Answers(FrameState frames, WorkerCounters counters)
 {
+    /// <summary>ARP replies for the kernel go to the exception path (issue 12).</summary>
+    public bool ExceptionPath { get; set; }
+
     /// <summary>An ARP request or neighbor solicitation for one of our addresses: answered; else dropped.</summary>
     public byte Neighbor(DataplaneSnapshot snap, Burst burst, int i, byte rxPort)
     {
@@ -21,6 +24,12 @@ public sealed unsafe class Answers(FrameState frames, WorkerCounters counters)
         byte* frame = burst.Data[i];
         if ((p.Flags & PacketFlags.Arp) != 0)
         {
+            // An answer to the kernel's own ARP request goes to the kernel (issue 12's exception path).
+            if (p.ArpOperation == 2 && ExceptionPath && Parsing.Classifier.IsOwnAddress(snap, Addr128.FromV4(p.ArpTargetIp), rxPort))
+            {
+                counters.Count(Outcome.ToKernel);
+                return Burst.ExceptionPort;
+            }
             if (p.ArpOperation != 1 || !snap.LocalAddresses.Contains(Addr128.FromV4(p.ArpTargetIp), rxPort))
                 return Drop(DropReason.ArpNotForUs);
             Forwarding.Neighbor.ArpReply(frame, p, port.Mac);

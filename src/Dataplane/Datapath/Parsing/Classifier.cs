@@ -14,6 +14,7 @@ public enum Classified : byte
     Dropped,   // counted under its drop reason
     Neighbor,  // an ARP request or neighbor solicitation: the Answers stage replies or drops
     Steer,     // for a VIP: FrameState holds its VIP, hash, kind and token action
+    ToKernel,  // for the receiving port's own address, not answered here: the exception path (issue 12)
 }
 
 /// <summary>
@@ -25,8 +26,16 @@ public sealed unsafe class Classifier(FrameState frames, FlowTable flows, Worker
 {
     MptcpInfo _mp;
 
+    /// <summary>Hand the port's own traffic to the kernel instead of dropping it (issue 12's exception path).</summary>
+    public bool ExceptionPath { get; set; }
+
+    /// <summary>An address of the receiving port (not a VIP's: a VIP's address is the dataplane's).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public Classified Classify(DataplaneSnapshot snap, byte* frame, int len, int segments, int i)
+    public static bool IsOwnAddress(DataplaneSnapshot snap, in Addr128 a, byte rxPort) =>
+        !snap.VipTable.ContainsAddress(a) && snap.LocalAddresses.Contains(a, rxPort);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Classified Classify(DataplaneSnapshot snap, byte* frame, int len, int segments, int i, byte rxPort)
     {
         frames.Kind[i] = FrameKind.Done;
         if (segments > 1) return Drop(DropReason.MultiSegment);
@@ -61,8 +70,11 @@ public sealed unsafe class Classifier(FrameState frames, FlowTable flows, Worker
         ushort dstPort = (p.Flags & PacketFlags.HasPorts) != 0 ? p.DstPort : (ushort)0;
         vip = snap.VipTable.Lookup(p.Dst, dstPort, p.Protocol);
         if (vip < 0)
+        {
+            if (ExceptionPath && IsOwnAddress(snap, p.Dst, rxPort)) { counters.Count(Outcome.ToKernel); return Classified.ToKernel; }
             return Drop(p.Protocol is IpProtocol.Icmp or IpProtocol.IcmpV6 && snap.VipTable.ContainsAddress(p.Dst)
                 ? DropReason.IcmpUnsupported : DropReason.NotForVip);
+        }
         ref readonly var v = ref snap.Vips[vip];
         if (p.Protocol is IpProtocol.Icmp or IpProtocol.IcmpV6 && v.Protocol == 0)
             return Drop(DropReason.IcmpUnsupported);

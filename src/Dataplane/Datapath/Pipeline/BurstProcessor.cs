@@ -52,6 +52,15 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
     /// <see cref="Stage.Token"/> (batch decryption) and <see cref="Stage.SteerAndForward"/> (second pass).</summary>
     public StageBudget? Budget { get; set; }
 
+    /// <summary>Hand the appliance's own traffic that the dataplane does not answer (BGP, ICMP echo, ARP replies, ...)
+    /// to the kernel: the worker loop puts such frames (OutPort <see cref="Burst.ExceptionPort"/>) on the exception
+    /// path's ring (issue 12). Off: they are dropped as before (NotForVip, ArpNotForUs).</summary>
+    public bool ExceptionPath
+    {
+        get => _classifier.ExceptionPath;
+        init { _classifier.ExceptionPath = value; _answers.ExceptionPath = value; }
+    }
+
     public FlowTable Flows => _flows;
     public WorkerCounters Counters => _counters;
 
@@ -66,9 +75,12 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
         {
             burst.Delta[i] = 0;
             burst.OutLength[i] = burst.Length[i];
-            burst.OutPort[i] = _classifier.Classify(snap, burst.Data[i], burst.Length[i], burst.Segments[i], i) == Classified.Neighbor
-                ? _answers.Neighbor(snap, burst, i, rxPort)
-                : Burst.DropPort;
+            burst.OutPort[i] = _classifier.Classify(snap, burst.Data[i], burst.Length[i], burst.Segments[i], i, rxPort) switch
+            {
+                Classified.Neighbor => _answers.Neighbor(snap, burst, i, rxPort),
+                Classified.ToKernel => Burst.ExceptionPort,
+                _ => Burst.DropPort,
+            };
         }
         ulong t1 = stamp ? StageBudget.Now() : 0;
         if (_frames.PendingDecrypts > 0) _joins.DecryptTokens(snap, n);

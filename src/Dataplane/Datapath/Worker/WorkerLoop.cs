@@ -98,6 +98,14 @@ public sealed unsafe class WorkerLoop<TPort> : IQuiescentWorker, IDisposable whe
     readonly PaddedLong _quiescent = new();
     readonly PaddedLong _lastRxTick = new();
 
+    // ---- issue 12: exception path and idle back-off (set before Start)
+    /// <summary>Where frames for the kernel go (null: no exception path; such frames are freed).</summary>
+    public ExceptionHandoff? KernelHandoff { get; set; }
+    /// <summary>Sleep this long after <see cref="IdleBackoffPolls"/> empty polls in a row (0: always busy-poll).</summary>
+    public int IdleBackoffMicroseconds { get; set; }
+    public int IdleBackoffPolls { get; set; } = 256;
+    uint _nowTicks;
+
     Thread? _thread;
     volatile Exception? _fault;
     volatile bool _exited;
@@ -212,11 +220,15 @@ public sealed unsafe class WorkerLoop<TPort> : IQuiescentWorker, IDisposable whe
         int housekeeping = HousekeepingLoops;
         StageBudget? budget = Budget;
         int stampCountdown = budget?.SampleEvery ?? 0; // > 0: stamps on; the poll that takes it to 0 is stamped
+        ExceptionHandoff? exc = KernelHandoff;
+        int idleUs = IdleBackoffMicroseconds, idlePolls = IdleBackoffPolls, empty = 0;
 
         while (true)
         {
             long now = Stopwatch.GetTimestamp();
             uint nowTicks = (uint)((now - start) / ticksPerMs);
+            _nowTicks = nowTicks;
+            bool busy = false;
 
             for (int qi = 0; qi < rx.Length; qi++)
             {
@@ -243,6 +255,24 @@ public sealed unsafe class WorkerLoop<TPort> : IQuiescentWorker, IDisposable whe
 
                 handler.Process(burst, q.Port, nowTicks);
                 Route(burst, n, ports);
+                busy = true;
+            }
+            if (exc is not null)
+            {
+                exc.Flush(_counters);
+                if (exc.FromKernel != 0) busy |= TransmitFromKernel(exc);
+            }
+            if (idleUs > 0)
+            {
+                // Idle back-off: only after idlePolls empty polls in a row, so a busy worker never sleeps.
+                if (busy) empty = 0;
+                else if (++empty >= idlePolls)
+                {
+                    for (int p = 0; p < ports; p++)
+                        if (_txCount[p] != 0) Flush(p);
+                    Shim.sy_idle_sleep((uint)idleUs);
+                    global[off + (int)GlobalCounter.IdleSleeps]++;
+                }
             }
 
             if (now - lastDrain >= drainInterval)
@@ -317,6 +347,12 @@ public sealed unsafe class WorkerLoop<TPort> : IQuiescentWorker, IDisposable whe
         for (int i = 0; i < n; i++)
         {
             int port = burst.OutPort[i];
+            if (port == Burst.ExceptionPort)
+            {
+                // For the kernel (issue 12): refused frames (no exception path, rate limit) are freed here.
+                if (KernelHandoff is not { } exc || !exc.Offer(burst.Handles[i], _nowTicks, _counters)) _free[nfree++] = burst.Handles[i];
+                continue;
+            }
             // DropPort (255) and any out-of-range index free the frame; the handler counted why.
             if ((uint)port >= (uint)ports) { _free[nfree++] = burst.Handles[i]; continue; }
             int slot = port * Burst.Size + _txCount[port];
@@ -326,6 +362,22 @@ public sealed unsafe class WorkerLoop<TPort> : IQuiescentWorker, IDisposable whe
             if (++_txCount[port] == Burst.Size) Flush(port);
         }
         if (nfree != 0) _io.Free(_free, nfree);
+    }
+
+    /// <summary>Moves what the kernel sent (the exception thread's ring) into the data port's transmit buffer.</summary>
+    bool TransmitFromKernel(ExceptionHandoff exc)
+    {
+        int port = exc.DataPort;
+        int room = Burst.Size - _txCount[port];
+        if (room == 0) { Flush(port); room = Burst.Size; }
+        int slot = port * Burst.Size + _txCount[port];
+        uint n = Shim.sy_ring_dequeue(exc.FromKernel, _txHandles + slot, _txLen + slot, null, (uint)room);
+        if (n == 0) return false;
+        for (int i = 0; i < (int)n; i++) _txDelta[slot + i] = 0;
+        _txCount[port] += (int)n;
+        _counters.Global[WorkerCounters.Offset + (int)GlobalCounter.FromKernel] += n;
+        if (_txCount[port] == Burst.Size) Flush(port);
+        return true;
     }
 
     void Flush(int port)
@@ -347,6 +399,7 @@ public sealed unsafe class WorkerLoop<TPort> : IQuiescentWorker, IDisposable whe
     {
         if (_thread != null && !_exited) throw new InvalidOperationException("stop and join the worker before disposing it");
         _burst.Dispose();
+        KernelHandoff?.Dispose();
         NativeMemory.AlignedFree(_txBlock);
     }
 

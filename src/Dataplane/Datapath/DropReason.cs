@@ -54,6 +54,10 @@ public enum DropReason : byte
     ResetNotPossible,        // a TCP RST was wanted but cannot be built (not TCP, a fragment, a RST itself, no room)
     BackendGone,             // a flow pinned to a backend that is down, disabled or removed, under the pool's "reset"
                              // policy: a UDP (non-TCP) packet, or a TCP segment no RST can be built for (a RST itself)
+    QuicEmpty,               // QUIC-LB VIP: a UDP datagram without payload
+    QuicLongHeaderTruncated, // QUIC-LB VIP: a long header cut before the end of its DCID (RFC 8999 5.1)
+    QuicShortHeaderTruncated,// QUIC-LB VIP: a short header shorter than 1 + its configuration's CID length
+    QuicDcidTooLong,         // QUIC-LB VIP: a QUIC v1/v2 long header with a DCID longer than 20 octets
     Count
 }
 

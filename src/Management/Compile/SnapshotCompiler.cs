@@ -136,6 +136,7 @@ public sealed class SnapshotCompiler
                 UdpIdleTicks = (uint)pool.UdpIdleTimeoutSeconds * 1000u,
                 ServerIdToBackend = serverIds,
                 RemovedFlows = pool.RemovedFlows == "reset" ? RemovedFlowPolicy.Reset : RemovedFlowPolicy.Rehash,
+                QuicServerIds = QuicLbCompile.ServerIds(pool, ids.AsSpan(k - pool.Backends.Length, pool.Backends.Length)),
             };
         }
 
@@ -153,7 +154,7 @@ public sealed class SnapshotCompiler
             ValueParsers.TryParseProtocol(v.Protocol, out byte proto);
             int pool = poolIndex[v.Pool];
             var modes = v.Joins.Select(ParseJoinMode).ToArray();
-            vips.Add(new VipEntry(v.Name, addr, (ushort)v.Port, proto, pool) { JoinModes = VipEntry.PackJoinModes(modes) });
+            vips.Add(new VipEntry(v.Name, addr, (ushort)v.Port, proto, pool) { JoinModes = VipEntry.PackJoinModes(modes), QuicLb = v.QuicLb });
             // A VIP is answered on every port (255): clients may arrive on any of them.
             if (vipAddresses.Add(addr)) { local.Add(addr); localPort.Add(255); }
         }
@@ -191,6 +192,7 @@ public sealed class SnapshotCompiler
                 o.Mptcp.TokenKeys.Select(t => { OptionsValidator.TryParseKey(t.Key, out var key); return (t.Id, key); }).ToArray()),
             LearnedTokenIdleTicks = (uint)o.Mptcp.LearnedTokenIdleTimeoutSeconds * 1000u,
             ResetUnplaceableJoins = o.Mptcp.ResetUnplaceableJoins,
+            QuicLb = QuicLbCompile.Configs(o.QuicLb),
         };
         // Backends no longer configured give up their name: one added again later gets a fresh id, so a
         // flow entry or learned token of the old one can never lead to the newcomer.

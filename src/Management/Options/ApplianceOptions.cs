@@ -30,6 +30,8 @@ public sealed class ApplianceOptions
     public VipOptions[] Vips { get; set; } = [];
     public DataplaneOptions Dataplane { get; set; } = new();
     public MptcpOptions Mptcp { get; set; } = new();
+    /// <summary>QUIC-LB configurations (QuicLbOptions.cs) for UDP VIPs with QuicLb set.</summary>
+    public QuicLbOptions QuicLb { get; set; } = new();
     public RunOptions Run { get; set; } = new();
     public DemoOptions Demo { get; set; } = new();
     public ObservabilityOptions Observability { get; set; } = new();
@@ -150,6 +152,9 @@ public sealed class BackendOptions
     /// <summary>Announced-port joins: the VIP port this backend announces (ip mptcp endpoint add VIP port P signal);
     /// every packet to VIP:P goes to this backend.</summary>
     public int? AnnouncedPort { get; set; }
+    /// <summary>QUIC-LB: the server id this backend mints its connection IDs with (hex, as long as a
+    /// QuicLb.Configs entry's ServerIdLength).</summary>
+    public string? QuicServerId { get; set; }
 }
 
 public sealed class VipOptions
@@ -166,6 +171,11 @@ public sealed class VipOptions
     /// "encrypted-token", "learned-token", "announced-port", "announced-address". Empty: the VIP is
     /// MPTCP-unaware and a join is balanced like any SYN (what a plain L4 balancer does).</summary>
     public string[] Joins { get; set; } = [];
+    /// <summary>QUIC-LB mode (UDP VIPs): route QUIC packets whose destination connection ID decodes to a
+    /// backend's QuicServerId to that backend, whatever their 4-tuple (so migrated connections keep their
+    /// server); everything else (Initial/0-RTT, unknown or undecodable CIDs) takes the 4-tuple flow table
+    /// and Maglev like any UDP flow.</summary>
+    public bool QuicLb { get; set; }
 }
 
 public sealed class DataplaneOptions

@@ -22,7 +22,7 @@ namespace Switchyard.Dataplane.Datapath.Pipeline;
 /// second pass steers and forwards what is left. The first pass also prefetches every frame's
 /// flow-table bucket, so the second pass's lookups find them in cache.
 /// </summary>
-public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
+public sealed unsafe partial class BurstProcessor : IBurstHandler, IDisposable
 {
     readonly SnapshotHolder _snapshots;
     readonly FlowTable _flows;
@@ -48,7 +48,7 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
     readonly byte[] _batchOk = new byte[Burst.Size];
     readonly byte[] _batchFrame = new byte[Burst.Size];
 
-    static class Kind { public const byte Steer = 0, SteerPin = 1, Join = 2; }
+    static class Kind { public const byte Steer = 0, SteerPin = 1, Join = 2, Quic = 3; } // Quic: BurstProcessor.Quic.cs
     static class TokenAction { public const byte None = 0, Learn = 1, FastClose = 2, Track = 3; }
 
     /// <param name="learned">The learned-token table shared by every worker (null: learned-token mode places no joins).</param>
@@ -69,6 +69,7 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
         var snap = _snapshots.Current; // one acquire per burst; see SnapshotHolder
         int n = burst.Count;
         int batch = 0;
+        _quicBatch = 0;
         for (int i = 0; i < n; i++)
         {
             burst.Delta[i] = 0;
@@ -77,11 +78,13 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
             burst.OutPort[i] = Classify(snap, burst, i, rxPort, ref batch);
         }
         if (batch > 0) DecryptJoinTokens(snap, batch);
+        if (_quicBatch > 0) DecodeQuicCids(snap); // QUIC-LB (BurstProcessor.Quic.cs)
         for (int i = 0; i < n; i++)
         {
             if (_vip[i] < 0) continue;
             burst.OutPort[i] = _kind[i] == Kind.Join
                 ? SteerJoin(snap, burst, i, rxPort, now)
+                : _kind[i] == Kind.Quic ? SteerQuic(snap, burst, i, rxPort, now)
                 : SteerAndForward(snap, burst, i, rxPort, now, _vip[i], _hash[i], _kind[i] == Kind.SteerPin);
         }
         // Sweep one bucket (one cache line) per burst: lookups expire lazily, but an entry never
@@ -163,6 +166,12 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
         _kind[i] = p.Protocol == IpProtocol.Udp || syn ? Kind.SteerPin : Kind.Steer;
         _vip[i] = vip;
         if (v.JoinModes != 0 && p.Protocol == IpProtocol.Tcp) ClassifyMptcp(snap, frame, i, ref p, in v, syn, ref batch);
+        // QUIC-LB (BurstProcessor.Quic.cs): a malformed QUIC header is dropped under its own reason.
+        if (v.QuicLb && p.Protocol == IpProtocol.Udp && snap.QuicLb is not null)
+        {
+            var bad = ClassifyQuic(snap, frame, i, ref p);
+            if (bad != DropReason.None) { _vip[i] = -1; return Drop(bad); }
+        }
         return Burst.DropPort;
     }
 

@@ -110,9 +110,13 @@ public sealed unsafe partial class BurstProcessor
         }
         else if (pinned != (uint)id)
         {
+            // A new pin replaces the old one (counted as an insert: every steered packet is counted once
+            // under FlowHits/FlowInserts/FlowRepins/MaglevSteered).
             _flows.Insert(hash, (uint)id, now, pool.UdpIdleTicks);
+            _counters.Add(GlobalCounter.FlowInserts);
             _counters.Add(GlobalCounter.QuicRepinned);
         }
+        else _counters.Add(GlobalCounter.FlowHits);
         _counters.Add(GlobalCounter.QuicRoutedByCid);
         return Forward(snap, pool, burst, i, rxPort, vip, id, hash);
     }

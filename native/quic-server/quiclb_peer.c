@@ -332,6 +332,9 @@ static struct sconn *s_accept(const uint8_t *pkt, size_t len, const struct socka
   params.max_idle_timeout = 10 * NGTCP2_SECONDS;
   params.active_connection_id_limit = 8;
   params.original_dcid = hd.dcid;
+  /* Keep the fixed bit set (no RFC 9287 greasing): tshark recognises short headers of connections it has
+   * not seen start (after a migration) only by it. The balancer never looks at it. */
+  params.grease_quic_bit = 0;
   ngtcp2_cid scid;
   if (mint_cid(&scid) != 0) goto fail;
   ngtcp2_path path = {{(struct sockaddr *)&S.local, S.local_len}, {(struct sockaddr *)remote, rlen}, NULL};
@@ -661,6 +664,7 @@ static int run_client(int argc, char **argv) {
   params.initial_max_data = 4 * 1024 * 1024;
   params.max_idle_timeout = 3 * NGTCP2_SECONDS;
   params.active_connection_id_limit = 8;
+  params.grease_quic_bit = 0;
   ngtcp2_path path = {{(struct sockaddr *)&C.local, C.local_len}, {(struct sockaddr *)&C.remote, C.remote_len}, NULL};
   if (ngtcp2_conn_client_new(&C.conn, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1, &cb, &settings, &params, NULL, NULL) != 0)
     return c_result("client_new");

@@ -51,6 +51,7 @@ CASES = [
     ("imix est (l2dsr)", "imix", []),
     ("join-enc flood (encrypted-token VIP)", "join-enc", ["--Vips:0:Joins:0=encrypted-token"]),
     ("join-learned (learned-token VIP)", "join-learned", ["--Vips:0:Joins:0=learned-token"]),
+    ("quic short headers, unique CIDs (QUIC-LB VIP)", "quic", ["--Vips:1:QuicLb=true"]),
 ]
 SCALE_MIXES = [("est (l2dsr)", "est"), ("syn flood (l2dsr)", "syn")]
 

@@ -34,6 +34,10 @@ Mixes (the pcap is replayed in a loop by net_pcap's infinite_rx, so each file is
         MP_JOIN SYNs from distinct new 5-tuples, join j carrying the token of connection j mod FLOWS
         (computed here with hashlib the same way). On replay the SYNs and third ACKs hit their pinned
         flows (the token is refreshed, not re-derived) and the joins hit the 5-tuples they pinned.
+  quic  QUIC short headers (1-RTT) to the UDP VIP 198.18.0.100:53 (the load case puts it in QUIC-LB mode):
+        FLOWS*ROUNDS packets from distinct random client addresses/ports, each with its own connection ID
+        read from --quic-cids FILE (run.sh has perf/load/JoinGen mint them with QuicLbMinter for the dsr
+        pool's QuicServerIds), 60-byte frames: 0x40, the 10-octet CID, 8 more octets.
   join-rand the same frames with uniformly random 32-bit tokens (another random stream): a quarter
         carry key id 3 ("not routable"), the rest decrypt to a random 10-bit server id, so only about
         3/4 * 4/1024 of them name one of the 4 backends; the rest are unplaceable.
@@ -156,6 +160,14 @@ def udp4_frame(src, sport, frame_len=60, ident=0):
     return eth(0x0800) + ipv4(src, VIP4, 17, 8 + len(payload), ident) + udp + payload
 
 
+def quic4_frame(src, sport, cid, ident=0):
+    payload = bytes([0x40]) + cid
+    payload += bytes(60 - 14 - 20 - 8 - len(payload)) if len(payload) < 18 else b""
+    pseudo = src + VIP4 + struct.pack("!BBH", 0, 17, 8 + len(payload))
+    udp = udp_header(sport, 53, pseudo, payload)
+    return eth(0x0800) + ipv4(src, VIP4, 17, 8 + len(payload), ident) + udp + payload
+
+
 def tcp6_frame(src, sport, flags, seq, ack):
     pseudo = src + VIP6 + struct.pack("!IxxxB", 20, 6)
     tcp = tcp_header(sport, 80, seq, ack, flags, pseudo, b"")
@@ -206,6 +218,16 @@ def established(flows, rounds, make, sizes=None):
     return frames
 
 
+def read_lines(path, count, mix, option):
+    if not path:
+        raise SystemExit(f"mixgen: {mix} needs {option} FILE (run.sh mints them with perf/load/JoinGen)")
+    with open(path) as f:
+        lines = [l.strip() for l in f if l.strip()]
+    if len(lines) < count:
+        raise SystemExit(f"mixgen: {path} has {len(lines)} lines, {mix} needs {count}")
+    return lines[:count]
+
+
 def read_tokens(path, count):
     if not path:
         raise SystemExit("mixgen: join-enc needs --join-tokens FILE (run.sh mints them with perf/load/JoinGen)")
@@ -231,6 +253,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--mixes", default="est,syn,udp,tcp6,imix", help="comma-separated mixes to write")
     ap.add_argument("--join-tokens", help="join-enc: file of minted tokens (hex, one a line), >= FLOWS*ROUNDS")
+    ap.add_argument("--quic-cids", help="quic: file of minted QUIC-LB connection IDs (hex, one a line), >= FLOWS*ROUNDS")
     ap.add_argument("--dst-mac", help="destination MAC (the appliance port's); default 02:00:00:00:00:01")
     ap.add_argument("--src-mac", help="source MAC (the sender's); default 02:00:00:00:00:02")
     ap.add_argument("--vip", help="IPv4 VIP (TCP port 80, UDP port 53); default 198.18.0.100")
@@ -269,6 +292,8 @@ def main():
                                     imix_sizes),
         "join-enc": lambda: joins(random.Random(a.seed + 2), total, read_tokens(a.join_tokens, total)),
         "join-rand": lambda: joins(random.Random(a.seed + 3), total, None),
+        "quic": lambda: [quic4_frame(src, sport, bytes.fromhex(cid), ident=i) for i, ((src, sport), cid)
+                         in enumerate(zip(flows4(random.Random(a.seed + 6), total), read_lines(a.quic_cids, total, "quic", "--quic-cids")))],
         "join-learned": lambda: learned_joins(random.Random(a.seed + 5), a.flows, a.rounds),
         # NOP, NOP, timestamps (kind 8, length 10: TSval, TSecr 0): plain SYNs of the joins' size.
         "syn-ts": lambda: [join4_frame(src, sport, r.getrandbits(32), 0, 0, ident=i,

@@ -108,13 +108,19 @@ else echo "run.sh: hugepages could not be reserved: running with --no-huge (abou
 
 if [ "$joins" = 1 ]; then mixes=syn,syn-ts,join-enc,join-rand
 elif [ "$scalingonly" = 1 ]; then mixes=est,syn
-else mixes=est,syn,udp,tcp6,imix,join-enc,join-learned; fi
+else mixes=est,syn,udp,tcp6,imix,join-enc,join-learned,quic; fi
 tokens=
 if [[ ",$mixes," == *,join-enc,* ]]; then
   tokens="$work/join-tokens.txt"
   dotnet "$here/JoinGen/bin/Release/net10.0/joingen.dll" "$here/switchyard.json" dsr $((flows * rounds)) > "$tokens"
 fi
-python3 "$here/mixgen.py" "$work" --flows "$flows" --rounds "$rounds" --mixes "$mixes" ${tokens:+--join-tokens "$tokens"} >&2
+cids=
+if [[ ",$mixes," == *,quic,* ]]; then
+  cids="$work/quic-cids.txt"
+  dotnet "$here/JoinGen/bin/Release/net10.0/joingen.dll" "$here/switchyard.json" dsr $((flows * rounds)) quic > "$cids"
+fi
+python3 "$here/mixgen.py" "$work" --flows "$flows" --rounds "$rounds" --mixes "$mixes" ${tokens:+--join-tokens "$tokens"} \
+  ${cids:+--quic-cids "$cids"} >&2
 results=$report
 if [ -z "$results" ] && [ "$smoke" = 1 ]; then results="$work/report.md"; fi
 if [ -z "$results" ]; then

@@ -294,6 +294,7 @@ def main():
     ap.add_argument("--scaling-only", action="store_true", help="only the --workers table")
     ap.add_argument("--prefix", default="load", help="DPDK file prefix suffix (tp-PREFIX, sy-PREFIX)")
     ap.add_argument("--switchyard", help="switchyard.dll to run (default: the Release build)")
+    ap.add_argument("--only", help="only the cases of these mixes (comma-separated)")
     a = ap.parse_args()
     global PREFIX, SWITCHYARD
     PREFIX = a.prefix
@@ -302,6 +303,8 @@ def main():
     os.makedirs(logdir, exist_ok=True)
     huge = bool(a.huge)
     cases = [] if a.scaling_only else SMOKE_CASES if a.smoke else JOIN_CASES if a.joins else CASES
+    if a.only:
+        cases = [c for c in cases if c[1] in a.only.split(",")]
     ghz = cpu_ghz()
     info = machine(huge)
 

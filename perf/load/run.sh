@@ -14,6 +14,7 @@
 #   --joins     MPTCP join steering instead of the standard mixes: syn, syn-ts, join-enc, join-rand (FLOWS*ROUNDS
 #               distinct 5-tuples each, default 4096*16 = 65536), tokens minted by perf/load/JoinGen;
 #               writes perf/results/<date>-joins.md.
+#   --mixes L   only these mixes (comma-separated, e.g. udp,quic) and their cases.
 #   --repeat N  N Switchyard runs per case, interleaved over the cases, median reported (shared machines).
 #   --profile   also perf-record the worker core during one extra Switchyard est run (needs linux-perf).
 #   --no-huge   never reserve hugepages (4 KiB pages: functional runs only, about half the throughput).
@@ -28,7 +29,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 
-smoke=0 joins=0 duration=10 warmup=2 flows= rounds=16 build=1 profile= repeat=1 workers=0 scalingonly=0 nohuge=0 report= prefix=load sydll=
+only= smoke=0 joins=0 duration=10 warmup=2 flows= rounds=16 build=1 profile= repeat=1 workers=0 scalingonly=0 nohuge=0 report= prefix=load sydll=
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) smoke=1 ;;
@@ -37,6 +38,7 @@ while [ $# -gt 0 ]; do
     --warmup) warmup=$2; shift ;;
     --flows) flows=$2; shift ;;
     --rounds) rounds=$2; shift ;;
+    --mixes) only=$2; shift ;;
     --repeat) repeat=$2; shift ;;
     --profile) profile=--profile ;;
     --workers) workers=$2; shift ;;
@@ -109,6 +111,7 @@ else echo "run.sh: hugepages could not be reserved: running with --no-huge (abou
 if [ "$joins" = 1 ]; then mixes=syn,syn-ts,join-enc,join-rand
 elif [ "$scalingonly" = 1 ]; then mixes=est,syn
 else mixes=est,syn,udp,tcp6,imix,join-enc,join-learned,quic; fi
+[ -n "$only" ] && mixes=$only
 tokens=
 if [[ ",$mixes," == *,join-enc,* ]]; then
   tokens="$work/join-tokens.txt"
@@ -130,7 +133,7 @@ fi
 python3 "$here/load.py" --pcaps "$work" --duration "$duration" --warmup "$warmup" --huge "$huge" \
   --mixgen "--flows $flows --rounds $rounds --mixes $mixes" --mbufs "$mbufs" --repeat "$repeat" \
   --workers "$workers" $( [ "$scalingonly" = 1 ] && echo --scaling-only ) --prefix "$prefix" ${sydll:+--switchyard "$sydll"} \
-  $( [ "$smoke" = 1 ] && echo --smoke ) $( [ "$joins" = 1 ] && echo --joins ) \
+  $( [ "$smoke" = 1 ] && echo --smoke ) $( [ "$joins" = 1 ] && echo --joins ) ${only:+--only "$only"} \
   ${results:+--results "$results"} $profile
 [ "$smoke" = 1 ] && [ -z "$report" ] && cat "$results"
 exit 0

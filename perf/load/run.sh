@@ -48,7 +48,7 @@ while [ $# -gt 0 ]; do
     --prefix) prefix=$2; shift ;;
     --switchyard) sydll=$2; shift ;;
     --no-build) build=0 ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift

@@ -157,6 +157,27 @@ SY_EXPORT int32_t sy_pdump_uninit(void);
 SY_EXPORT uint32_t sy_sizeof_port_stats(void);
 SY_EXPORT uint32_t sy_sizeof_port_link(void);
 
+/* ---- Exception path (issue 12; native/switchyard_exception.c) -------------------------------- */
+
+/* rte_ring_create(name, count, any socket, single-consumer dequeue; single-producer enqueue when
+ * single_producer != 0). count must be a power of two. Returns the ring, or NULL with sy_errno() set. */
+SY_EXPORT void *sy_ring_create(const char *name, uint32_t count, int32_t single_producer);
+/* rte_ring_free. */
+SY_EXPORT void sy_ring_free(void *ring);
+/* rte_ring_enqueue_burst of up to n mbuf handles; returns how many were enqueued (the caller still owns
+ * handles[sent..n)). Lock-free, no syscall: callable from workers. */
+SY_EXPORT uint32_t sy_ring_enqueue(void *ring, void **handles, uint32_t n);
+/* rte_ring_dequeue_burst of up to max handles; len[i] = data_len and segs[i] = nb_segs when not NULL. */
+SY_EXPORT uint32_t sy_ring_dequeue(void *ring, void **handles, uint16_t *len, uint16_t *segs, uint32_t max);
+/* rte_ring_count. */
+SY_EXPORT uint32_t sy_ring_count(const void *ring);
+/* rte_eth_tx_burst of frames as they are (no length changes); frees what the device did not take. */
+SY_EXPORT uint16_t sy_tx_burst_raw(uint16_t port, uint16_t queue, void **handles, uint16_t n);
+/* rte_eth_dev_default_mac_addr_set. Returns 0 or a negative errno. */
+SY_EXPORT int32_t sy_port_set_mac(uint16_t port, const uint8_t *mac6);
+/* nanosleep(microseconds): the idle back-off of a worker that found nothing to do (Dataplane.IdleBackoffMicroseconds). */
+SY_EXPORT void sy_idle_sleep(uint32_t microseconds);
+
 #ifdef __cplusplus
 }
 #endif

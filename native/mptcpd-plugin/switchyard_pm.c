@@ -9,7 +9,7 @@
 // The C flag (do not join my initial address) comes from net.mptcp.allow_join_initial_addr_port=0, which the
 // start script sets; this plugin warns when it is not 0.
 //
-// mptcpd 0.12 pitfalls worked around here (measured, see /work/shared/docs/environment.md):
+// mptcpd 0.12 pitfalls worked around here (measured; docs/path-manager.md lists them):
 //   - mptcpd_pm_add_addr() always opens its own listener (a new one per connection, EADDRINUSE on a held port,
 //     and then nothing is announced), so ANNOUNCE is sent on this plugin's own generic-netlink socket, and
 //     listeners are opened once per announced address:port with mptcpd_lm_listen() only where none exists;

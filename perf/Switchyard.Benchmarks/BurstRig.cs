@@ -1,6 +1,6 @@
 using Switchyard.Dataplane.Control;
 using Switchyard.Dataplane.Datapath;
-using Switchyard.Dataplane.Datapath.Mptcp;
+using Switchyard.Dataplane.Datapath.Steering.Tokens;
 using Switchyard.Dataplane.Datapath.Pipeline;
 using Switchyard.Dataplane.Datapath.Steering;
 using Switchyard.Dataplane.Datapath.Worker;
@@ -161,8 +161,8 @@ public sealed unsafe class BurstRig : IDisposable
             ],
             Pools =
             [
-                new PoolOptions { Name = "web", Forwarding = "l2dsr", Backends = Backends("w", i => $"10.0.0.{10 + i}", mac: true) },
-                new PoolOptions { Name = "tun", Forwarding = "ipip", EncapSourceV4 = "198.18.200.0/24", Backends = Backends("t", i => $"10.0.1.{10 + i}", mac: false) },
+                new PoolOptions { Name = "web", Forwarding = ForwardingMode.L2Dsr, Backends = Backends("w", i => $"10.0.0.{10 + i}", mac: true) },
+                new PoolOptions { Name = "tun", Forwarding = ForwardingMode.Ipip, EncapSourceV4 = "198.18.200.0/24", Backends = Backends("t", i => $"10.0.1.{10 + i}", mac: false) },
             ],
             Vips =
             [
@@ -170,8 +170,8 @@ public sealed unsafe class BurstRig : IDisposable
                 new VipOptions { Name = "tunnelled", Address = "192.0.2.101", Port = 80, Protocol = "tcp", Pool = "tun" },
                 new VipOptions { Name = "dns", Address = "192.0.2.53", Port = 53, Protocol = "udp", Pool = "web" },
                 new VipOptions { Name = "http6", Address = "2001:db8::100", Port = 80, Protocol = "tcp", Pool = "web" },
-                new VipOptions { Name = "mptcp-enc", Address = "192.0.2.102", Port = 80, Protocol = "tcp", Pool = "web", Joins = ["encrypted-token"] },
-                new VipOptions { Name = "mptcp-learn", Address = "192.0.2.103", Port = 80, Protocol = "tcp", Pool = "web", Joins = ["learned-token"] },
+                new VipOptions { Name = "mptcp-enc", Address = "192.0.2.102", Port = 80, Protocol = "tcp", Pool = "web", Joins = [JoinMode.EncryptedToken] },
+                new VipOptions { Name = "mptcp-learn", Address = "192.0.2.103", Port = 80, Protocol = "tcp", Pool = "web", Joins = [JoinMode.LearnedToken] },
                 new VipOptions { Name = "quic", Address = "192.0.2.104", Port = 443, Protocol = "udp", Pool = "web", QuicLb = true },
             ],
             QuicLb = new QuicLbOptions { Configs = [new QuicLbConfigOptions { ConfigId = 0, ServerIdLength = 3, NonceLength = 6, Key = Convert.ToHexString(QuicKey) }] },

@@ -1,5 +1,5 @@
 # Switchyard in place of the ECMP router (sourced by anycast.sh): the L2 DSR topology of
-# src/Management/Demo/Topology.cs, built here in shell with this run's prefix:
+# src/Tools/Demo/Topology.cs, built here in shell with this run's prefix:
 #   $P-c1..cK (clients 198.18.0.1i)   $P-s1..s3 (servers 198.18.0.2j, VIP on lo)   $P-lb (appliance, DPDK
 #   net_af_packet on lb0)   all on bridge br0 in $P-lan. Clients reach the VIP through the appliance (it answers
 #   ARP for it); servers answer clients directly; MPTCP joins go to the servers' own addresses over the bridge.

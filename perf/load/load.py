@@ -73,9 +73,40 @@ JOIN_CASES = [
     ("syn-ts flood (66 B), join-aware VIP, flow table 1024", "syn-ts", JOINS + SMALL_FT),
     ("join-enc, join-aware VIP, flow table 1024", "join-enc", JOINS + SMALL_FT),
 ]
-SMOKE_CASES = CASES
+# run.sh --newflows (and --smoke): every packet of the new-flow mixes is a distinct 5-tuple, and the flow
+# table is the smallest the appliance accepts (1024 entries) against >= 16384 distinct 5-tuples per period, so
+# every replayed 5-tuple was evicted long before it comes back: each packet is a flow miss, a steering decision
+# and an insert (with an eviction). Next to them, the same kinds of traffic pinned (default 1M-entry table).
+NEWFLOW_CASES = [
+    ("syn-new (l2dsr, every SYN new)", "syn-new", SMALL_FT),
+    ("udp-new (l2dsr, every datagram new)", "udp-new", SMALL_FT),
+    ("join-enc-new (encrypted tokens, every join new)", "join-enc-new", ["--Vips:0:Joins:0=encrypted-token"] + SMALL_FT),
+    ("join-learned-new (learned tokens, every join new)", "join-learned-new", ["--Vips:0:Joins:0=learned-token"] + SMALL_FT),
+    ("est-10x (10240 flows, 1024-entry table)", "est-10x", SMALL_FT),
+]
+# --newflows only: the same join-enc-new run with the managed AES-NI token kernel (the fallback), for the A/B.
+NEWFLOW_AB = [
+    ("join-enc-new, managed AES-NI token kernel", "join-enc-new",
+     ["--Vips:0:Joins:0=encrypted-token"] + SMALL_FT + ["env:SWITCHYARD_TOKEN_KERNEL=managed"]),
+]
+NEWFLOW_PINNED = [
+    ("est (l2dsr)", "est", []),
+    ("syn flood (l2dsr)", "syn", []),
+    ("udp (l2dsr)", "udp", []),
+    ("join-enc flood (encrypted-token VIP)", "join-enc", ["--Vips:0:Joins:0=encrypted-token"]),
+]
+# new-flow row -> its pinned counterpart (same kind of traffic, flows pinned after the first period)
+NEWFLOW_PAIRS = {
+    "syn-new (l2dsr, every SYN new)": "syn flood (l2dsr)",
+    "udp-new (l2dsr, every datagram new)": "udp (l2dsr)",
+    "join-enc-new (encrypted tokens, every join new)": "join-enc flood (encrypted-token VIP)",
+    "join-learned-new (learned tokens, every join new)": "join-learned (learned-token VIP)",
+    "est-10x (10240 flows, 1024-entry table)": "est (l2dsr)",
+    "join-enc-new, managed AES-NI token kernel": "join-enc flood (encrypted-token VIP)",
+}
+SMOKE_CASES = CASES + NEWFLOW_CASES
 JOIN_COUNTERS = ["joinsSeen", "joinsByEncryptedToken", "joinsByLearnedToken", "joinsUnplaceable", "joinReset", "flowHits",
-                 "flowInserts", "flowEvictions", "mptcpMalformedOptions", "tokensLearned"]
+                 "flowInserts", "flowEvictions", "mptcpMalformedOptions", "tokensLearned", "maglevSteered", "rxPackets"]
 PREFIX = "load"  # --prefix: DPDK file prefixes tp-PREFIX / sy-PREFIX (a test runs beside a measurement)
 
 
@@ -169,17 +200,21 @@ def worker_args(workers):
     return args
 
 
-def run_switchyard(pcap, extra, duration, warmup, huge, logdir, tag, profile=None, mbufs=MBUFS, workers=1):
+def run_switchyard(pcap, extra, duration, warmup, huge, logdir, tag, profile=None, mbufs=MBUFS, workers=1, dll=None):
     counters = os.path.join(logdir, f"counters-{tag}.json")
     if os.path.exists(counters):
         os.remove(counters)
-    cmd = ["dotnet", SWITCHYARD, "--config", CONFIG,
+    # "env:NAME=VALUE" items of extra set the appliance's environment instead of a configuration key.
+    envs = dict(e[4:].split("=", 1) for e in extra if e.startswith("env:"))
+    extra = [e for e in extra if not e.startswith("env:")]
+    cmd = ["dotnet", dll or SWITCHYARD, "--config", CONFIG,
            f"--Eal:Vdevs:0={pcap_vdev(pcap, workers)}", f"--Eal:FilePrefix=sy-{PREFIX}", *worker_args(workers),
            f"--Eal:Hugepages={'require' if huge else 'off'}",
            f"--Dataplane:MempoolMbufs={mbufs}",
            f"--Run:DurationSeconds={warmup + duration + 60}",  # a backstop; the harness stops it with SIGINT
            f"--Run:CountersFile={counters}", "--Run:CountersIntervalSeconds=1", *extra]
     env = dict(os.environ)
+    env.update(envs)
     if profile:
         env["DOTNET_PerfMapEnabled"] = "1"  # JIT symbol map for perf
         env["DOTNET_EnableWriteXorExecute"] = "0"  # else JIT code shows up as memfd:doublemapper, unresolved
@@ -277,6 +312,95 @@ def fmt(x, nd=2):
     return f"{x:.{nd}f}" if x else "0 (FAILED)"
 
 
+BUDGET_CASES = [  # (row, pcap, extra): the appliance's mixes, then the floor on the est pcap
+    ("est (l2dsr)", "est", []),
+    ("est (ipip)", "est", ["--Vips:0:Pool=ipip"]),
+    ("syn flood (l2dsr)", "syn", []),
+    ("floor: forward-only (est pcap)", "est", ["--Run:ForwardOnly=true"]),
+]
+BUDGET_STAGES = ["receive", "handler", "transmit", "parse", "vipLookup", "flowLookup", "maglev", "token", "rewrite",
+                 "steerAndForward"]
+
+
+def stage_budget(a, huge, logdir, tp):
+    """--stages: one run per BUDGET_CASES row with Run:StageStampsFile; the per-stage table (TSC cycles/packet)."""
+    results = []
+    # --smoke: the appliance's est and the floor only (short form).
+    for name, mix, extra in ([BUDGET_CASES[0], BUDGET_CASES[-1]] if a.smoke else BUDGET_CASES):
+        pcap = os.path.join(a.pcaps, mix + ".pcap")
+        if not os.path.exists(pcap):
+            continue
+        stamps = os.path.join(logdir, "stages-" + re.sub(r"[^a-z0-9]+", "-", name).strip("-") + ".json")
+        log(f"stage budget: {name}")
+        sy = run_switchyard(pcap, extra + [f"--Run:StageStampsFile={stamps}"], a.duration, a.warmup, huge, logdir,
+                            "stages-" + re.sub(r"[^a-z0-9]+", "-", name).strip("-"), mbufs=a.mbufs)
+        try:
+            with open(stamps) as f:
+                doc = json.load(f)
+        except (OSError, ValueError):
+            log(f"FAILED: stage budget {name}: no stamps file {stamps}")
+            continue
+        w = doc["workers"][0] if doc.get("workers") else None
+        if not w or not w["packets"]:
+            log(f"FAILED: stage budget {name}: no stamped packets")
+            continue
+        results.append((name, mix, sy, doc, w))
+    if not results:
+        return []
+    used = [s for s in BUDGET_STAGES if any(s in w["cyclesPerPacket"] for *_, w in results)]
+    table = ["| run | Mpps (stamped run) | " + " | ".join(used) + " | sum (TSC cycles/pkt) | ns/pkt | stamped bursts (packets) "
+             "| testpmd macswap TSC cycles/pkt |", "|" + "---|" * (len(used) + 6)]
+    for name, mix, sy, doc, w in results:
+        c = w["cyclesPerPacket"]
+        total = sum(c.get(s, 0) for s in ("receive", "handler", "transmit"))
+        ms = tp.get(mix, (None, None))[1]
+        table.append("| " + " | ".join([name, fmt(sy["mpps"])] + [f"{c[s]:.1f}" if s in c else "-" for s in used] + [
+            f"{total:.1f}", f"{total / doc['tscHz'] * 1e9:.1f}", f"{w['samples']} ({w['packets']})",
+            f"{doc['tscHz'] / (ms['mpps'] * 1e6):.0f}" if ms and ms["mpps"] else "-"]) + " |")
+    table.append("")
+    table.append(f"TSC: {results[0][3]['tscHz'] / 1e9:.3f} GHz (measured against CLOCK_MONOTONIC at exit).")
+    return table
+
+
+def baseline_cells(runs, ms):
+    if not runs:
+        return ["-", "-"]
+    b = sorted(runs, key=lambda r: r["mpps"])[len(runs) // 2]
+    return [fmt(b["mpps"]), f"{b['mpps'] / ms['mpps']:.3f}" if ms["mpps"] else "-"]
+
+
+def newflow_report(rows):
+    """The new-flow table, and whether every new-flow row really took the new-flow path (>= 90 % misses)."""
+    by = {name: sy for name, sy, _, _ in rows}
+    table, ok = [], True
+    for name, sy, io, ms in rows:
+        if name not in NEWFLOW_PAIRS:
+            continue
+        if not table:
+            table = ["| mix | switchyard Mpps | ratio sy/macswap | new flows/s (M) | misses/pkt | evictions/s (M) "
+                     "| pinned counterpart | its Mpps | new/pinned |", "|" + "---|" * 9]
+        w, dt = sy.get("window"), sy.get("window_s", 0)
+        if not w or not dt:
+            table.append(f"| {name} | {fmt(sy['mpps'])} | - | - | - | - | - | - | - |")
+            ok = False
+            continue
+        rx = max(1, w["rxPackets"])
+        misses = (w["flowInserts"] + w["maglevSteered"]) / rx
+        pinned_name = NEWFLOW_PAIRS[name]
+        pin = by.get(pinned_name)
+        table.append("| " + " | ".join([
+            name, fmt(sy["mpps"]), f"{sy['mpps'] / ms['mpps']:.3f}" if ms["mpps"] else "-",
+            f"{w['flowInserts'] / dt / 1e6:.2f}", f"{misses:.2f}", f"{w['flowEvictions'] / dt / 1e6:.2f}",
+            pinned_name if pin else "(not in this run)", fmt(pin["mpps"]) if pin else "-",
+            f"{sy['mpps'] / pin['mpps']:.2f}" if pin and pin["mpps"] else "-"]) + " |")
+        # est-10x: the third... every ACK of an evicted flow is steered (Maglev) without a pin, the SYNs insert.
+        if misses < 0.9:
+            log(f"FAILED: {name}: only {misses:.2f} of the window's packets missed the flow table "
+                f"(flowInserts {w['flowInserts']}, maglevSteered {w['maglevSteered']}, rxPackets {w['rxPackets']})")
+            ok = False
+    return table, ok
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--pcaps", required=True)
@@ -288,6 +412,8 @@ def main():
     ap.add_argument("--results", help="markdown file to write")
     ap.add_argument("--mixgen", default="")
     ap.add_argument("--joins", action="store_true", help="the MPTCP join cases (JOIN_CASES) instead of CASES")
+    ap.add_argument("--newflows", action="store_true", help="the new-flow cases (NEWFLOW_PINNED + NEWFLOW_CASES)")
+    ap.add_argument("--stages", action="store_true", help="also the per-stage cycle budget and the rx->tx floor")
     ap.add_argument("--mbufs", type=int, default=MBUFS, help="mbufs for testpmd and Switchyard alike")
     ap.add_argument("--repeat", type=int, default=1, help="Switchyard runs per case (median reported)")
     ap.add_argument("--workers", type=int, default=0, help="also measure est and syn with 1..N forwarding cores")
@@ -295,6 +421,8 @@ def main():
     ap.add_argument("--prefix", default="load", help="DPDK file prefix suffix (tp-PREFIX, sy-PREFIX)")
     ap.add_argument("--switchyard", help="switchyard.dll to run (default: the Release build)")
     ap.add_argument("--only", help="only the cases of these mixes (comma-separated)")
+    ap.add_argument("--baseline", help="another switchyard.dll (the build before a change): every case also runs it, "
+                                       "right after the current one, against the same testpmd figures")
     a = ap.parse_args()
     global PREFIX, SWITCHYARD
     PREFIX = a.prefix
@@ -302,7 +430,8 @@ def main():
     logdir = os.path.join(a.pcaps, "logs")
     os.makedirs(logdir, exist_ok=True)
     huge = bool(a.huge)
-    cases = [] if a.scaling_only else SMOKE_CASES if a.smoke else JOIN_CASES if a.joins else CASES
+    cases = [] if a.scaling_only else SMOKE_CASES if a.smoke else JOIN_CASES if a.joins else \
+        NEWFLOW_PINNED + NEWFLOW_CASES + NEWFLOW_AB if a.newflows else CASES
     if a.only:
         cases = [c for c in cases if c[1] in a.only.split(",")]
     ghz = cpu_ghz()
@@ -310,6 +439,7 @@ def main():
 
     tp = {}
     runs = {name: [] for name, _, _ in cases}
+    baseline_runs = {}
     # --repeat N: N rounds over all cases (order reversed every other round), each row's figure is the
     # median of its N Switchyard runs: on a shared machine, load drifts over minutes, and interleaving
     # spreads that drift over every row instead of favouring the rows that happened to run in a lull.
@@ -329,12 +459,21 @@ def main():
             runs[name].append(sy)
             log(f"{name}: switchyard {sy['mpps']:.2f} Mpps, testpmd io {io['mpps']:.2f}, macswap {ms['mpps']:.2f}"
                 f" (load average {sy['loadavg']})")
+            if a.baseline:
+                base = run_switchyard(pcap, extra, a.duration, a.warmup, huge, logdir, tag + "-baseline", mbufs=a.mbufs,
+                                      dll=a.baseline)
+                baseline_runs.setdefault(name, []).append(base)
+                log(f"{name}: baseline {base['mpps']:.2f} Mpps (load average {base['loadavg']})")
     rows = []
     for name, mix, _ in cases:
         rs = sorted(runs[name], key=lambda r: r["mpps"])
         sy = dict(rs[len(rs) // 2])
         sy["all_mpps"] = [r["mpps"] for r in runs[name]]
         rows.append((name, sy, *tp[mix]))
+
+    budget_table = stage_budget(a, huge, logdir, tp) if a.stages else []
+    if budget_table:
+        print("\n".join(budget_table))
 
     profile_txt = ""
     if a.profile and not a.smoke:
@@ -380,6 +519,8 @@ def main():
 
     head = ["mix", "switchyard Mpps" + (f" (median of {a.repeat})" if a.repeat > 1 else ""), "testpmd io Mpps", "testpmd macswap Mpps",
             "ratio sy/io", "ratio sy/macswap", "cycles/pkt sy", "cycles/pkt io", "cycles/pkt macswap"]
+    if a.baseline:
+        head += ["baseline Mpps", "baseline ratio sy/macswap"]
     table = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, sy, io, ms in rows:
         ratio = sy["mpps"] / ms["mpps"] if ms["mpps"] else 0.0
@@ -388,7 +529,7 @@ def main():
             name, fmt(sy["mpps"]), fmt(io["mpps"]), fmt(ms["mpps"]), f"{ratio_io:.3f}", f"{ratio:.3f}",
             f"{ghz * 1e3 / sy['mpps']:.0f}" if sy["mpps"] else "-",
             f"{ghz * 1e3 / io['mpps']:.0f}" if io["mpps"] else "-",
-            f"{ghz * 1e3 / ms['mpps']:.0f}" if ms["mpps"] else "-"]) + " |")
+            f"{ghz * 1e3 / ms['mpps']:.0f}" if ms["mpps"] else "-"] + (baseline_cells(baseline_runs.get(name), ms) if a.baseline else [])) + " |")
     if rows:
         print("\n".join(table))
 
@@ -418,6 +559,10 @@ def main():
                 f"{totals.get('joinsByLearnedToken')}, joinsUnplaceable {totals.get('joinsUnplaceable')} "
                 f"(every join carries a token learned from the pcap's MP_CAPABLE third ACKs)")
             ok = False
+    newflow_table, newflow_ok = newflow_report(rows)
+    ok = ok and newflow_ok
+    if newflow_table:
+        print("\n".join(newflow_table))
     if join_txt:
         print("\n".join(join_txt))
     by = {name: sy["mpps"] for name, sy, _, _ in rows}
@@ -433,12 +578,15 @@ def main():
         print("\n".join(ratio_txt))
     if a.results:
         with open(a.results, "w") as f:
-            f.write(f"# {'Join steering load' if a.joins else 'Load'} run {datetime.date.today().isoformat()}"
+            f.write(f"# {'Join steering load' if a.joins else 'New-flow load' if a.newflows else 'Load'} run {datetime.date.today().isoformat()}"
                     f"{' (SMOKE: a functional check, not a measurement)' if a.smoke else ''}\n\n")
             f.write(f"`perf/load/run.sh{' --smoke' if a.smoke else ''}{' --joins' if a.joins else ''}"
                     f"{f' --workers {a.workers}' if a.workers else ''}`: {a.duration} s "
                     f"measured window after {a.warmup} s warm-up per run; mixes from `perf/load/mixgen.py {a.mixgen}`; "
                     f"{a.mbufs} mbufs for every tool.\n\n")
+            if a.baseline:
+                f.write(f"Baseline (\"before\"): `{a.baseline}`, run right after the current build in every case, "
+                        f"against the same testpmd figures; current (\"after\"): `{SWITCHYARD}`.\n\n")
             f.write("## Machine\n\n")
             for k, v in info.items():
                 f.write(f"- {k}: {v}\n")
@@ -454,6 +602,23 @@ def main():
                         f"lcore's and the management thread's). This machine has {os.cpu_count()} cores: nothing "
                         "beyond that could be measured here.\n\n")
                 f.write("\n".join(scale_table) + "\n\n")
+            if budget_table:
+                f.write("## Cycle budget per stage (sampled TSC stamps in the running appliance, --stages)\n\n")
+                f.write("One non-empty burst in 64 is stamped with rdtsc between the worker loop's stages (receive = the "
+                        "rx call and the loop's rx bookkeeping; handler = the whole packet path; transmit = routing to "
+                        "tx buffers, the tx call, freeing drops; inside the handler: parse = the first pass (parse, VIP, flow hash), "
+                        "token = the burst's batch decryption, steerAndForward = the second pass). TSC cycles per packet: the median over the stamped bursts "
+                        "(robust to the bursts a preemption landed in; the JSON also has the means); the "
+                        "TSC ticks at a constant rate (tscHz), not the core clock. \"floor\" = the same process, ports "
+                        "and loop with Run:ForwardOnly (a MAC swap, like testpmd macswap) in place of the packet path.\n\n")
+                f.write("\n".join(budget_table) + "\n\n")
+            if newflow_table:
+                f.write("## New flows at rate (every packet a distinct 5-tuple the table no longer holds)\n\n")
+                f.write("Counter deltas over the measured window. \"new flows/s\" = flowInserts per second on the one "
+                        "worker core (steered and pinned anew); \"misses/pkt\" = (flowInserts + maglevSteered) / rxPackets, "
+                        "1.00 when every packet took the new-flow path; \"pinned\" = the same kind of traffic with the "
+                        "default 1M-entry table, where after the first period every packet is a flow-table hit.\n\n")
+                f.write("\n".join(newflow_table) + "\n\n")
             if ratio_txt:
                 f.write("Switchyard's ratios between rows (same run):\n\n" + "\n".join(ratio_txt) + "\n\n")
             if join_txt:

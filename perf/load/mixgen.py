@@ -2,6 +2,7 @@
 """Traffic mixes for the load harness, written as classic pcap files (standard library only).
 
 Usage: mixgen.py OUTDIR [--flows N] [--rounds N] [--seed N] [--mixes a,b,...] [--join-tokens FILE]
+                 [--new-flows N] [--est10x-rounds N]
                  [--dst-mac M] [--src-mac M] [--vip A] [--vip6 A]   (real NICs: perf/LOADTEST.md)
 
 Writes OUTDIR/{est,syn,udp,tcp6,imix}.pcap (or the --mixes named) and OUTDIR/mixes.txt (one
@@ -38,6 +39,18 @@ Mixes (the pcap is replayed in a loop by net_pcap's infinite_rx, so each file is
         FLOWS*ROUNDS packets from distinct random client addresses/ports, each with its own connection ID
         read from --quic-cids FILE (run.sh has perf/load/JoinGen mint them with QuicLbMinter for the dsr
         pool's QuicServerIds), 60-byte frames: 0x40, the 10-octet CID, 8 more octets.
+  New-flow mixes (run.sh --newflows; also in --smoke): every frame of the period is a distinct 5-tuple
+  (--new-flows N of them, at least 16384), and the harness runs them with a 1024-entry flow table (the
+  smallest the appliance accepts), so by the time the replay brings a 5-tuple back its entry has long
+  been evicted: every packet takes the new-flow path (flow miss, Maglev or join steering, insert with
+  eviction). The report's new-flow table shows the flowInserts per second that prove it.
+  syn-new   N TCP SYNs to tcp4, N distinct client 5-tuples.
+  udp-new   N UDP datagrams to udp4 (port 53), N distinct client 5-tuples, 60-byte frames.
+  join-enc-new  N MP_JOIN SYNs with minted encrypted tokens (as join-enc), N distinct 5-tuples.
+  join-learned-new  learned-token joins (as join-learned) for N/16 connections: their SYNs and third
+        ACKs first, then 14N/16 joins from distinct 5-tuples carrying their tokens.
+  est-10x   established TCP (as est) over 10240 distinct flows, 10x the 1024-entry table, --est10x-rounds
+        rounds (SYN, then ACKs): the table thrashes; every ACK misses and is re-steered by Maglev.
   join-rand the same frames with uniformly random 32-bit tokens (another random stream): a quarter
         carry key id 3 ("not routable"), the rest decrypt to a random 10-bit server id, so only about
         3/4 * 4/1024 of them name one of the 4 backends; the rest are unplaceable.
@@ -245,6 +258,15 @@ def joins(rng, count, tokens):
             for i, (src, sport) in enumerate(flows4(rng, count))]
 
 
+SMALL_TABLE = 1024            # entries: the appliance's smallest flow table, used by every new-flow mix
+EST10X_FLOWS = 10 * SMALL_TABLE
+
+
+def new_flow_count(flows, rounds, given=0):
+    """Distinct 5-tuples per new-flow mix: 16x the small table at least, so each replayed one was evicted."""
+    return given if given > 0 else max(flows * rounds, 16 * SMALL_TABLE)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("outdir")
@@ -252,6 +274,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=16)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--mixes", default="est,syn,udp,tcp6,imix", help="comma-separated mixes to write")
+    ap.add_argument("--new-flows", type=int, default=0,
+                    help="distinct 5-tuples per new-flow mix (default max(FLOWS*ROUNDS, 16384))")
+    ap.add_argument("--est10x-rounds", type=int, default=6, help="est-10x: rounds over its 10240 flows")
     ap.add_argument("--join-tokens", help="join-enc: file of minted tokens (hex, one a line), >= FLOWS*ROUNDS")
     ap.add_argument("--quic-cids", help="quic: file of minted QUIC-LB connection IDs (hex, one a line), >= FLOWS*ROUNDS")
     ap.add_argument("--dst-mac", help="destination MAC (the appliance port's); default 02:00:00:00:00:01")
@@ -300,6 +325,18 @@ def main():
                                        opt=struct.pack("!BBBBII", 1, 1, 8, 10, r.getrandbits(32), 0))
                            for r in [random.Random(a.seed + 4)] for i, (src, sport) in enumerate(flows4(r, total))],
     }
+    # New-flow mixes: own random streams (seed + 6..), so adding them changes none of the mixes above.
+    nnew = new_flow_count(a.flows, a.rounds, a.new_flows)
+    mixes.update({
+        "syn-new": lambda: [tcp4_frame(src, sport, TCP_SYN, r.getrandbits(32), 0, ident=i)
+                            for r in [random.Random(a.seed + 6)] for i, (src, sport) in enumerate(flows4(r, nnew))],
+        "udp-new": lambda: [udp4_frame(src, sport, ident=i)
+                            for r in [random.Random(a.seed + 7)] for i, (src, sport) in enumerate(flows4(r, nnew))],
+        "join-enc-new": lambda: joins(random.Random(a.seed + 8), nnew, read_tokens(a.join_tokens, nnew)),
+        "join-learned-new": lambda: learned_joins(random.Random(a.seed + 9), max(1, nnew // 16), 16),
+        "est-10x": lambda: established(flows4(random.Random(a.seed + 10), EST10X_FLOWS), max(2, a.est10x_rounds),
+                                       lambda s, p, fl, sq, ak, sz: tcp4_frame(s, p, fl, sq, ak)),
+    })
     unknown = [m for m in wanted if m not in mixes]
     if unknown:
         ap.error(f"unknown mix {','.join(unknown)}; known: {','.join(mixes)}")

@@ -15,6 +15,15 @@
 #               distinct 5-tuples each, default 4096*16 = 65536), tokens minted by perf/load/JoinGen;
 #               writes perf/results/<date>-joins.md.
 #   --mixes L   only these mixes (comma-separated, e.g. udp,quic) and their cases.
+#   --newflows  new flows at rate instead of the standard mixes: syn-new, udp-new, join-enc-new, join-learned-new
+#               (every packet a distinct 5-tuple, 1024-entry flow table: every packet misses and is inserted) and
+#               est-10x (10240 established flows over the 1024-entry table), next to the pinned syn, udp and est
+#               rows; writes perf/results/<date>-newflows.md with new flows per second per core. --smoke runs
+#               these mixes too (16384 5-tuples each).
+#   --stages    also the per-stage cycle budget: one extra Switchyard est run with Run:StageStamps (sampled TSC
+#               stamps per stage) and one with Run:ForwardOnly (the rx -> tx floor, same process and ports).
+#   --baseline DLL  also run this switchyard.dll (a build before a change) in every case, right after the
+#               current one: before/after in one sitting, against the same testpmd figures.
 #   --repeat N  N Switchyard runs per case, interleaved over the cases, median reported (shared machines).
 #   --profile   also perf-record the worker core during one extra Switchyard est run (needs linux-perf).
 #   --no-huge   never reserve hugepages (4 KiB pages: functional runs only, about half the throughput).
@@ -29,11 +38,13 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 
-only= smoke=0 joins=0 duration=10 warmup=2 flows= rounds=16 build=1 profile= repeat=1 workers=0 scalingonly=0 nohuge=0 report= prefix=load sydll=
+only= smoke=0 joins=0 newflows=0 stages= duration=10 warmup=2 flows= rounds=16 build=1 profile= repeat=1 workers=0 scalingonly=0 nohuge=0 report= prefix=load sydll= baseline=
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) smoke=1 ;;
     --joins) joins=1 ;;
+    --newflows) newflows=1 ;;
+    --stages) stages=--stages ;;
     --duration) duration=$2; shift ;;
     --warmup) warmup=$2; shift ;;
     --flows) flows=$2; shift ;;
@@ -47,8 +58,9 @@ while [ $# -gt 0 ]; do
     --report) report=$2; shift ;;
     --prefix) prefix=$2; shift ;;
     --switchyard) sydll=$2; shift ;;
+    --baseline) baseline=$2; shift ;;
     --no-build) build=0 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -59,6 +71,7 @@ if [ "$smoke" = 1 ]; then duration=1; warmup=1; flows=256; rounds=4; fi
 # mixes (64k frames) need twice that, for testpmd and Switchyard alike.
 mbufs=65535
 [ $((flows * rounds)) -gt 32768 ] && mbufs=131071
+[ "$newflows" = 1 ] && mbufs=131071  # est-10x: 61440 frames
 
 command -v dpdk-testpmd >/dev/null || { echo "run.sh: dpdk-testpmd not found (apt-get install -y dpdk)" >&2; exit 1; }
 if [ "$build" = 1 ]; then
@@ -108,14 +121,21 @@ if [ "$huge" = 1 ]; then echo "run.sh: hugepages: $free free 2 MiB pages" >&2
 elif [ "$nohuge" = 1 ]; then echo "run.sh: --no-huge: 4 KiB pages (about half the throughput)" >&2
 else echo "run.sh: hugepages could not be reserved: running with --no-huge (about half the throughput)" >&2; fi
 
+newmixes=syn-new,udp-new,join-enc-new,join-learned-new,est-10x
 if [ "$joins" = 1 ]; then mixes=syn,syn-ts,join-enc,join-rand
 elif [ "$scalingonly" = 1 ]; then mixes=est,syn
+elif [ "$newflows" = 1 ]; then mixes=est,syn,udp,join-enc,$newmixes
 else mixes=est,syn,udp,tcp6,imix,join-enc,join-learned,quic; fi
+[ "$smoke" = 1 ] && mixes=$mixes,$newmixes
+# New-flow mixes: distinct 5-tuples per mix (mixgen's default: max(flows * rounds, 16384)); est-10x rounds.
+newcount=$(( flows * rounds > 16384 ? flows * rounds : 16384 ))
+est10x_rounds=6
+[ "$smoke" = 1 ] && est10x_rounds=2
 [ -n "$only" ] && mixes=$only
 tokens=
-if [[ ",$mixes," == *,join-enc,* ]]; then
+if [[ ",$mixes," == *,join-enc,* || ",$mixes," == *,join-enc-new,* ]]; then
   tokens="$work/join-tokens.txt"
-  dotnet "$here/JoinGen/bin/Release/net10.0/joingen.dll" "$here/switchyard.json" dsr $((flows * rounds)) > "$tokens"
+  dotnet "$here/JoinGen/bin/Release/net10.0/joingen.dll" "$here/switchyard.json" dsr "$newcount" > "$tokens"
 fi
 cids=
 if [[ ",$mixes," == *,quic,* ]]; then
@@ -123,17 +143,18 @@ if [[ ",$mixes," == *,quic,* ]]; then
   dotnet "$here/JoinGen/bin/Release/net10.0/joingen.dll" "$here/switchyard.json" dsr $((flows * rounds)) quic > "$cids"
 fi
 python3 "$here/mixgen.py" "$work" --flows "$flows" --rounds "$rounds" --mixes "$mixes" ${tokens:+--join-tokens "$tokens"} \
-  ${cids:+--quic-cids "$cids"} >&2
+  ${cids:+--quic-cids "$cids"} --new-flows "$newcount" --est10x-rounds "$est10x_rounds" >&2
 results=$report
 if [ -z "$results" ] && [ "$smoke" = 1 ]; then results="$work/report.md"; fi
 if [ -z "$results" ]; then
   mkdir -p "$root/perf/results"
-  results="$root/perf/results/$(date +%Y-%m-%d)-$( [ "$joins" = 1 ] && echo joins || echo load )$( [ "$workers" -gt 0 ] && echo "-scaling").md"
+  kind=load; [ "$joins" = 1 ] && kind=joins; [ "$newflows" = 1 ] && kind=newflows
+  results="$root/perf/results/$(date +%Y-%m-%d)-$kind$( [ "$workers" -gt 0 ] && echo "-scaling").md"
 fi
 python3 "$here/load.py" --pcaps "$work" --duration "$duration" --warmup "$warmup" --huge "$huge" \
   --mixgen "--flows $flows --rounds $rounds --mixes $mixes" --mbufs "$mbufs" --repeat "$repeat" \
-  --workers "$workers" $( [ "$scalingonly" = 1 ] && echo --scaling-only ) --prefix "$prefix" ${sydll:+--switchyard "$sydll"} \
-  $( [ "$smoke" = 1 ] && echo --smoke ) $( [ "$joins" = 1 ] && echo --joins ) ${only:+--only "$only"} \
+  --workers "$workers" $( [ "$scalingonly" = 1 ] && echo --scaling-only ) --prefix "$prefix" ${sydll:+--switchyard "$sydll"} ${baseline:+--baseline "$baseline"} \
+  $( [ "$smoke" = 1 ] && echo --smoke ) $( [ "$joins" = 1 ] && echo --joins ) $( [ "$newflows" = 1 ] && echo --newflows ) $stages ${only:+--only "$only"} \
   ${results:+--results "$results"} $profile
 [ "$smoke" = 1 ] && [ -z "$report" ] && cat "$results"
 exit 0

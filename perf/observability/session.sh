@@ -74,7 +74,7 @@ show "curl -sS -i -X POST http://127.0.0.1:9469/metrics"
 show "exec 3<>/dev/tcp/127.0.0.1/9469; printf 'garbage\\x01\\r\\n\\r\\n' >&3; cat <&3"
 kill -TERM $app; wait $app || true; app=
 { echo "## Stop (SIGTERM)"; echo; echo '```'; grep -E '^switchyard: (stopping|kept)' "$work/app.log" | sed "s|$work|\$WORK|g"; echo '```'; } >> "$out"
-# The same appliance with PacketCapture off (the default): dpdk-dumpcap is refused, as the README says.
+# The same appliance with PacketCapture off (the default): dpdk-dumpcap is refused, as docs/observability.md says.
 "${appcmd[@]/--Observability:PacketCapture=true/--Observability:PacketCapture=false}" >"$work/app2.log" 2>&1 &
 app=$!
 for _ in $(seq 1 600); do grep -q "metrics: serving" "$work/app2.log" && break; kill -0 $app || break; sleep 0.1; done

@@ -6,16 +6,17 @@ if (args[0] == "thp") {
 }
 if (args[0] == "tok") {
   var rng = new Random(1); byte[] k0 = new byte[16], k1 = new byte[16]; rng.NextBytes(k0); rng.NextBytes(k1);
-  var keys = new Switchyard.Dataplane.Datapath.Mptcp.TokenKeys(10, (0, k0), (1, k1));
+  var keys = new Switchyard.Dataplane.Datapath.Steering.Tokens.TokenKeys(10, (0, k0), (1, k1));
   const int N = 4096; var toks = new uint[N]; for (int i = 0; i < N; i++) toks[i] = ((uint)rng.Next() & 0x3FFF_FFFF) | (uint)rng.Next(2) << 30;
   var ids = new uint[N]; var ok = new byte[N]; int batch = int.Parse(args[1]);
   double best = 1e9;
   for (int rep = 0; rep < 3000; rep++) {
     long t0 = Stopwatch.GetTimestamp();
-    for (int i = 0; i < N; i += batch) Switchyard.Dataplane.Datapath.Mptcp.TokenCipher.DecryptServerIds(toks.AsSpan(i, batch), ids.AsSpan(i, batch), ok.AsSpan(i, batch), keys);
+    for (int i = 0; i < N; i += batch) Switchyard.Dataplane.Datapath.Steering.Tokens.TokenCipher.DecryptServerIds(toks.AsSpan(i, batch), ids.AsSpan(i, batch), ok.AsSpan(i, batch), keys);
     double ns = Stopwatch.GetElapsedTime(t0).TotalNanoseconds / N; if (ns < best) best = ns;
   }
-  Console.WriteLine($"batched {batch}: min {best:F2} ns/token = {best*2.445:F1} cycles/token; check {ids.Sum(x => (long)x)}");
+  double ghz = args.Length > 2 ? double.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 2.445; // core clock, GHz
+  Console.WriteLine($"batched {batch} ({Switchyard.Dataplane.Datapath.Steering.Tokens.TokenCipher.BatchedKernelName}): min {best:F2} ns/token = {best*ghz:F1} cycles/token at {ghz} GHz; check {ids.Sum(x => (long)x)}");
   return;
 }
 if (args[0] == "min") {

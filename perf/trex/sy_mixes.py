@@ -91,7 +91,7 @@ def learned_token(key):
     return int.from_bytes(hashlib.sha256(struct.pack("!Q", key)).digest()[:4], "big")
 
 
-# --- token format v1 (shared/docs/token-format.md): AES-128 encryption, from FIPS-197 --------------
+# --- token format v1 (docs/token-format.md): AES-128 encryption, from FIPS-197 --------------
 
 def _xtime(a):
     a <<= 1

@@ -28,7 +28,12 @@ public static class Program
             var loaded = ApplianceConfiguration.Load(cl.ConfigPath, cl.ConfigArgs, Environment.GetEnvironmentVariables());
             var options = loaded.Options;
             if (cl.Check) return Check(options);
-            if (options.Demo.Enabled) return new DemoRunner(cl, options, Console.Error).Run();
+            if (options.Demo.Enabled)
+            {
+                Console.Error.WriteLine("switchyard: Demo.Enabled is true: this file describes the demo network, which switchyard-demo builds " +
+                    "(./build.sh run); set Demo.Enabled=false (or --Demo:Enabled=false) to run the appliance on its ports");
+                return 2;
+            }
             return new ApplianceHost(options, cl.EalArgs, Console.Error, cl.ConfigPath, cl.ConfigArgs).Run();
         }
         catch (ConfigurationException e)
@@ -39,11 +44,6 @@ public static class Program
         catch (DpdkException e)
         {
             Console.Error.WriteLine($"switchyard: DPDK error: {e.Message}");
-            return 1;
-        }
-        catch (DemoException e)
-        {
-            Console.Error.WriteLine($"switchyard: demo failed: {e.Message}");
             return 1;
         }
     }

@@ -1,5 +1,5 @@
 using System.Security.Cryptography;
-using Switchyard.Dataplane.Datapath.Mptcp;
+using Switchyard.Dataplane.Datapath.Steering.Tokens;
 
 namespace Switchyard.Minting;
 

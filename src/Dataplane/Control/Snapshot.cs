@@ -169,38 +169,11 @@ public sealed class DataplaneSnapshot
     /// <summary>Seed of the flow hash. Balancers sharing VIPs behind ECMP must use the same seed.</summary>
     public uint FlowHashSeed { get; init; }
     /// <summary>Encrypted-token keys (null when none are configured).</summary>
-    public Datapath.Mptcp.TokenKeys? TokenKeys { get; init; }
+    public Datapath.Steering.Tokens.TokenKeys? TokenKeys { get; init; }
     /// <summary>Learned tokens not refreshed for this many ticks are forgotten.</summary>
     public uint LearnedTokenIdleTicks { get; init; } = 600_000;
     /// <summary>Answer an unplaceable join with RST + MP_TCPRST (true) or drop it (false).</summary>
     public bool ResetUnplaceableJoins { get; init; } = true;
     /// <summary>QUIC-LB configurations by config id (null when none are configured).</summary>
     public Datapath.Quic.QuicLbConfigSet? QuicLb { get; init; }
-}
-
-/// <summary>
-/// The one place a snapshot is published. Memory-ordering argument: the control plane fully builds
-/// a snapshot (all arrays written) and then publishes the reference with an interlocked exchange (a
-/// full fence, so the publication is globally visible before the control plane reads the workers'
-/// quiescent counters); a worker reads it with Volatile.Read (an acquire) once per burst, so it can
-/// never observe a half-built table.
-/// <para>
-/// Grace period (RCU): a worker holds what it read from a snapshot only inside one burst and passes a
-/// quiescent point (<c>WorkerLoop.QuiescentGeneration</c> incremented) between bursts. After
-/// publishing, the control plane (<c>Switchyard.Management.Control.ControlPlane</c>) keeps the old
-/// snapshot in a retired list together with every worker's quiescent counter read after the
-/// publication, and drops it only once each worker's counter has advanced by two (or the worker has
-/// exited): one advance could be a store that was already in the worker's store buffer while it read
-/// the old reference; the second ends a loop that began after the publication was visible.
-/// Only then is a change acknowledged as in effect, and only then is the old snapshot released (a
-/// managed object: the GC frees it once nothing refers to it, and nothing on the packet path does).
-/// </para>
-/// </summary>
-public sealed class SnapshotHolder
-{
-    DataplaneSnapshot _current;
-    public SnapshotHolder(DataplaneSnapshot initial) { _current = initial; }
-    public DataplaneSnapshot Current => Volatile.Read(ref _current);
-    /// <summary>Publishes <paramref name="next"/> and returns the snapshot it replaces.</summary>
-    public DataplaneSnapshot Publish(DataplaneSnapshot next) => Interlocked.Exchange(ref _current, next);
 }

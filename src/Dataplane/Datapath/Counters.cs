@@ -30,6 +30,8 @@ public enum GlobalCounter
     TokensForgotten,       // on FIN/RST of the initial subflow or MP_FASTCLOSE
     TokenTableFull,
     FlowResets,          // flows pinned to a gone backend ended by the pool's "reset" policy (RST or drop)
+    FromKernel,          // frames the kernel sent through the exception path, transmitted by worker 0 (in TxPackets)
+    IdleSleeps,          // idle back-off sleeps (Dataplane.IdleBackoffMicroseconds)
     // QUIC-LB (UDP VIPs with QuicLb): routed by the decoded server id, or why not (then 4-tuple + Maglev)
     QuicRoutedByCid,       // DCID decoded to a usable backend's server id: sent there
     QuicRepinned,          // of those, the 4-tuple was pinned to another backend (a migrated connection): pin moved
@@ -52,9 +54,9 @@ public enum ServiceCounter { Packets = 0, Bytes, NewFlows, Count }
 /// share a cache line). Readers sum across workers and may see a value a few packets stale.
 ///
 /// Invariants (asserted by the tests on the counters JSON):
-///   RxPackets = Forwarded + ArpReplied + NdpReplied + IcmpTooBigSent + JoinReset + FlowReset + Dropped
-///   Dropped   = sum(Drops) - Drops[TxQueueFull]
-///   TxPackets + Drops[TxQueueFull] = Forwarded + ArpReplied + NdpReplied + IcmpTooBigSent + JoinReset + FlowReset
+///   RxPackets = Forwarded + ArpReplied + NdpReplied + IcmpTooBigSent + JoinReset + FlowReset + ToKernel + Dropped
+///   Dropped   = sum(Drops) - Drops[TxQueueFull] - Drops[ExceptionRateLimited] - Drops[ExceptionQueueFull]
+///   TxPackets + Drops[TxQueueFull] = Forwarded + ArpReplied + NdpReplied + IcmpTooBigSent + JoinReset + FlowReset + FromKernel
 ///   Forwarded = sum over VIPs of Packets = sum over backends of Packets
 /// TxQueueFull is counted by the worker loop after the processor gave the frame its outcome (the
 /// NIC refused it), so it is a drop reason but not part of the Dropped outcome.

@@ -54,6 +54,10 @@ public enum DropReason : byte
     ResetNotPossible,        // a TCP RST was wanted but cannot be built (not TCP, a fragment, a RST itself, no room)
     BackendGone,             // a flow pinned to a backend that is down, disabled or removed, under the pool's "reset"
                              // policy: a UDP (non-TCP) packet, or a TCP segment no RST can be built for (a RST itself)
+    // Exception path (issue 12): counted by the worker loop after the processor chose Outcome.ToKernel, so,
+    // like TxQueueFull, drop reasons outside the Dropped outcome.
+    ExceptionRateLimited,    // a frame for the kernel beyond the worker's token bucket (ExceptionPath.RatePerSecond)
+    ExceptionQueueFull,      // the ring to the kernel was full
     QuicEmpty,               // QUIC-LB VIP: a UDP datagram without payload
     QuicLongHeaderTruncated, // QUIC-LB VIP: a long header cut before the end of its DCID (RFC 8999 5.1)
     QuicShortHeaderTruncated,// QUIC-LB VIP: a short header shorter than 1 + its configuration's CID length
@@ -71,4 +75,5 @@ public enum Outcome : byte
     IcmpTooBigSent,          // answered with ICMP fragmentation needed / packet too big
     JoinReset,               // an unplaceable MP_JOIN SYN answered with RST + MP_TCPRST
     FlowReset,               // a TCP segment of a flow pinned to a gone backend ("reset" policy) answered with RST
+    ToKernel,                // for the appliance's own address and not answered here: handed to the kernel (exception path)
 }

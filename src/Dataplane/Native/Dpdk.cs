@@ -296,7 +296,7 @@ public readonly record struct HugepageStatus(long Total, long Free, long PageSiz
 
 /// <summary>
 /// Decides between hugepages and <c>--no-huge</c>. The caller logs the choice: 4 KiB pages cost about
-/// half the throughput (see docs/environment.md), so falling back must be visible.
+/// half the throughput (docs/measuring.md, "Hugepages"), so falling back must be visible.
 /// </summary>
 public static class Hugepages
 {

@@ -1,4 +1,4 @@
-using Switchyard.Dataplane.Datapath.Mptcp;
+using Switchyard.Dataplane.Datapath.Steering.Tokens;
 using Switchyard.Dataplane.Control;
 using Switchyard.Dataplane.Datapath;
 using Switchyard.Dataplane.Datapath.Steering;
@@ -95,8 +95,6 @@ public sealed class SnapshotCompiler
             var pool = o.Pools[i];
             poolIndex[pool.Name] = i;
             poolOptions[i] = pool;
-            ValueParsers.TryParseForwarding(pool.Forwarding, out var mode);
-            ValueParsers.TryParseFragments(pool.Fragments, out var fragments);
             var maglevInput = new List<MaglevBackend>();
             int[] serverIds = pool.Backends.Any(b => b.ServerId is not null)
                 ? Enumerable.Repeat(-1, 1 << o.Mptcp.ServerIdBits).ToArray() : [];
@@ -124,8 +122,8 @@ public sealed class SnapshotCompiler
             pools[i] = new PoolEntry
             {
                 Name = pool.Name,
-                Mode = mode,
-                Fragments = fragments,
+                Mode = pool.Forwarding,
+                Fragments = pool.Fragments,
                 Maglev = Maglev.Build(maglevInput.ToArray(), pool.MaglevSize),
                 GuePort = (ushort)pool.GuePort,
                 EncapSourceV4 = v4,
@@ -135,7 +133,7 @@ public sealed class SnapshotCompiler
                 TcpIdleTicks = (uint)pool.TcpIdleTimeoutSeconds * 1000u, // ticks are milliseconds
                 UdpIdleTicks = (uint)pool.UdpIdleTimeoutSeconds * 1000u,
                 ServerIdToBackend = serverIds,
-                RemovedFlows = pool.RemovedFlows == "reset" ? RemovedFlowPolicy.Reset : RemovedFlowPolicy.Rehash,
+                RemovedFlows = pool.RemovedFlows,
                 QuicServerIds = QuicLbCompile.ServerIds(pool, ids.AsSpan(k - pool.Backends.Length, pool.Backends.Length)),
             };
         }
@@ -153,8 +151,7 @@ public sealed class SnapshotCompiler
             ValueParsers.TryParseAddress(v.Address, out var addr, out _);
             ValueParsers.TryParseProtocol(v.Protocol, out byte proto);
             int pool = poolIndex[v.Pool];
-            var modes = v.Joins.Select(ParseJoinMode).ToArray();
-            vips.Add(new VipEntry(v.Name, addr, (ushort)v.Port, proto, pool) { JoinModes = VipEntry.PackJoinModes(modes), QuicLb = v.QuicLb });
+            vips.Add(new VipEntry(v.Name, addr, (ushort)v.Port, proto, pool) { JoinModes = VipEntry.PackJoinModes(v.Joins), QuicLb = v.QuicLb });
             // A VIP is answered on every port (255): clients may arrive on any of them.
             if (vipAddresses.Add(addr)) { local.Add(addr); localPort.Add(255); }
         }
@@ -164,7 +161,7 @@ public sealed class SnapshotCompiler
         for (int i = 0; i < o.Vips.Length; i++)
         {
             var v = o.Vips[i];
-            if (!v.Joins.Contains("announced-port")) continue;
+            if (!v.Joins.Contains(JoinMode.AnnouncedPort)) continue;
             var pool = poolOptions[poolIndex[v.Pool]];
             foreach (var b in pool.Backends)
                 if (b.AnnouncedPort is { } p)
@@ -200,13 +197,4 @@ public sealed class SnapshotCompiler
         _generation = snapshot.Generation;
         return snapshot;
     }
-
-    static JoinMode ParseJoinMode(string name) => name switch
-    {
-        "encrypted-token" => JoinMode.EncryptedToken,
-        "learned-token" => JoinMode.LearnedToken,
-        "announced-port" => JoinMode.AnnouncedPort,
-        "announced-address" => JoinMode.AnnouncedAddress,
-        _ => throw new ArgumentException($"unknown join mode '{name}' (the validator should have refused it)"),
-    };
 }

@@ -29,7 +29,12 @@ public sealed partial class ControlCommands(ControlPlane control, Func<string>? 
         reload                                       re-read the configuration file (validated)
         config                                       the running configuration as JSON
         counters                                     the counters JSON
+        bgp                                          BGP sessions, announced prefixes (and why not), exception path
+        appliance drain | appliance undrain          withdraw every VIP from the routers (forwarding continues) / announce again
         """;
+
+    /// <summary>Scale-out (issue 12): `bgp` and `appliance drain|undrain`; null in processes without it.</summary>
+    public Bgp.ScaleOut? ScaleOut { get; init; }
 
     sealed class UsageError(string message) : Exception(message);
 
@@ -112,6 +117,13 @@ public sealed partial class ControlCommands(ControlPlane control, Func<string>? 
             case "keys": return Keys(a);
             case "quic": return Quic(a); // ControlCommands.Quic.cs
             case "backend": return Backend(a);
+            case "bgp":
+                Need(a, 1, 1, "bgp");
+                return ScaleOut is null ? Error(false, "BGP is not available in this process") : Ok("bgp", ScaleOut.StatusJson());
+            case "appliance":
+                if (a.Count != 2 || a[1] is not ("drain" or "undrain")) throw new UsageError("usage: appliance drain | appliance undrain");
+                if (ScaleOut?.Announcer is null) return Error(false, "BGP is not enabled (Bgp.Enabled): there is nothing to withdraw");
+                return Ok(ScaleOut.SetDrained(a[1] == "drain"));
             default: throw new UsageError($"unknown command '{a[0]}' (see switchyard ctl --help)");
         }
     }

@@ -16,20 +16,6 @@ public sealed record BackendStatus(
     string Pool, string Name, string Address, int Weight, AdminState Admin, bool HealthUp, string? HealthReason,
     DateTimeOffset? DrainDeadline, int Id, BackendState State, long Packets, long Bytes, long NewFlows);
 
-/// <summary>A worker as the grace period sees it (adapts <c>WorkerLoop</c>; tests pass fakes).</summary>
-public interface IQuiescentWorker
-{
-    /// <summary>Incremented at every quiescent point (between bursts).</summary>
-    long QuiescentGeneration { get; }
-    bool HasExited { get; }
-}
-
-public sealed class QuiescentWorker(Func<long> generation, Func<bool> exited) : IQuiescentWorker
-{
-    public long QuiescentGeneration => generation();
-    public bool HasExited => exited();
-}
-
 /// <summary>The outcome of one change: published (generation), in effect on every worker (Quiescent), how long it took.</summary>
 public sealed record ChangeResult(bool Ok, string Message, long Generation, bool Quiescent, TimeSpan Elapsed,
     IReadOnlyList<ConfigurationError> Errors)
@@ -62,14 +48,7 @@ public sealed partial class ControlPlane
         public Runtime Clone() => (Runtime)MemberwiseClone();
     }
 
-    sealed record Retired(DataplaneSnapshot Snapshot, long[] Marks);
-
-    static readonly JsonSerializerOptions Json = new()
-    {
-        WriteIndented = true,
-        // An absent optional setting stays absent (a null would bind as "" and fail validation).
-        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
-    };
+    static readonly JsonSerializerOptions Json = OptionNames.Json(indented: true);
 
     readonly object _gate = new();
     readonly SnapshotCompiler _compiler = new();
@@ -78,10 +57,8 @@ public sealed partial class ControlPlane
     readonly Action<string> _log;
     readonly Func<DateTimeOffset> _clock;
     readonly bool _learnedTable;
-    readonly List<Retired> _retired = new();
     ApplianceOptions _running;
     Dictionary<(string Pool, string Backend), Runtime> _runtime = new();
-    IReadOnlyList<IQuiescentWorker> _workers = [];
     IReadOnlyList<WorkerCounters> _counters = [];
 
     /// <param name="learnedTokenTable">Whether the host created the learned-token table (a VIP used
@@ -93,8 +70,8 @@ public sealed partial class ControlPlane
         _portMacs = portMacs; _portIndexes = portIndexes;
         _log = log ?? (_ => { });
         _clock = clock ?? (() => DateTimeOffset.UtcNow);
-        _running = Clone(initial);
-        _learnedTable = learnedTokenTable ?? initial.Vips.Any(v => v.Joins.Contains("learned-token"));
+        _running = initial.Copy();
+        _learnedTable = learnedTokenTable ?? initial.Vips.Any(v => v.Joins.Contains(JoinMode.LearnedToken));
         foreach (var p in _running.Pools)
             foreach (var b in p.Backends)
                 _runtime[(p.Name, b.Name)] = new Runtime { Admin = b.Enabled ? AdminState.Enabled : AdminState.Disabled };
@@ -105,27 +82,25 @@ public sealed partial class ControlPlane
     public DataplaneSnapshot Current => Snapshots.Current;
     public SnapshotCompiler Compiler => _compiler;
     /// <summary>Old snapshots still waiting for their grace period.</summary>
-    public int RetiredCount { get { lock (_gate) return _retired.Count; } }
+    public int RetiredCount => Snapshots.RetiredCount;
     /// <summary>Longest wait for the grace period before a change is answered (it is still released later).</summary>
     public TimeSpan ChangeTimeout => TimeSpan.FromMilliseconds(_running.Control.ChangeTimeoutMilliseconds);
 
     /// <summary>The workers whose quiescent points end a grace period, and their counters (for <see cref="Backends"/>).</summary>
     public void AttachWorkers(IReadOnlyList<IQuiescentWorker> workers, IReadOnlyList<WorkerCounters> counters)
     {
-        lock (_gate) { _workers = workers; _counters = counters; }
+        Snapshots.Attach(workers);
+        lock (_gate) _counters = counters;
     }
 
     /// <summary>The workers' counter blocks (read with plain loads, as the counters report does).</summary>
     public IReadOnlyList<WorkerCounters> WorkerCounters { get { lock (_gate) return _counters; } }
 
     /// <summary>A deep copy of the running configuration.</summary>
-    public ApplianceOptions Running { get { lock (_gate) return Clone(_running); } }
+    public ApplianceOptions Running { get { lock (_gate) return _running.Copy(); } }
 
     /// <summary>The running configuration as JSON (what `switchyard ctl config` prints; a valid appliance.json).</summary>
     public string RunningJson() { lock (_gate) return JsonSerializer.Serialize(_running, Json); }
-
-    static ApplianceOptions Clone(ApplianceOptions o) =>
-        JsonSerializer.Deserialize<ApplianceOptions>(JsonSerializer.SerializeToUtf8Bytes(o))!;
 
     // ------------------------------------------------------------------ the one change path
 
@@ -136,17 +111,21 @@ public sealed partial class ControlPlane
     /// Control.ChangeTimeoutMilliseconds) until every worker has passed a quiescent point, so an Ok
     /// answer with Quiescent=true means every worker steers with the new snapshot.
     /// </summary>
-    ChangeResult Apply(string what, Action<ApplianceOptions, Dictionary<(string Pool, string Backend), Runtime>> edit)
+    ChangeResult Apply(string what, Action<ApplianceOptions, Dictionary<(string Pool, string Backend), Runtime>> edit) =>
+        Apply(what, (o, rt) => { edit(o, rt); return o; });
+
+    /// <summary>As above, for a change that replaces the configuration: <paramref name="edit"/> returns the candidate.</summary>
+    ChangeResult Apply(string what, Func<ApplianceOptions, Dictionary<(string Pool, string Backend), Runtime>, ApplianceOptions> edit)
     {
         var sw = Stopwatch.StartNew();
         lock (_gate)
         {
-            var candidate = Clone(_running);
+            var candidate = _running.Copy();
             var runtime = _runtime.ToDictionary(kv => kv.Key, kv => kv.Value.Clone());
             DataplaneSnapshot next;
             try
             {
-                edit(candidate, runtime);
+                candidate = edit(candidate, runtime);
                 var restart = RestartOnly(_running, candidate);
                 if (restart.Count > 0) throw new ConfigurationException(restart);
                 // Runtime state of backends that no longer exist is forgotten; new ones start enabled and up.
@@ -162,11 +141,9 @@ public sealed partial class ControlPlane
                 return ChangeResult.Refused(e.Errors);
             }
             var compiled = sw.Elapsed;
-            var old = Snapshots.Publish(next);
             _running = candidate;
             _runtime = runtime;
-            _retired.Add(new Retired(old, _workers.Select(w => w.QuiescentGeneration).ToArray()));
-            bool quiescent = WaitForGracePeriod(ChangeTimeout);
+            bool quiescent = Snapshots.Publish(next, ChangeTimeout);
             sw.Stop();
             string msg = quiescent
                 ? $"{what}: generation {next.Generation} in effect on every worker"
@@ -193,34 +170,6 @@ public sealed partial class ControlPlane
         _ => BackendState.Active,
     };
 
-    /// <summary>Waits until every retired snapshot's grace period is over, releasing them; false on timeout.</summary>
-    bool WaitForGracePeriod(TimeSpan timeout)
-    {
-        var sw = Stopwatch.StartNew();
-        var spin = new SpinWait();
-        while (true)
-        {
-            ReleaseQuiescent();
-            if (_retired.Count == 0) return true;
-            if (sw.Elapsed >= timeout) return false;
-            if (sw.ElapsedMilliseconds < 2) spin.SpinOnce(sleep1Threshold: -1);
-            else Thread.Sleep(1);
-        }
-    }
-
-    /// <summary>Drops retired snapshots every worker has moved past (two quiescent points: see SnapshotHolder).</summary>
-    void ReleaseQuiescent()
-    {
-        for (int i = _retired.Count - 1; i >= 0; i--)
-        {
-            var r = _retired[i];
-            bool done = true;
-            for (int w = 0; w < _workers.Count && w < r.Marks.Length && done; w++)
-                done = _workers[w].HasExited || _workers[w].QuiescentGeneration >= r.Marks[w] + 2;
-            if (done) _retired.RemoveAt(i);
-        }
-    }
-
     /// <summary>Called by the management loop: releases snapshots whose grace period ended late and
     /// ends drains whose deadline passed. Never blocks behind a change in progress.</summary>
     public void Tick()
@@ -228,7 +177,7 @@ public sealed partial class ControlPlane
         if (!Monitor.TryEnter(_gate)) return;
         try
         {
-            ReleaseQuiescent();
+            Snapshots.ReleaseQuiescent();
             var now = _clock();
             var expired = _runtime.Where(kv => kv.Value.Admin == AdminState.Draining && kv.Value.DrainDeadline is { } d && d <= now)
                 .Select(kv => kv.Key).ToList();
@@ -246,23 +195,10 @@ public sealed partial class ControlPlane
     /// <summary>Settings the running process cannot change (they size or start DPDK, ports, workers, tables).</summary>
     List<ConfigurationError> RestartOnly(ApplianceOptions now, ApplianceOptions next)
     {
-        var e = new List<ConfigurationError>();
-        void Same<T>(string path, T a, T b)
-        {
-            if (JsonSerializer.Serialize(a) != JsonSerializer.Serialize(b)) e.Add(new(path, "requires a restart"));
-        }
-        Same("Eal", now.Eal, next.Eal);
-        Same("Ports", now.Ports, next.Ports);
-        Same("Workers", now.Workers, next.Workers);
-        Same("Cores", now.Cores, next.Cores);
-        Same("Dataplane", now.Dataplane, next.Dataplane);
-        Same("Mptcp.LearnedTokenCapacity", now.Mptcp.LearnedTokenCapacity, next.Mptcp.LearnedTokenCapacity);
-        Same("Run", now.Run, next.Run);
-        Same("Demo", now.Demo, next.Demo);
-        Same("Control.Socket", now.Control.Socket, next.Control.Socket);
+        var e = RestartSettings.Differences(now, next).Select(path => new ConfigurationError(path, "requires a restart")).ToList();
         if (!_learnedTable)
             for (int i = 0; i < next.Vips.Length; i++)
-                if (next.Vips[i].Joins.Contains("learned-token"))
+                if (next.Vips[i].Joins.Contains(JoinMode.LearnedToken))
                     e.Add(new($"Vips[{i}].Joins", "requires a restart: the learned-token table is created at start only when a VIP uses learned-token"));
         return e;
     }
@@ -290,10 +226,8 @@ public sealed partial class ControlPlane
         int p = PoolIndex(o, pool);
         if (o.Pools[p].Backends.Any(b => b.Name == backend.Name))
             throw new ConfigurationException("backend", $"pool '{pool}' already has a backend '{backend.Name}'");
-        o.Pools[p].Backends = [.. o.Pools[p].Backends, Clone(backend)];
+        o.Pools[p].Backends = [.. o.Pools[p].Backends, backend.Copy()];
     });
-
-    static BackendOptions Clone(BackendOptions b) => JsonSerializer.Deserialize<BackendOptions>(JsonSerializer.SerializeToUtf8Bytes(b))!;
 
     /// <summary>Removes a backend: out of Maglev at once; its pinned flows follow the pool's RemovedFlows policy.</summary>
     public ChangeResult RemoveBackend(string pool, string backend) => Apply($"backend del {pool} {backend}", (o, _) =>
@@ -373,20 +307,15 @@ public sealed partial class ControlPlane
 
     /// <summary>Replaces the running configuration with <paramref name="loaded"/> (already bound and validated
     /// by ApplianceConfiguration.Load). Administrative and health state survive for backends that still exist.</summary>
-    public ChangeResult Replace(ApplianceOptions loaded, string what = "reload") => Apply(what, (o, rt) =>
+    public ChangeResult Replace(ApplianceOptions loaded, string what = "reload") => Apply(what, (_, rt) =>
     {
-        var fresh = Clone(loaded);
+        var fresh = loaded.Copy();
         foreach (var p in fresh.Pools)
             foreach (var b in p.Backends)
                 if (rt.TryGetValue((p.Name, b.Name), out var r) && r.Admin == AdminState.Disabled) b.Enabled = false;
                 else if (!b.Enabled) rt[(p.Name, b.Name)] = new Runtime { Admin = AdminState.Disabled };
-        CopyInto(fresh, o);
+        return fresh;
     });
-
-    static void CopyInto(ApplianceOptions from, ApplianceOptions to)
-    {
-        foreach (var prop in typeof(ApplianceOptions).GetProperties()) prop.SetValue(to, prop.GetValue(from));
-    }
 
     /// <summary>Reads the configuration file again (same layering as at start: file, environment, command line)
     /// and applies it; an invalid file is refused with every error's JSON path and reason.</summary>

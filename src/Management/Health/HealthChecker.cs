@@ -95,7 +95,7 @@ public sealed class HealthChecker : IDisposable
     public IReadOnlyList<PoolHealthStatus> Pools()
     {
         lock (_gate)
-            return _pools.Values.Select(p => new PoolHealthStatus(p.Name, p.FailOpen ? "fail-open" : "fail-closed", p.AllDown,
+            return _pools.Values.Select(p => new PoolHealthStatus(p.Name, OptionNames.AllDown.Name(p.FailOpen ? AllDownPolicy.FailOpen : AllDownPolicy.FailClosed), p.AllDown,
                 p.AllDownEvents, p.Targets.Count(t => t.State.Up), p.Targets.Count)).ToList();
     }
 
@@ -159,12 +159,12 @@ public sealed class HealthChecker : IDisposable
             var h = pool.HealthCheck ?? new HealthCheckOptions();
             string type = (h.Type ?? "none").ToLowerInvariant();
             if (type == "none") continue;
-            var state = pools[pool.Name] = new PoolState(pool.Name, !string.Equals(pool.AllDownPolicy, "fail-closed", StringComparison.OrdinalIgnoreCase));
+            var state = pools[pool.Name] = new PoolState(pool.Name, pool.AllDownPolicy == AllDownPolicy.FailOpen);
             if (_pools.TryGetValue(pool.Name, out var old)) { state.AllDown = old.AllDown; state.AllDownEvents = old.AllDownEvents; }
             int port = OptionsValidator.HealthPort(o, pool, out var why);
             if (port == 0) throw new ArgumentException($"Pools[{i}].HealthCheck.Port: {why}");
             IPAddress? source = h.SourceAddress is null ? null : IPAddress.Parse(h.SourceAddress);
-            ValueParsers.TryParseForwarding(pool.Forwarding, out var mode);
+            var mode = pool.Forwarding;
             for (int j = 0; j < pool.Backends.Length; j++)
             {
                 var b = pool.Backends[j];
@@ -279,7 +279,7 @@ public sealed class HealthChecker : IDisposable
                     ? $"pool '{p.Name}': every backend is down; all-down policy fail-open: routing to all {serving.Count} as if up"
                     : $"pool '{p.Name}': every backend is down; all-down policy fail-closed: new flows are dropped (no backend)");
             }
-            else Log($"pool '{p.Name}': a backend is up again; all-down policy {(p.FailOpen ? "fail-open" : "fail-closed")} no longer applies");
+            else Log($"pool '{p.Name}': a backend is up again; all-down policy {OptionNames.AllDown.Name(p.FailOpen ? AllDownPolicy.FailOpen : AllDownPolicy.FailClosed)} no longer applies");
         }
         foreach (var t in p.Targets)
         {

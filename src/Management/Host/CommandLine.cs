@@ -33,7 +33,7 @@ public sealed record CommandLine(string ConfigPath, bool Help, bool Version, boo
         Observability: GET http://127.0.0.1:9469/metrics (Prometheus) and /counters (JSON), see Observability.*;
         dpdk-telemetry.py -f <Eal.FilePrefix> answers /switchyard/info, /switchyard/vip,<name>, ...;
         dpdk-dumpcap --file-prefix=<Eal.FilePrefix> -i <device> needs Observability.PacketCapture and hugepages.
-        The configuration reference is in README.md; appliance.json shows every section.
+        The configuration reference is docs/configuration.md; appliance.json shows every section.
         """;
 
     public static CommandLine Parse(string[] args)

@@ -11,7 +11,7 @@ namespace Switchyard.Management.Observability;
 /// families. Per-worker families carry a worker="CORE" label; sum them in PromQL for totals. Drops
 /// are given twice, in two families so that sum() never double-counts: switchyard_drops_total{reason}
 /// (summed over workers) and switchyard_worker_drops_total{worker,reason}. The names and labels are
-/// documented in README.md ("Observability"); the values match the counters JSON read at the same time.
+/// documented in docs/observability.md; the values match the counters JSON read at the same time.
 /// </summary>
 public static class Metrics
 {
@@ -61,6 +61,8 @@ public static class Metrics
         [GlobalCounter.TokenCollisions] = "Tokens learned for a second backend (poisoned until they expire).",
         [GlobalCounter.TokensForgotten] = "Learned tokens forgotten on FIN/RST/MP_FASTCLOSE of the initial subflow.",
         [GlobalCounter.TokenTableFull] = "Tokens not learned because the table was full.",
+        [GlobalCounter.FromKernel] = "Frames the kernel sent through the exception path, transmitted by this worker.",
+        [GlobalCounter.IdleSleeps] = "Idle back-off sleeps (Dataplane.IdleBackoffMicroseconds).",
         [GlobalCounter.QuicRoutedByCid] = "QUIC packets routed by their decoded QUIC-LB server id.",
         [GlobalCounter.QuicRepinned] = "QUIC packets routed by server id whose 4-tuple was pinned to another backend (migrations); the pin moved.",
         [GlobalCounter.QuicClientInitial] = "QUIC Initial/0-RTT packets (client-chosen DCID) steered by 4-tuple and Maglev.",
@@ -165,6 +167,7 @@ public static class Metrics
         PortFamily(w, ports, "rx_errors", "Erroneous frames received (DPDK ierrors).", p => p.RxErrors);
         PortFamily(w, ports, "tx_errors", "Failed transmits (DPDK oerrors).", p => p.TxErrors);
         PortFamily(w, ports, "rx_nombuf", "Receive mbuf allocation failures (DPDK rx_nombuf).", p => p.RxNoMbuf);
+        if (src.Bgp is { } bgp) Bgp.BgpMetrics.Write(w, bgp());
         return w.ToString();
     }
 

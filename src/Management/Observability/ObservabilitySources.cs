@@ -22,4 +22,5 @@ public sealed record ObservabilitySources(
     Func<IReadOnlyList<PortStatsView>> Ports,
     Func<TimeSpan> Uptime,
     Func<IEnumerable<(string Pool, string Backend, string State)>>? BackendStates = null,
-    Func<IReadOnlyList<Health.BackendHealthStatus>>? Health = null);
+    Func<IReadOnlyList<Health.BackendHealthStatus>>? Health = null,
+    Func<Bgp.BgpMetrics.Sample>? Bgp = null); // issue 12: BGP sessions, announced prefixes, exception path

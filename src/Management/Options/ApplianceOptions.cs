@@ -5,7 +5,10 @@
 //      gets a "must be 1..65535" message instead of a binder overflow.
 //   2. Check it in OptionsValidator (one Add(path, reason) per mistake; never throw).
 //   3. If the dataplane reads it, carry it into the snapshot in Compile/SnapshotCompiler.cs.
-//   4. Show it, commented, in appliance.json and add a test under tests/Switchyard.Tests/Config.
+//   4. An array or section property: copy it in its class's Copy() (the control plane edits copies);
+//      a setting only a restart can change: compare it in RestartSettings.
+//   5. Show it, commented, in appliance.json and add a test under tests/Switchyard.Tests/Config.
+// Enumerated settings are enums whose file names are defined once, in OptionNames.
 // Nothing else is needed: ConfigurationShape walks these classes by reflection, so an unknown key or
 // a value of the wrong type in the file, the environment or the command line is reported with its
 // path automatically.
@@ -13,6 +16,8 @@
 // JSON keys are the property names below (the binder ignores case). Environment variables:
 // SWITCHYARD_Section__Key (double underscore = ':'); command line: --Section:Key=value, array items
 // by index: --Vips:0:Port=8080.
+
+using Switchyard.Dataplane.Control;
 
 namespace Switchyard.Management.Options;
 
@@ -36,6 +41,31 @@ public sealed class ApplianceOptions
     public DemoOptions Demo { get; set; } = new();
     public ObservabilityOptions Observability { get; set; } = new();
     public ControlOptions Control { get; set; } = new();
+    // ---- issue 12: scale-out (BgpOptions.cs)
+    public BgpOptions Bgp { get; set; } = new();
+    public ExceptionPathOptions ExceptionPath { get; set; } = new();
+
+    /// <summary>A deep copy: the control plane edits copies, never the running configuration.</summary>
+    public ApplianceOptions Copy()
+    {
+        var c = (ApplianceOptions)MemberwiseClone();
+        c.Eal = Eal.Copy();
+        c.Ports = [.. Ports.Select(p => p.Copy())];
+        c.Workers = [.. Workers.Select(w => w.Copy())];
+        c.Cores = [.. Cores];
+        c.Pools = [.. Pools.Select(p => p.Copy())];
+        c.Vips = [.. Vips.Select(v => v.Copy())];
+        c.Dataplane = Dataplane.Copy();
+        c.Mptcp = Mptcp.Copy();
+        c.QuicLb = QuicLb.Copy();
+        c.Run = Run.Copy();
+        c.Demo = Demo.Copy();
+        c.Observability = Observability.Copy();
+        c.Control = Control.Copy();
+        c.Bgp = Bgp.Copy();
+        c.ExceptionPath = ExceptionPath.Copy();
+        return c;
+    }
 }
 
 /// <summary>Live operations: the control socket (<c>switchyard ctl</c>) and the configuration file watch.</summary>
@@ -48,6 +78,8 @@ public sealed class ControlOptions
     public bool WatchConfigFile { get; set; } = true;
     /// <summary>Longest wait, after publishing a change, for every worker to pass a quiescent point (the grace period).</summary>
     public int ChangeTimeoutMilliseconds { get; set; } = 2000;
+
+    public ControlOptions Copy() => (ControlOptions)MemberwiseClone();
 }
 
 /// <summary>DPDK Environment Abstraction Layer arguments (see <c>EalArguments.Build</c>).</summary>
@@ -67,6 +99,13 @@ public sealed class EalOptions
     public string Hugepages { get; set; } = "auto";
     /// <summary>-l core list for EAL's own threads; absent = EAL's default.</summary>
     public string? Lcores { get; set; }
+
+    public EalOptions Copy()
+    {
+        var c = (EalOptions)MemberwiseClone();
+        c.Args = [.. Args]; c.Vdevs = [.. Vdevs]; c.Allow = [.. Allow];
+        return c;
+    }
 }
 
 public sealed class PortOptions
@@ -90,6 +129,13 @@ public sealed class PortOptions
     /// <summary>The appliance's own IPv4/IPv6 addresses on this port (answered by ARP/NDP, ICMP source).</summary>
     public string[] Addresses { get; set; } = [];
     public bool Promiscuous { get; set; }
+
+    public PortOptions Copy()
+    {
+        var c = (PortOptions)MemberwiseClone();
+        c.Addresses = [.. Addresses];
+        return c;
+    }
 }
 
 public sealed class WorkerOptions
@@ -97,6 +143,13 @@ public sealed class WorkerOptions
     /// <summary>CPU id the worker thread is pinned to.</summary>
     public int Core { get; set; } = -1;
     public WorkerQueueOptions[] Queues { get; set; } = [];
+
+    public WorkerOptions Copy()
+    {
+        var c = (WorkerOptions)MemberwiseClone();
+        c.Queues = [.. Queues.Select(q => q.Copy())];
+        return c;
+    }
 }
 
 public sealed class WorkerQueueOptions
@@ -104,13 +157,15 @@ public sealed class WorkerQueueOptions
     /// <summary>Port name.</summary>
     public string Port { get; set; } = "";
     public int Queue { get; set; }
+
+    public WorkerQueueOptions Copy() => (WorkerQueueOptions)MemberwiseClone();
 }
 
 public sealed class PoolOptions
 {
     public string Name { get; set; } = "";
     /// <summary>"l2dsr", "ipip", "gue" or "gre".</summary>
-    public string Forwarding { get; set; } = "l2dsr";
+    public ForwardingMode Forwarding { get; set; } = ForwardingMode.L2Dsr;
     /// <summary>GUE destination UDP port.</summary>
     public int GuePort { get; set; } = 6080;
     /// <summary>Outer IPv4 source prefix for encapsulation (CIDR); the host bits come from the flow hash,
@@ -119,19 +174,29 @@ public sealed class PoolOptions
     /// <summary>Outer IPv6 source prefix (CIDR); at most the low 64 bits vary.</summary>
     public string? EncapSourceV6 { get; set; }
     /// <summary>"hash" (three-tuple hash, every fragment of a datagram to one backend) or "drop".</summary>
-    public string Fragments { get; set; } = "hash";
+    public FragmentPolicy Fragments { get; set; } = FragmentPolicy.HashThreeTuple;
     /// <summary>Maglev table size: a prime, much larger than the number of backends (100x keeps shares within ~1%).</summary>
     public int MaglevSize { get; set; } = 65537;
     public int TcpIdleTimeoutSeconds { get; set; } = 300;
     public int UdpIdleTimeoutSeconds { get; set; } = 30;
     /// <summary>Flows pinned to a backend that is down, disabled or removed: "rehash" (steer again with the
     /// current Maglev table and re-pin) or "reset" (TCP answered with a RST, other packets dropped).</summary>
-    public string RemovedFlows { get; set; } = "rehash";
+    public RemovedFlowPolicy RemovedFlows { get; set; } = RemovedFlowPolicy.Rehash;
     public BackendOptions[] Backends { get; set; } = [];
     /// <summary>Health checks of this pool's backends (Type "none" by default: no checks).</summary>
     public HealthCheckOptions HealthCheck { get; set; } = new();
     /// <summary>When every enabled backend is down: "fail-open" (route to all of them as if up) or "fail-closed" (route nothing).</summary>
-    public string AllDownPolicy { get; set; } = "fail-open";
+    /// <summary>BGP: announce this pool's VIPs only while at least this many backends serve (default Bgp.MinHealthyBackends).</summary>
+    public int? MinHealthyBackends { get; set; }
+    public AllDownPolicy AllDownPolicy { get; set; } = AllDownPolicy.FailOpen;
+
+    public PoolOptions Copy()
+    {
+        var c = (PoolOptions)MemberwiseClone();
+        c.Backends = [.. Backends.Select(b => b.Copy())];
+        c.HealthCheck = HealthCheck.Copy();
+        return c;
+    }
 }
 
 public sealed class BackendOptions
@@ -155,6 +220,8 @@ public sealed class BackendOptions
     /// <summary>QUIC-LB: the server id this backend mints its connection IDs with (hex, as long as a
     /// QuicLb.Configs entry's ServerIdLength).</summary>
     public string? QuicServerId { get; set; }
+
+    public BackendOptions Copy() => (BackendOptions)MemberwiseClone(); // every property a value or an immutable string
 }
 
 public sealed class VipOptions
@@ -170,12 +237,21 @@ public sealed class VipOptions
     /// <summary>How MP_JOIN subflows reach the backend of their connection, tried in this order:
     /// "encrypted-token", "learned-token", "announced-port", "announced-address". Empty: the VIP is
     /// MPTCP-unaware and a join is balanced like any SYN (what a plain L4 balancer does).</summary>
-    public string[] Joins { get; set; } = [];
+    /// <summary>BGP: announce this VIP only while its pool has at least this many serving backends (default: the pool's, then Bgp's).</summary>
+    public int? MinHealthyBackends { get; set; }
+    public JoinMode[] Joins { get; set; } = [];
     /// <summary>QUIC-LB mode (UDP VIPs): route QUIC packets whose destination connection ID decodes to a
     /// backend's QuicServerId to that backend, whatever their 4-tuple (so migrated connections keep their
     /// server); everything else (Initial/0-RTT, unknown or undecodable CIDs) takes the 4-tuple flow table
     /// and Maglev like any UDP flow.</summary>
     public bool QuicLb { get; set; }
+
+    public VipOptions Copy()
+    {
+        var c = (VipOptions)MemberwiseClone();
+        c.Joins = [.. Joins];
+        return c;
+    }
 }
 
 public sealed class DataplaneOptions
@@ -193,6 +269,14 @@ public sealed class DataplaneOptions
     public int MempoolMbufs { get; set; } = 16383;
     /// <summary>Per-core mbuf cache; DPDK caps it at 512 and at MempoolMbufs / 1.5.</summary>
     public int MbufCacheSize { get; set; } = 256;
+
+    public DataplaneOptions Copy() => (DataplaneOptions)MemberwiseClone();
+    /// <summary>Idle back-off for workers sharing cores with other work (several appliances on one host):
+    /// after <see cref="IdleBackoffPolls"/> empty polls in a row, a worker sleeps this many microseconds
+    /// before polling again. 0 (default) = pure busy polling, the lowest latency.</summary>
+    public int IdleBackoffMicroseconds { get; set; }
+    /// <summary>Empty polls in a row before the idle back-off starts sleeping.</summary>
+    public int IdleBackoffPolls { get; set; } = 256;
 }
 
 public sealed class RunOptions
@@ -204,6 +288,19 @@ public sealed class RunOptions
     /// <summary>Counters JSON, rewritten atomically (write + rename) while running and at exit.</summary>
     public string? CountersFile { get; set; }
     public int CountersIntervalSeconds { get; set; } = 1;
+    // ---- cycle budget (issue 14; perf/load/run.sh --stages) ----
+    /// <summary>Per-stage cycle budget: sampled TSC stamps per stage on every worker, written here as JSON at exit
+    /// (StageBudget.ToJson). Unset = no stamps.</summary>
+    public string? StageStampsFile { get; set; }
+    /// <summary>Stamp one non-empty burst in this many (a power of two, 1..65536).</summary>
+    public int StageStampsEvery { get; set; } = 64;
+    /// <summary>The floor of the budget: workers forward every frame out of <see cref="ForwardOnlyPort"/> with its
+    /// MACs swapped (ForwardOnlyHandler) instead of running the packet path. For measurements only.</summary>
+    public bool ForwardOnly { get; set; }
+    /// <summary>ForwardOnly's egress port name; unset = the last port in Ports.</summary>
+    public string? ForwardOnlyPort { get; set; }
+
+    public RunOptions Copy() => (RunOptions)MemberwiseClone();
 }
 
 /// <summary>The self-contained demo topology (network namespaces and clients); only bound and checked here.</summary>
@@ -216,6 +313,8 @@ public sealed class DemoOptions
     public int Connections { get; set; } = 100;
     public int Concurrency { get; set; } = 10;
     public long BytesPerConnection { get; set; } = 1 << 20;
+
+    public DemoOptions Copy() => (DemoOptions)MemberwiseClone();
 }
 
 /// <summary>MPTCP join steering (see Vips[].Joins).</summary>
@@ -232,10 +331,19 @@ public sealed class MptcpOptions
     /// <summary>Answer a join that no mode can place with a TCP RST carrying MP_TCPRST (true), or drop it (false).
     /// Either way it is counted and never sent to a random backend.</summary>
     public bool ResetUnplaceableJoins { get; set; } = true;
+
+    public MptcpOptions Copy()
+    {
+        var c = (MptcpOptions)MemberwiseClone();
+        c.TokenKeys = [.. TokenKeys.Select(k => k.Copy())];
+        return c;
+    }
 }
 
 public sealed class TokenKeyOptions
 {
     public int Id { get; set; }
     public string Key { get; set; } = "";
+
+    public TokenKeyOptions Copy() => (TokenKeyOptions)MemberwiseClone();
 }

@@ -15,7 +15,10 @@ namespace Switchyard.Management.Options;
 static class ConfigurationShape
 {
     public static void Check(IConfiguration config, Type rootType, List<ConfigurationError> errors)
-        => CheckObject(config.GetChildren(), rootType, "", errors);
+    {
+        OptionNames.Register();
+        CheckObject(config.GetChildren(), rootType, "", errors);
+    }
 
     static void CheckObject(IEnumerable<IConfigurationSection> children, Type type, string path, List<ConfigurationError> errors)
     {
@@ -97,7 +100,8 @@ static class ConfigurationShape
         }
         catch (Exception)
         {
-            errors.Add(new(path, $"'{value}' is not {Describe(underlying)}"));
+            errors.Add(new(path, OptionNames.Describe(underlying) is { } names
+                ? $"'{value}' must be one of {names}" : $"'{value}' is not {Describe(underlying)}"));
         }
     }
 

@@ -31,4 +31,6 @@ public sealed class HealthCheckOptions
     /// <summary>Local address the probes are sent from (bind address; for encap also the outer and inner source,
     /// where the backend's SYN-ACK returns). Used for backends of its family; absent: the kernel's route choice.</summary>
     public string? SourceAddress { get; set; }
+
+    public HealthCheckOptions Copy() => (HealthCheckOptions)MemberwiseClone();
 }

@@ -1,6 +1,6 @@
 namespace Switchyard.Management.Options;
 
-/// <summary>Metrics endpoint and DPDK telemetry (see README, "Observability").</summary>
+/// <summary>Metrics endpoint and DPDK telemetry (docs/observability.md).</summary>
 public sealed class ObservabilityOptions
 {
     /// <summary>Address and port of the HTTP endpoint serving GET /metrics (Prometheus text format 0.0.4)
@@ -20,4 +20,6 @@ public sealed class ObservabilityOptions
     public int TelemetryIntervalSeconds { get; set; } = 1;
     /// <summary>Most HTTP connections served at once; further ones are closed at once (1..1024).</summary>
     public int MaxConnections { get; set; } = 32;
+
+    public ObservabilityOptions Copy() => (ObservabilityOptions)MemberwiseClone();
 }

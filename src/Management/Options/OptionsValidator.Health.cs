@@ -6,7 +6,6 @@ namespace Switchyard.Management.Options;
 public static partial class OptionsValidator
 {
     public static readonly string[] HealthCheckTypes = ["none", "tcp", "http", "encap"];
-    public static readonly string[] AllDownPolicies = ["fail-open", "fail-closed"];
     public const int MinHealthIntervalMs = 100, MaxHealthIntervalMs = 3_600_000, MinHealthTimeoutMs = 10, MaxRiseFall = 100;
 
     static void ValidateHealth(ApplianceOptions o, Action<string, string> add)
@@ -15,8 +14,6 @@ public static partial class OptionsValidator
         {
             var pool = o.Pools[i];
             string at = $"Pools[{i}]";
-            if (!AllDownPolicies.Contains(pool.AllDownPolicy ?? "", StringComparer.OrdinalIgnoreCase))
-                add($"{at}.AllDownPolicy", $"'{pool.AllDownPolicy}' must be \"fail-open\" or \"fail-closed\"");
             var h = pool.HealthCheck;
             if (h is null) continue;
             string hat = $"{at}.HealthCheck";
@@ -48,8 +45,7 @@ public static partial class OptionsValidator
 
             if (type == "encap")
             {
-                if (!ValueParsers.TryParseForwarding(pool.Forwarding, out var mode)) continue; // reported at .Forwarding
-                if (mode == ForwardingMode.L2Dsr)
+                if (pool.Forwarding == ForwardingMode.L2Dsr)
                 {
                     add($"{hat}.Type", "\"encap\" needs an encapsulating pool (Forwarding ipip, gue or gre); an l2dsr pool uses \"tcp\" or \"http\"");
                     continue;

@@ -1,11 +1,10 @@
 using System.Numerics;
+using Switchyard.Dataplane.Control;
 
 namespace Switchyard.Management.Options;
 
 public static partial class OptionsValidator
 {
-    public static readonly string[] JoinModeNames = ["encrypted-token", "learned-token", "announced-port", "announced-address"];
-
     static void ValidateMptcp(ApplianceOptions o, Action<string, string> add)
     {
         var m = o.Mptcp;
@@ -51,24 +50,24 @@ public static partial class OptionsValidator
         for (int i = 0; i < o.Vips.Length; i++)
         {
             var v = o.Vips[i];
-            var seen = new HashSet<string>(StringComparer.Ordinal);
+            var seen = new HashSet<JoinMode>();
             bool hasPool = poolIndex.TryGetValue(v.Pool ?? "", out int pool);
             for (int j = 0; j < v.Joins.Length; j++)
             {
-                string mode = v.Joins[j], at = $"Vips[{i}].Joins[{j}]";
-                if (!JoinModeNames.Contains(mode)) { add(at, $"'{mode}' must be one of {string.Join(", ", JoinModeNames.Select(n => $"\"{n}\""))}"); continue; }
-                if (!seen.Add(mode)) { add(at, $"'{mode}' is listed twice"); continue; }
+                var mode = v.Joins[j];
+                string at = $"Vips[{i}].Joins[{j}]";
+                if (!seen.Add(mode)) { add(at, $"'{OptionNames.JoinModes.Name(mode)}' is listed twice"); continue; }
                 if (!string.Equals(v.Protocol, "tcp", StringComparison.OrdinalIgnoreCase))
                     add(at, "MPTCP join steering needs a TCP VIP (Protocol \"tcp\")");
                 if (!hasPool) continue;
                 var backends = o.Pools[pool].Backends;
                 switch (mode)
                 {
-                    case "encrypted-token":
+                    case JoinMode.EncryptedToken:
                         if (m.TokenKeys.Length == 0) add(at, "needs at least one Mptcp.TokenKeys entry");
                         if (!backends.Any(b => b.ServerId is not null)) add(at, $"no backend of pool '{v.Pool}' has a ServerId");
                         break;
-                    case "announced-port":
+                    case JoinMode.AnnouncedPort:
                         if (v.Port == 0) add(at, "needs a VIP with a port: the announced ports are other ports of the same address");
                         if (!backends.Any(b => b.AnnouncedPort is not null)) add(at, $"no backend of pool '{v.Pool}' has an AnnouncedPort");
                         foreach (var (b, bi) in backends.Select((b, bi) => (b, bi)))

@@ -150,12 +150,9 @@ public static partial class OptionsValidator
             string at = $"Pools[{i}]";
             if (string.IsNullOrWhiteSpace(pool.Name)) Add($"{at}.Name", "required");
             else if (!poolIndex.TryAdd(pool.Name, i)) Add($"{at}.Name", $"duplicate pool name '{pool.Name}' (also Pools[{poolIndex[pool.Name]}])");
-            bool modeOk = ValueParsers.TryParseForwarding(pool.Forwarding, out var mode);
-            if (!modeOk) Add($"{at}.Forwarding", $"'{pool.Forwarding}' must be \"l2dsr\", \"ipip\", \"gue\" or \"gre\"");
-            bool encap = modeOk && mode != ForwardingMode.L2Dsr;
+            var mode = pool.Forwarding;
+            bool encap = mode != ForwardingMode.L2Dsr;
             if (pool.GuePort is < 1 or > ushort.MaxValue) Add($"{at}.GuePort", $"{pool.GuePort} must be 1..65535");
-            if (!ValueParsers.TryParseFragments(pool.Fragments, out _)) Add($"{at}.Fragments", $"'{pool.Fragments}' must be \"hash\" or \"drop\"");
-            if (pool.RemovedFlows is not ("rehash" or "reset")) Add($"{at}.RemovedFlows", $"'{pool.RemovedFlows}' must be \"rehash\" or \"reset\"");
             if (pool.MaglevSize > MaxMaglevSize || !Maglev.IsPrime(pool.MaglevSize))
                 Add($"{at}.MaglevSize", $"{pool.MaglevSize} must be a prime number up to {MaxMaglevSize} (e.g. 65537, 131071, 262147)");
             else if (pool.MaglevSize < pool.Backends.Length)
@@ -199,7 +196,7 @@ public static partial class OptionsValidator
                     if (!ValueParsers.TryParseMac(b.Mac, out var mac)) Add($"{bat}.Mac", $"'{b.Mac}' is not a MAC address (aa:bb:cc:dd:ee:ff)");
                     else if (mac == 0 || ValueParsers.IsMulticastMac(mac)) Add($"{bat}.Mac", $"'{b.Mac}' must be a unicast address");
                 }
-                else if (modeOk && mode == ForwardingMode.L2Dsr)
+                else if (mode == ForwardingMode.L2Dsr)
                     Add($"{bat}.Mac", "required for l2dsr forwarding: the frame goes straight to the backend's MAC");
                 else if (encap && egress >= 0 && o.Ports[egress].GatewayMac is null)
                     Add($"{bat}.Mac", $"required: the egress port '{o.Ports[egress].Name}' has no GatewayMac to send encapsulated packets to");
@@ -238,12 +235,12 @@ public static partial class OptionsValidator
         // must have the family of every VIP that uses the pool. L2 DSR forwards the frame as it is.
         foreach (var (pool, backend, bv4) in backendFamilies)
         {
-            if (!ValueParsers.TryParseForwarding(o.Pools[pool].Forwarding, out var mode) || mode == ForwardingMode.L2Dsr) continue;
+            if (o.Pools[pool].Forwarding == ForwardingMode.L2Dsr) continue;
             foreach (var (vip, vpool, vv4) in vipFamilies)
                 if (vpool == pool && vv4 != bv4)
                 {
                     Add($"Pools[{pool}].Backends[{backend}].Address",
-                        $"an IPv{(bv4 ? 4 : 6)} backend cannot serve IPv{(vv4 ? 4 : 6)} VIP '{o.Vips[vip].Name}' (Vips[{vip}]) with {o.Pools[pool].Forwarding}: encapsulation keeps the family (4in4, 6in6); use l2dsr or a backend address of the VIP's family");
+                        $"an IPv{(bv4 ? 4 : 6)} backend cannot serve IPv{(vv4 ? 4 : 6)} VIP '{o.Vips[vip].Name}' (Vips[{vip}]) with {OptionNames.Forwarding.Name(o.Pools[pool].Forwarding)}: encapsulation keeps the family (4in4, 6in6); use l2dsr or a backend address of the VIP's family");
                     break;
                 }
         }
@@ -267,6 +264,11 @@ public static partial class OptionsValidator
         if (o.Run.StopAfterIdleMilliseconds < 0) Add("Run.StopAfterIdleMilliseconds", $"{o.Run.StopAfterIdleMilliseconds} must be 0 (never) or more");
         if (o.Run.CountersIntervalSeconds < 1) Add("Run.CountersIntervalSeconds", $"{o.Run.CountersIntervalSeconds} must be at least 1");
         if (o.Run.CountersFile is { } cf && string.IsNullOrWhiteSpace(cf)) Add("Run.CountersFile", "empty path; leave it out to write no counters file");
+        if (o.Run.StageStampsFile is { } sf && string.IsNullOrWhiteSpace(sf)) Add("Run.StageStampsFile", "empty path; leave it out to take no stage stamps");
+        if (o.Run.StageStampsEvery is < 1 or > 65536 || !BitOperations.IsPow2(o.Run.StageStampsEvery))
+            Add("Run.StageStampsEvery", $"{o.Run.StageStampsEvery} must be a power of two, 1..65536");
+        if (o.Run.ForwardOnlyPort is { } fwdPort && !o.Ports.Any(p => p.Name == fwdPort))
+            Add("Run.ForwardOnlyPort", $"'{fwdPort}' is not a port name");
 
         // ---- Demo (bound and checked here, run elsewhere)
         var demo = o.Demo;
@@ -282,6 +284,9 @@ public static partial class OptionsValidator
         ValidateQuic(o, Add); // QUIC-LB (OptionsValidator.Quic.cs)
         ValidateHealth(o, Add);
         ValidateObservability(o, Add);
+        ValidateBgp(o, Add);            // issue 12
+        ValidateExceptionPath(o, Add);  // issue 12
+        ValidateIdleBackoff(o, Add);    // issue 12
         return e;
     }
 

@@ -9,6 +9,13 @@ namespace Switchyard.Management.Options;
 public sealed class QuicLbOptions
 {
     public QuicLbConfigOptions[] Configs { get; set; } = [];
+
+    public QuicLbOptions Copy()
+    {
+        var c = (QuicLbOptions)MemberwiseClone();
+        c.Configs = [.. Configs.Select(x => x.Copy())];
+        return c;
+    }
 }
 
 public sealed class QuicLbConfigOptions
@@ -21,4 +28,6 @@ public sealed class QuicLbConfigOptions
     public int NonceLength { get; set; } = 6;
     /// <summary>AES-128 key as 32 hex digits; absent or "" = plaintext CIDs (the server id is readable by anyone).</summary>
     public string? Key { get; set; }
+
+    public QuicLbConfigOptions Copy() => (QuicLbConfigOptions)MemberwiseClone();
 }

@@ -1,6 +1,6 @@
 using Switchyard.Dataplane.Control;
 using Switchyard.Dataplane.Datapath;
-using Switchyard.Dataplane.Datapath.Mptcp;
+using Switchyard.Dataplane.Datapath.Steering.Tokens;
 using Switchyard.Management.Compile;
 using Switchyard.Management.Options;
 using Switchyard.Minting;

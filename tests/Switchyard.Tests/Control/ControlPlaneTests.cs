@@ -120,7 +120,7 @@ public class ControlPlaneTests(ITestOutputHelper output)
     [Fact]
     public void A_new_syn_on_a_reused_five_tuple_leaves_a_draining_backend_while_retransmitted_syns_keep_their_pin()
     {
-        using var h = new ControlHarness(o => o.Pools[0].RemovedFlows = "reset");
+        using var h = new ControlHarness(o => o.Pools[0].RemovedFlows = RemovedFlowPolicy.Reset);
         var flows = h.Open(90);
         var onW1 = flows.Where(f => f.Backend == "w1").Select(f => f.Client).ToList();
         var onW2 = flows.Where(f => f.Backend == "w2").Select(f => f.Client).ToList();
@@ -162,7 +162,7 @@ public class ControlPlaneTests(ITestOutputHelper output)
     [Fact]
     public void Reset_policy_answers_tcp_of_a_removed_backend_with_a_rst_and_drops_udp()
     {
-        using var h = new ControlHarness(o => o.Pools[0].RemovedFlows = "reset");
+        using var h = new ControlHarness(o => o.Pools[0].RemovedFlows = RemovedFlowPolicy.Reset);
         var flows = h.Open(60);
         var onW2 = flows.Where(f => f.Backend == "w2").Select(f => f.Client).ToList();
         // A UDP flow pinned to w2.
@@ -246,10 +246,7 @@ public class ControlPlaneTests(ITestOutputHelper output)
         Assert.Same(snap, h.Control.Current);
     }
 
-    static readonly System.Text.Json.JsonSerializerOptions Compact = new()
-    {
-        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
-    };
+    static readonly System.Text.Json.JsonSerializerOptions Compact = OptionNames.Json(indented: false);
 
     static string WriteConfig(string dir, ApplianceOptions o)
     {

@@ -9,7 +9,7 @@ namespace Switchyard.Tests.Control;
 public class DrainJoinTests
 {
     static void Publish(JoinHarness h, string backend, BackendState state) =>
-        h.Snapshots.Publish(h.Compiler.Compile(h.Options, new Dictionary<string, ulong>(), null, (_, b) => b == backend ? state : BackendState.Active));
+        h.Snapshots.PublishUnsynchronized(h.Compiler.Compile(h.Options, new Dictionary<string, ulong>(), null, (_, b) => b == backend ? state : BackendState.Active));
 
     [Fact]
     public void Joins_by_encrypted_token_learned_token_and_announced_port_reach_a_draining_backend()
@@ -30,7 +30,7 @@ public class DrainJoinTests
         Assert.All(h.Snapshot.Pools, p => Assert.DoesNotContain(m2, p.Maglev));
 
         Assert.Equal("m2", h.BackendOf(h.Send(JoinSyn(Client(8), 42000, EncVip, Token("m2")))));
-        Assert.Equal("m2", h.BackendOf(h.Send(JoinSyn(Client(8), 42001, LearnVip, Dataplane.Datapath.Mptcp.TokenLearning.Token(serverKey)))));
+        Assert.Equal("m2", h.BackendOf(h.Send(JoinSyn(Client(8), 42001, LearnVip, Dataplane.Datapath.Steering.Tokens.TokenLearning.Token(serverKey)))));
         Assert.Equal("m2", h.BackendOf(h.Send(JoinSyn(Client(8), 42002, AnnVip, 0x1234, dport: AnnouncedPortOf("m2")))));
         // The initial subflow's own segments keep going to m2 too.
         Assert.Equal("m2", h.BackendOf(h.Send(Data(Client(7), sp, LearnVip))));

@@ -1,10 +1,10 @@
-using Switchyard.Management.Demo;
+using Switchyard.Demo;
 using Switchyard.Tests.Infrastructure;
 using Xunit.Abstractions;
 
 namespace Switchyard.Tests.EndToEnd;
 
-/// <summary>The README's run command: the appliance on the default appliance.json (the demo).</summary>
+/// <summary>The README's run command (./build.sh run): switchyard-demo on the default appliance.json.</summary>
 [Trait("Category", "EndToEnd")]
 public sealed class DemoCommandTests(ITestOutputHelper output)
 {
@@ -23,7 +23,7 @@ public sealed class DemoCommandTests(ITestOutputHelper output)
         // Only the names change, so a demo started by hand on this machine cannot collide with the test.
         string prefix = Namespaces.NewPrefix();
         var r = ProcessRunner.Run(ApplianceProcess.Dotnet,
-            [ApplianceProcess.DllPath, "--config", RepoFile("appliance.json"),
+            [Path.Combine(AppContext.BaseDirectory, "switchyard-demo.dll"), "--config", RepoFile("appliance.json"),
              $"--Demo:Prefix={prefix}", $"--Eal:Vdevs:0=net_af_packet0,iface={prefix}-lb0,qpairs=1,framecnt=2048",
              $"--Eal:FilePrefix=demo-{prefix}"],
             TimeSpan.FromMinutes(4));

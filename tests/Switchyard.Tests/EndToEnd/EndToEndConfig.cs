@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Switchyard.Management.Demo;
+using Switchyard.Demo;
 
 namespace Switchyard.Tests.EndToEnd;
 

@@ -1,7 +1,8 @@
+using Switchyard.Dataplane.Control;
 using System.Net;
 using System.Text;
 using System.Text.Json;
-using Switchyard.Management.Demo;
+using Switchyard.Demo;
 using Switchyard.Tests.Infrastructure;
 using Switchyard.Tests.Integration;
 using Xunit.Abstractions;

@@ -1,6 +1,6 @@
 using System.Net;
 using System.Text.Json;
-using Switchyard.Management.Demo;
+using Switchyard.Demo;
 using Switchyard.Tests.Infrastructure;
 using Switchyard.Tests.Integration;
 using Xunit.Abstractions;

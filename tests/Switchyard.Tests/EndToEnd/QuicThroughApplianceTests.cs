@@ -1,6 +1,6 @@
 using System.Text.Json;
 using Switchyard.Dataplane.Datapath.Quic;
-using Switchyard.Management.Demo;
+using Switchyard.Demo;
 using Switchyard.Tests.Infrastructure;
 using Switchyard.Tests.Integration;
 using Xunit.Abstractions;

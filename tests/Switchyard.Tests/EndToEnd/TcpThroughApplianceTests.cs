@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Switchyard.Management.Demo;
+using Switchyard.Demo;
 using Switchyard.Tests.Infrastructure;
 using Switchyard.Tests.Integration;
 using Xunit.Abstractions;
@@ -14,7 +14,7 @@ namespace Switchyard.Tests.EndToEnd;
 public sealed class TcpThroughApplianceTests(ITestOutputHelper output)
 {
     [Fact]
-    public void Hundreds_of_tcp_connections_complete_with_the_right_bytes_and_spread_over_backends_by_weight()
+    public async Task Hundreds_of_tcp_connections_complete_with_the_right_bytes_and_spread_over_backends_by_weight()
     {
         Namespaces.RequireRoot();
         int[] weights = [1, 1, 2];
@@ -33,7 +33,7 @@ public sealed class TcpThroughApplianceTests(ITestOutputHelper output)
                 // 300 over IPv4 from one client and 300 over IPv6 from the other, at the same time.
                 var v4 = Task.Run(() => PeerProcess.RunClient(t.Clients[0].Namespace, t.VipV4.ToString(), 80, 300, 50, 16_384));
                 var v6 = Task.Run(() => PeerProcess.RunClient(t.Clients[1].Namespace, t.VipV6!.ToString(), 80, 300, 50, 16_384));
-                var runs = new[] { v4.Result, v6.Result };
+                var runs = await Task.WhenAll(v4, v6);
                 var counters = appliance.Stop();
                 output.WriteLine(counters.GetProperty("totals").ToString());
 

@@ -177,7 +177,7 @@ public unsafe class ChecksumTests
                     {
                         // Stored as the wire carries it, then read big-endian like the reference.
                         Checksum.Store(stored, Checksum.Compute(p + start, len));
-                        Assert.Equal(RefChecksum(data, start, len), Wire.ReadBe16(stored));
+                        Assert.Equal(RefChecksum(data, start, len), BigEndian.ReadU16(stored));
                     }
             }
         }
@@ -207,17 +207,17 @@ public unsafe class ChecksumTests
         fixed (byte* p = f)
         {
             byte* ip = p + 14;
-            ushort old = Wire.ReadBe16(ip + 10);
+            ushort old = BigEndian.ReadU16(ip + 10);
             // TTL 57 -> 56: the 16-bit word TTL|protocol changes.
-            ushort oldWord = Wire.ReadBe16(ip + 8);
+            ushort oldWord = BigEndian.ReadU16(ip + 8);
             ip[8]--;
-            ushort updated = Checksum.Update16(old, oldWord, Wire.ReadBe16(ip + 8));
+            ushort updated = Checksum.Update16(old, oldWord, BigEndian.ReadU16(ip + 8));
             // New destination address: a 32-bit field.
-            uint oldDst = Wire.ReadBe32(ip + 16);
-            Wire.Be32(ip + 16, 0x0A000001);
+            uint oldDst = BigEndian.ReadU32(ip + 16);
+            BigEndian.WriteU32(ip + 16, 0x0A000001);
             updated = Checksum.Update32(updated, oldDst, 0x0A000001);
             Checksum.SetIpv4Header(ip);
-            Assert.Equal(Wire.ReadBe16(ip + 10), updated);
+            Assert.Equal(BigEndian.ReadU16(ip + 10), updated);
         }
         Assert.True(RefValid(f, 14, 20));
     }

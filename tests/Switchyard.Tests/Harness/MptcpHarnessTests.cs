@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Net;
-using Switchyard.Management.Demo;
+using Switchyard.Demo;
 using Switchyard.Tests.Infrastructure;
 using Xunit.Abstractions;
 
@@ -72,7 +72,7 @@ public sealed class MptcpHarnessTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void With_an_announced_port_and_the_C_flag_every_join_goes_to_that_port()
+    public async Task With_an_announced_port_and_the_C_flag_every_join_goes_to_that_port()
     {
         const int AnnouncedPort = 20001;
         using var t = CreateMptcpTopology(ipv6: false);
@@ -92,8 +92,9 @@ public sealed class MptcpHarnessTests(ITestOutputHelper output)
         var monB = MptcpPeer.Monitor(b.Namespace, TimeSpan.FromSeconds(3));
         Thread.Sleep(500);
         var one = MptcpPeer.RunClient(c.Namespace, b.V4!.ToString(), 80, connections: 1, concurrency: 1, bytes: MiB);
-        output.WriteLine($"ip mptcp monitor, client side:\n{monC.Result.StdOut}{monC.Result.StdErr}");
-        output.WriteLine($"ip mptcp monitor, backend side:\n{monB.Result.StdOut}{monB.Result.StdErr}");
+        var (clientMon, backendMon) = (await monC, await monB);
+        output.WriteLine($"ip mptcp monitor, client side:\n{clientMon.StdOut}{clientMon.StdErr}");
+        output.WriteLine($"ip mptcp monitor, backend side:\n{backendMon.StdOut}{backendMon.StdErr}");
         Assert.True(one.Process.ExitCode == 0 && one.Succeeded == 1, one.ToString());
 
         // The kernel's own join-only listener on the announced port, next to the application's.

@@ -1,4 +1,4 @@
-using Switchyard.Management.Demo;
+using Switchyard.Demo;
 using Switchyard.Tests.Infrastructure;
 
 namespace Switchyard.Tests.Harness;

@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using Switchyard.Dataplane.Control;
-using Switchyard.Management.Demo;
+using Switchyard.Demo;
 using Switchyard.Management.Health;
 using Switchyard.Management.Options;
 using Switchyard.Tests.Infrastructure;
@@ -123,7 +123,7 @@ public class HealthProbeTests(HealthTopology fixture) : IClassFixture<HealthTopo
             [
                 new PoolOptions
                 {
-                    Name = "web", AllDownPolicy = "fail-closed",
+                    Name = "web", AllDownPolicy = AllDownPolicy.FailClosed,
                     HealthCheck = new HealthCheckOptions { Type = "tcp", Port = 8082, IntervalMs = 300, TimeoutMs = 300, Rise = 2, Fall = 2, SourceAddress = Mgmt.ToString() },
                     Backends = [new BackendOptions { Name = "b1", Address = B1.V4!.ToString() }, new BackendOptions { Name = "b2", Address = B2.V4!.ToString() }],
                 },
@@ -270,7 +270,7 @@ public class HealthProbeTests(HealthTopology fixture) : IClassFixture<HealthTopo
             [
                 new PoolOptions
                 {
-                    Name = "tun", Forwarding = "gre", EncapSourceV4 = "198.18.200.0/24",
+                    Name = "tun", Forwarding = ForwardingMode.Gre, EncapSourceV4 = "198.18.200.0/24",
                     HealthCheck = new HealthCheckOptions { Type = "encap", IntervalMs = 300, TimeoutMs = 300, Rise = 1, Fall = 2, SourceAddress = Mgmt.ToString() },
                     Backends = [new BackendOptions { Name = "b1", Address = B1.V4!.ToString() }],
                 },

@@ -1,3 +1,4 @@
+using Switchyard.Management.Options;
 using Switchyard.Management.Health;
 using static Switchyard.Tests.Config.ConfigFixtures;
 
@@ -44,7 +45,7 @@ public class HealthValidationTests
         Assert.Empty(ErrorsWith("--Pools:1:HealthCheck:Type=encap", "--Pools:0:HealthCheck:Type=http", "--Pools:0:HealthCheck:Port=8080",
             "--Pools:0:HealthCheck:Path=/healthz", "--Pools:0:AllDownPolicy=fail-closed", "--Pools:0:HealthCheck:SourceAddress=192.0.2.3"));
         var o = Load(ValidJson).Options;
-        Assert.All(o.Pools, p => Assert.Equal(("none", "fail-open"), (p.HealthCheck.Type, p.AllDownPolicy)));
+        Assert.All(o.Pools, p => Assert.Equal(("none", AllDownPolicy.FailOpen), (p.HealthCheck.Type, p.AllDownPolicy)));
         var seen = new List<HealthTransition>();
         using var c = new HealthChecker(o, seen.Add, TextWriter.Null);
         c.Start();

@@ -57,7 +57,7 @@ static class HealthFixtures
             [
                 new PoolOptions
                 {
-                    Name = "web", Forwarding = forwarding, AllDownPolicy = policy,
+                    Name = "web", Forwarding = OptionNames.Forwarding.Parse(forwarding), AllDownPolicy = OptionNames.AllDown.Parse(policy),
                     HealthCheck = new HealthCheckOptions { Type = type, Rise = rise, Fall = fall, Initial = initial, IntervalMs = 100, TimeoutMs = 50 },
                     Backends = Enumerable.Range(1, backends).Select(i => new BackendOptions { Name = $"b{i}", Address = $"10.0.0.{i}" }).ToArray(),
                 },

@@ -1,4 +1,4 @@
-using Switchyard.Management.Demo;
+using Switchyard.Demo;
 
 namespace Switchyard.Tests.Infrastructure;
 

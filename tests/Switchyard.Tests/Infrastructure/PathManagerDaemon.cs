@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
-using Switchyard.Management.Demo;
+using Switchyard.Demo;
 
 namespace Switchyard.Tests.Infrastructure;
 

@@ -1,6 +1,6 @@
 using System.Text;
 using System.Text.Json;
-using Switchyard.Management.Demo;
+using Switchyard.Demo;
 
 namespace Switchyard.Tests.Infrastructure;
 

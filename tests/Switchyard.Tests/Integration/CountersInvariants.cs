@@ -35,16 +35,19 @@ public static class CountersInvariants
     {
         long L(string name) => c.GetProperty(name).GetInt64();
         long rx = L("rxPackets"), tx = L("txPackets"), fwd = L("forwarded"), arp = L("arpReplied"), ndp = L("ndpReplied"),
-            tooBig = L("icmpTooBigSent"), resets = L("joinReset") + L("flowReset"), dropped = L("dropped");
+            tooBig = L("icmpTooBigSent"), resets = L("joinReset") + L("flowReset"), dropped = L("dropped"),
+            toKernel = L("toKernel"), fromKernel = L("fromKernel");
         var drops = c.GetProperty("drops");
         long sumDrops = drops.EnumerateObject().Sum(p => p.Value.GetInt64());
         long txFull = drops.GetProperty(nameof(DropReason.TxQueueFull)).GetInt64();
+        // Frames handed to the kernel and then refused by the exception path's rate limit or ring (issue 12).
+        long excDrops = drops.GetProperty(nameof(DropReason.ExceptionRateLimited)).GetInt64() + drops.GetProperty(nameof(DropReason.ExceptionQueueFull)).GetInt64();
         long answered = fwd + arp + ndp + tooBig + resets;
-        if (rx != answered + dropped)
-            problems.Add($"{where}: rxPackets {rx} != forwarded {fwd} + arpReplied {arp} + ndpReplied {ndp} + icmpTooBigSent {tooBig} + joinReset/flowReset {resets} + dropped {dropped}");
-        if (dropped != sumDrops - txFull)
-            problems.Add($"{where}: dropped {dropped} != sum(drops) {sumDrops} - TxQueueFull {txFull}");
-        if (tx + txFull != answered)
-            problems.Add($"{where}: txPackets {tx} + TxQueueFull {txFull} != forwarded + replies {answered}");
+        if (rx != answered + toKernel + dropped)
+            problems.Add($"{where}: rxPackets {rx} != forwarded {fwd} + arpReplied {arp} + ndpReplied {ndp} + icmpTooBigSent {tooBig} + joinReset/flowReset {resets} + toKernel {toKernel} + dropped {dropped}");
+        if (dropped != sumDrops - txFull - excDrops)
+            problems.Add($"{where}: dropped {dropped} != sum(drops) {sumDrops} - TxQueueFull {txFull} - exception-path drops {excDrops}");
+        if (tx + txFull != answered + fromKernel)
+            problems.Add($"{where}: txPackets {tx} + TxQueueFull {txFull} != forwarded + replies {answered} + fromKernel {fromKernel}");
     }
 }

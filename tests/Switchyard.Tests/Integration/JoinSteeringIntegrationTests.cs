@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 using System.Text.Json.Nodes;
-using Switchyard.Dataplane.Datapath.Mptcp;
+using Switchyard.Dataplane.Datapath.Steering.Tokens;
 using Switchyard.Minting;
 using Switchyard.Tests.Infrastructure;
 using static Switchyard.Tests.Integration.TestNetwork;

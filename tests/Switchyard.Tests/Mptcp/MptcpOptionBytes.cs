@@ -1,12 +1,13 @@
+using Switchyard.Dataplane.Datapath.Parsing;
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
-using Switchyard.Dataplane.Datapath.Mptcp;
+using Switchyard.Dataplane.Datapath.Steering.Tokens;
 
 namespace Switchyard.Tests.Mptcp;
 
 /// <summary>
-/// MPTCP option encoders written from the RFC 8684 figures (docs/protocols.md §1), independently of
+/// MPTCP option encoders written from the RFC 8684 figures (§3), independently of
 /// the decoder, plus a pinned-memory wrapper around <see cref="MptcpOptions.Parse"/>.
 /// </summary>
 static class Mpo

@@ -1,6 +1,7 @@
+using Switchyard.Dataplane.Datapath.Parsing;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
-using Switchyard.Dataplane.Datapath.Mptcp;
+using Switchyard.Dataplane.Datapath.Steering.Tokens;
 using Switchyard.Tests.Parsing;
 using static Switchyard.Tests.Mptcp.Mpo;
 

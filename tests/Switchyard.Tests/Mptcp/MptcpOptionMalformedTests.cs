@@ -1,4 +1,5 @@
-using Switchyard.Dataplane.Datapath.Mptcp;
+using Switchyard.Dataplane.Datapath.Parsing;
+using Switchyard.Dataplane.Datapath.Steering.Tokens;
 using static Switchyard.Tests.Mptcp.Mpo;
 
 namespace Switchyard.Tests.Mptcp;

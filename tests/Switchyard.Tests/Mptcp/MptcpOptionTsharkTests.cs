@@ -1,6 +1,6 @@
 using System.Globalization;
 using Switchyard.Dataplane.Datapath;
-using Switchyard.Dataplane.Datapath.Mptcp;
+using Switchyard.Dataplane.Datapath.Steering.Tokens;
 using Switchyard.Dataplane.Datapath.Parsing;
 using Switchyard.Tests.Infrastructure;
 using static Switchyard.Tests.Mptcp.Mpo;

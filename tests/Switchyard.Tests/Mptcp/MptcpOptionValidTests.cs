@@ -1,5 +1,6 @@
+using Switchyard.Dataplane.Datapath.Parsing;
 using Switchyard.Dataplane.Datapath;
-using Switchyard.Dataplane.Datapath.Mptcp;
+using Switchyard.Dataplane.Datapath.Steering.Tokens;
 using static Switchyard.Tests.Mptcp.Mpo;
 
 namespace Switchyard.Tests.Mptcp;
@@ -117,7 +118,7 @@ public class MptcpOptionValidTests
     [Fact]
     public void Mp_join_syn_carries_the_receivers_token_nonce_address_id_and_backup_bit()
     {
-        // token 0x66840dda = SHA-256(key 0x0102030405060708)[0..3] (docs/protocols.md §1.3)
+        // token 0x66840dda = SHA-256(key 0x0102030405060708)[0..3] (RFC 8684 §3.2)
         var info = Ok(Cat(SynPrefix, JoinSyn(0x66840dda, 0x8e0f6b21, addressId: 2, backup: true)), Syn);
         Assert.Equal(MptcpSubtypes.Join, info.Subtypes);
         Assert.Equal(MptcpJoinPhase.Syn, info.JoinPhase);

@@ -1,6 +1,6 @@
 using System.Runtime.Intrinsics.X86;
-using Switchyard.Dataplane.Datapath.Mptcp;
-using static Switchyard.Dataplane.Datapath.Mptcp.TokenCipher;
+using Switchyard.Dataplane.Datapath.Steering.Tokens;
+using static Switchyard.Dataplane.Datapath.Steering.Tokens.TokenCipher;
 
 namespace Switchyard.Tests.Mptcp;
 

@@ -1,4 +1,4 @@
-using Switchyard.Dataplane.Datapath.Mptcp;
+using Switchyard.Dataplane.Datapath.Steering.Tokens;
 using Switchyard.Minting;
 
 namespace Switchyard.Tests.Mptcp;

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Text.Json;
 using Switchyard.Dataplane.Datapath;
-using Switchyard.Dataplane.Datapath.Mptcp;
+using Switchyard.Dataplane.Datapath.Steering.Tokens;
 using Switchyard.Dataplane.Datapath.Parsing;
 using Switchyard.Tests.Infrastructure;
 

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using Switchyard.Dataplane.Control;
 using Switchyard.Dataplane.Datapath;
-using Switchyard.Dataplane.Datapath.Mptcp;
+using Switchyard.Dataplane.Datapath.Steering.Tokens;
 using Switchyard.Dataplane.Datapath.Pipeline;
 using Switchyard.Dataplane.Datapath.Steering;
 using Switchyard.Dataplane.Datapath.Worker;
@@ -59,7 +59,7 @@ sealed unsafe class JoinHarness : IDisposable
     public DataplaneSnapshot Snapshot => Snapshots.Current;
     public WorkerCounters Counters => Workers[0].Counters;
     DataplaneSnapshot Compile() => Compiler.Compile(Options, new Dictionary<string, ulong>());
-    public void Republish() => Snapshots.Publish(Compile());
+    public void Republish() => Snapshots.PublishUnsynchronized(Compile());
 
     public Sent[] Send(IReadOnlyList<byte[]> frames, uint now = 1, int worker = 0)
     {
@@ -165,7 +165,7 @@ sealed unsafe class JoinHarness : IDisposable
     };
 
     static VipOptions V(string name, string address, params string[] joins) =>
-        new() { Name = name, Address = address, Port = 80, Protocol = "tcp", Pool = "mp", Joins = joins };
+        new() { Name = name, Address = address, Port = 80, Protocol = "tcp", Pool = "mp", Joins = [.. joins.Select(OptionNames.JoinModes.Parse)] };
 
     public static ApplianceOptions DefaultOptions() => new()
     {
@@ -175,7 +175,7 @@ sealed unsafe class JoinHarness : IDisposable
             new PortOptions { Name = "outside", Device = "net_null0", Mac = OutsideMac, Addresses = ["192.0.2.1", "2001:db8::1"] },
             new PortOptions { Name = "inside", Device = "net_null1", Mac = InsideMac, Addresses = ["10.0.0.1"] },
         ],
-        Pools = [new PoolOptions { Name = "mp", Forwarding = "l2dsr", MaglevSize = 251, Backends = [.. Backends.Select(B)] }],
+        Pools = [new PoolOptions { Name = "mp", Forwarding = ForwardingMode.L2Dsr, MaglevSize = 251, Backends = [.. Backends.Select(B)] }],
         Vips =
         [
             V("enc", EncVip, "encrypted-token"),

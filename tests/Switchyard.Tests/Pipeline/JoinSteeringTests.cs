@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 using Switchyard.Dataplane.Datapath;
-using Switchyard.Dataplane.Datapath.Mptcp;
+using Switchyard.Dataplane.Datapath.Steering.Tokens;
 using Switchyard.Dataplane.Datapath.Worker;
 using Switchyard.Management.Options;
 using Switchyard.Tests.Infrastructure;

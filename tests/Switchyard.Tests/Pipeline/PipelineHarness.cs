@@ -40,12 +40,13 @@ sealed unsafe class PipelineHarness : IDisposable
     /// <summary>Frames handed to the processor so far (what the worker loop would count as RxPackets).</summary>
     public long Received { get; private set; }
 
-    public PipelineHarness(ApplianceOptions? options = null)
+    /// <param name="exceptionPath">Hand the appliance's own traffic to the kernel (issue 12's exception path).</param>
+    public PipelineHarness(ApplianceOptions? options = null, bool exceptionPath = false)
     {
         Options = options ?? DefaultOptions();
         Snapshots = new SnapshotHolder(Compile());
         Processor = new BurstProcessor(Snapshots, new FlowTable(1 << 16),
-            new WorkerCounters(Options.Dataplane.MaxVips, Options.Dataplane.MaxBackends));
+            new WorkerCounters(Options.Dataplane.MaxVips, Options.Dataplane.MaxBackends)) { ExceptionPath = exceptionPath };
     }
 
     public DataplaneSnapshot Snapshot => Snapshots.Current;
@@ -53,7 +54,7 @@ sealed unsafe class PipelineHarness : IDisposable
     DataplaneSnapshot Compile() => Compiler.Compile(Options, new Dictionary<string, ulong>());
 
     /// <summary>Compiles <see cref="Options"/> again and publishes the snapshot.</summary>
-    public void Republish() => Snapshots.Publish(Compile());
+    public void Republish() => Snapshots.PublishUnsynchronized(Compile());
 
     /// <summary>Processes the frames in bursts of up to 32, all received on <paramref name="rxPort"/> at <paramref name="now"/>.</summary>
     public Sent[] Send(IReadOnlyList<byte[]> frames, uint now = 1, byte rxPort = Outside)
@@ -129,7 +130,7 @@ sealed unsafe class PipelineHarness : IDisposable
     {
         PoolOptions Encap(string name, string mode, bool v6, int n) => new()
         {
-            Name = name, Forwarding = mode, MaglevSize = 251,
+            Name = name, Forwarding = OptionNames.Forwarding.Parse(mode), MaglevSize = 251,
             EncapSourceV4 = v6 ? null : "198.18.200.0/24", EncapSourceV6 = v6 ? "2001:db8:200::/64" : null,
             Backends = v6 ? [B($"{name}-a", $"2001:db8:{n}::11"), B($"{name}-b", $"2001:db8:{n}::12")]
                           : [B($"{name}-a", $"10.0.{n}.11"), B($"{name}-b", $"10.0.{n}.12")],
@@ -144,14 +145,14 @@ sealed unsafe class PipelineHarness : IDisposable
             ],
             Pools =
             [
-                new PoolOptions { Name = "web", Forwarding = "l2dsr", MaglevSize = 251, Backends =
+                new PoolOptions { Name = "web", Forwarding = ForwardingMode.L2Dsr, MaglevSize = 251, Backends =
                     [B("w1", "10.0.0.11", "02:00:00:00:01:01"), B("w2", "10.0.0.12", "02:00:00:00:01:02"), B("w3", "10.0.0.13", "02:00:00:00:01:03")] },
                 Encap("ipip4", "ipip", false, 1), Encap("gue4", "gue", false, 2), Encap("gre4", "gre", false, 3),
                 Encap("ipip6", "ipip", true, 4), Encap("gue6", "gue", true, 5), Encap("gre6", "gre", true, 6),
-                new PoolOptions { Name = "fragdrop", Forwarding = "l2dsr", Fragments = "drop", MaglevSize = 251, Backends = [B("f1", "10.0.0.21", "02:00:00:00:02:01")] },
-                new PoolOptions { Name = "dead", Forwarding = "l2dsr", MaglevSize = 251, Backends =
+                new PoolOptions { Name = "fragdrop", Forwarding = ForwardingMode.L2Dsr, Fragments = FragmentPolicy.Drop, MaglevSize = 251, Backends = [B("f1", "10.0.0.21", "02:00:00:00:02:01")] },
+                new PoolOptions { Name = "dead", Forwarding = ForwardingMode.L2Dsr, MaglevSize = 251, Backends =
                     [B("x1", "10.0.0.31", "02:00:00:00:03:01", enabled: false), B("x2", "10.0.0.32", "02:00:00:00:03:02", enabled: false)] },
-                new PoolOptions { Name = "weighted", Forwarding = "l2dsr", Backends =
+                new PoolOptions { Name = "weighted", Forwarding = ForwardingMode.L2Dsr, Backends =
                     [B("k1", "10.0.0.41", "02:00:00:00:04:01", 1), B("k2", "10.0.0.42", "02:00:00:00:04:02", 2),
                      B("k3", "10.0.0.43", "02:00:00:00:04:03", 3), B("k4", "10.0.0.44", "02:00:00:00:04:04", 4)] },
             ],

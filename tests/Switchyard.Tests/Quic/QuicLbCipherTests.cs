@@ -1,5 +1,5 @@
 using System.Runtime.Intrinsics.X86;
-using Switchyard.Dataplane.Datapath.Mptcp;
+using Switchyard.Dataplane.Datapath.Steering.Tokens;
 using Switchyard.Dataplane.Datapath.Quic;
 
 namespace Switchyard.Tests.Quic;

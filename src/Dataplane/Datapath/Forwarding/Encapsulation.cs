@@ -40,7 +40,8 @@ public struct EncapParams
     public uint FlowLabel;
 }
 
-/// <summary>A forwarding method as a type, so the burst loop is specialised per method without branches.</summary>
+/// <summary>A forwarding method as a type: the encapsulation body is compiled once per method (one
+/// dispatch on the mode per packet, in EncapsulateInto); the burst loop itself is not specialised.</summary>
 public interface IEncap
 {
     static abstract ForwardingMode Mode { get; }
@@ -124,8 +125,8 @@ public static unsafe class Encapsulation
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void L2Rewrite(byte* frame, ulong dstMac, ulong srcMac)
     {
-        Wire.WriteMac(frame, dstMac);
-        Wire.WriteMac(frame + 6, srcMac);
+        BigEndian.WriteMac(frame, dstMac);
+        BigEndian.WriteMac(frame + 6, srcMac);
     }
 
     /// <summary>
@@ -204,10 +205,10 @@ public static unsafe class Encapsulation
         uint tagBytes = tag ? Unsafe.ReadUnaligned<uint>(frame + 12) : 0;
 
         byte* s = frame + d;
-        Wire.WriteMac(s, e.DstMac);
-        Wire.WriteMac(s + 6, e.SrcMac);
+        BigEndian.WriteMac(s, e.DstMac);
+        BigEndian.WriteMac(s + 6, e.SrcMac);
         if (tag) Unsafe.WriteUnaligned(s + 12, tagBytes);
-        Wire.Be16(s + l2 - 2, v6 ? EtherTypes.IPv6 : EtherTypes.IPv4);
+        BigEndian.WriteU16(s + l2 - 2, v6 ? EtherTypes.IPv6 : EtherTypes.IPv4);
 
         byte* ip = s + l2;
         byte proto = TEncap.Mode switch
@@ -221,7 +222,7 @@ public static unsafe class Encapsulation
         {
             ip[0] = 0x45;
             ip[1] = l3[1];
-            Wire.Be16(ip + 2, (ushort)(overhead + inner));
+            BigEndian.WriteU16(ip + 2, (ushort)(overhead + inner));
             bool df = (l3[6] & 0x40) != 0;
             if (df) { ip[4] = 0; ip[5] = 0; ip[6] = 0x40; }
             else { ip[4] = l3[4]; ip[5] = l3[5]; ip[6] = 0; }
@@ -257,8 +258,8 @@ public static unsafe class Encapsulation
         else
         {
             uint trafficClass = (uint)((l3[0] & 0x0F) << 4 | l3[1] >> 4);
-            Wire.Be32(ip, 6u << 28 | trafficClass << 20 | (e.FlowLabel & 0xF_FFFF));
-            Wire.Be16(ip + 4, (ushort)(overhead - Ipv6Header + inner));
+            BigEndian.WriteU32(ip, 6u << 28 | trafficClass << 20 | (e.FlowLabel & 0xF_FFFF));
+            BigEndian.WriteU16(ip + 4, (ushort)(overhead - Ipv6Header + inner));
             ip[6] = proto;
             ip[7] = OuterHopLimit;
             e.OuterSource.WriteV6(ip + 8);
@@ -269,9 +270,9 @@ public static unsafe class Encapsulation
         if (TEncap.Mode == ForwardingMode.Gue)
         {
             ushort udpLen = (ushort)(UdpHeader + inner);
-            Wire.Be16(l4, e.GueSourcePort);
-            Wire.Be16(l4 + 2, e.GuePort);
-            Wire.Be16(l4 + 4, udpLen);
+            BigEndian.WriteU16(l4, e.GueSourcePort);
+            BigEndian.WriteU16(l4 + 2, e.GuePort);
+            BigEndian.WriteU16(l4 + 4, udpLen);
             if (v6)
             {
                 // IPv6 UDP needs a real checksum (RFC 8200 section 8.1; the zero-checksum exception of
@@ -287,7 +288,7 @@ public static unsafe class Encapsulation
         else if (TEncap.Mode == ForwardingMode.Gre)
         {
             l4[0] = 0; l4[1] = 0;                     // no checksum, key or sequence (RFC 2784), version 0
-            Wire.Be16(l4 + 2, v6 ? EtherTypes.IPv6 : EtherTypes.IPv4);
+            BigEndian.WriteU16(l4 + 2, v6 ? EtherTypes.IPv6 : EtherTypes.IPv4);
         }
 
         delta = (short)d;

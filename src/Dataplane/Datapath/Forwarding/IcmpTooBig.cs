@@ -54,14 +54,14 @@ public static unsafe class IcmpTooBig
 
         int quoted = Math.Min(p.L3Length, (v6 ? MaxIpv6Error : MaxIpv4Error) - ipHeader - IcmpHeader);
         // Read what the new headers overwrite: the client's MAC and the tag.
-        ulong clientMac = Wire.ReadMac(frame + 6);
+        ulong clientMac = BigEndian.ReadMac(frame + 6);
         uint tagBytes = tag ? Unsafe.ReadUnaligned<uint>(frame + 12) : 0;
 
         byte* s = frame + d;
-        Wire.WriteMac(s, clientMac);
-        Wire.WriteMac(s + 6, ourMac);
+        BigEndian.WriteMac(s, clientMac);
+        BigEndian.WriteMac(s + 6, ourMac);
         if (tag) Unsafe.WriteUnaligned(s + 12, tagBytes);
-        Wire.Be16(s + l2 - 2, v6 ? EtherTypes.IPv6 : EtherTypes.IPv4);
+        BigEndian.WriteU16(s + l2 - 2, v6 ? EtherTypes.IPv6 : EtherTypes.IPv4);
 
         byte* ip = s + l2;
         byte* icmp = ip + ipHeader;
@@ -70,7 +70,7 @@ public static unsafe class IcmpTooBig
         {
             ip[0] = 0x45;
             ip[1] = 0;
-            Wire.Be16(ip + 2, (ushort)(ipHeader + icmpLen));
+            BigEndian.WriteU16(ip + 2, (ushort)(ipHeader + icmpLen));
             ip[4] = 0; ip[5] = 0;
             ip[6] = 0; ip[7] = 0;                 // DF clear: an ICMP error may itself be fragmented
             ip[8] = Ttl;
@@ -82,14 +82,14 @@ public static unsafe class IcmpTooBig
             icmp[0] = 3;                          // destination unreachable
             icmp[1] = 4;                          // fragmentation needed and DF set
             icmp[4] = 0; icmp[5] = 0;             // unused (RFC 1191)
-            Wire.Be16(icmp + 6, (ushort)Math.Clamp(mtu, 0, ushort.MaxValue));
+            BigEndian.WriteU16(icmp + 6, (ushort)Math.Clamp(mtu, 0, ushort.MaxValue));
             icmp[2] = 0; icmp[3] = 0;
             Checksum.Store(icmp + 2, Checksum.Compute(icmp, icmpLen));
         }
         else
         {
-            Wire.Be32(ip, 6u << 28);
-            Wire.Be16(ip + 4, (ushort)icmpLen);
+            BigEndian.WriteU32(ip, 6u << 28);
+            BigEndian.WriteU16(ip + 4, (ushort)icmpLen);
             ip[6] = IpProtocol.IcmpV6;
             ip[7] = Ttl;
             ourAddress.WriteV6(ip + 8);
@@ -97,7 +97,7 @@ public static unsafe class IcmpTooBig
 
             icmp[0] = 2;                          // packet too big
             icmp[1] = 0;
-            Wire.Be32(icmp + 4, (uint)Math.Max(mtu, 0));
+            BigEndian.WriteU32(icmp + 4, (uint)Math.Max(mtu, 0));
             Checksum.SetUpperLayer(icmp, icmpLen, 2,
                 Checksum.PseudoHeaderV6(ip, IpProtocol.IcmpV6, (uint)icmpLen), isUdp: false);
         }

@@ -20,18 +20,18 @@ public static unsafe class Neighbor
     {
         // ARP for Ethernet/IPv4: htype(2) ptype(2) hlen(1) plen(1) oper(2) sha(6) spa(4) tha(6) tpa(4)
         byte* arp = frame + p.L3Offset;
-        ulong requesterMac = Wire.ReadMac(arp + 8);
-        uint requesterIp = Wire.ReadBe32(arp + 14);
-        uint targetIp = Wire.ReadBe32(arp + 24);
+        ulong requesterMac = BigEndian.ReadMac(arp + 8);
+        uint requesterIp = BigEndian.ReadU32(arp + 14);
+        uint targetIp = BigEndian.ReadU32(arp + 24);
 
-        Wire.Be16(arp + 6, 2);
-        Wire.WriteMac(arp + 8, ourMac);
-        Wire.Be32(arp + 14, targetIp);
-        Wire.WriteMac(arp + 18, requesterMac);
-        Wire.Be32(arp + 24, requesterIp);
+        BigEndian.WriteU16(arp + 6, 2);
+        BigEndian.WriteMac(arp + 8, ourMac);
+        BigEndian.WriteU32(arp + 14, targetIp);
+        BigEndian.WriteMac(arp + 18, requesterMac);
+        BigEndian.WriteU32(arp + 24, requesterIp);
 
-        Wire.WriteMac(frame, requesterMac);
-        Wire.WriteMac(frame + 6, ourMac);
+        BigEndian.WriteMac(frame, requesterMac);
+        BigEndian.WriteMac(frame + 6, ourMac);
     }
 
     /// <summary>
@@ -54,15 +54,15 @@ public static unsafe class Neighbor
 
         byte* ip = frame + p.L3Offset;
         bool fromUnspecified = p.Src.IsZero;
-        ulong requesterMac = Wire.ReadMac(frame + 6);
+        ulong requesterMac = BigEndian.ReadMac(frame + 6);
 
         // Ethernet: to the requester, or to the all-nodes multicast MAC (RFC 2464: 33:33 + low 32 bits).
-        Wire.WriteMac(frame, fromUnspecified ? 0x3333_0000_0001UL : requesterMac);
-        Wire.WriteMac(frame + 6, ourMac);
+        BigEndian.WriteMac(frame, fromUnspecified ? 0x3333_0000_0001UL : requesterMac);
+        BigEndian.WriteMac(frame + 6, ourMac);
 
         const int icmpLen = NaLength + TllaOptionLength;
-        Wire.Be32(ip, 6u << 28);
-        Wire.Be16(ip + 4, icmpLen);
+        BigEndian.WriteU32(ip, 6u << 28);
+        BigEndian.WriteU16(ip + 4, icmpLen);
         ip[6] = IpProtocol.IcmpV6;
         ip[7] = 255;                              // RFC 4861: receivers drop NDP with any other hop limit
         if (fromUnspecified) new Addr128(0xFF02_0000_0000_0000UL, 1).WriteV6(ip + 24);
@@ -78,7 +78,7 @@ public static unsafe class Neighbor
         p.NdTarget.WriteV6(icmp + 8);
         icmp[24] = 2;                             // target link-layer address
         icmp[25] = 1;                             // length in units of 8 bytes
-        Wire.WriteMac(icmp + 26, ourMac);
+        BigEndian.WriteMac(icmp + 26, ourMac);
         Checksum.SetUpperLayer(icmp, icmpLen, 2, Checksum.PseudoHeaderV6(ip, IpProtocol.IcmpV6, icmpLen), isUdp: false);
 
         newLen = (ushort)end;

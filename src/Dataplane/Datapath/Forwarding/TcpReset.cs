@@ -66,14 +66,14 @@ public static unsafe class TcpReset
         if (end > len || l2 + ipHeader > p.L4Offset) return DropReason.ResetNotPossible;
 
         // Read everything the new headers may overwrite.
-        ulong senderMac = Wire.ReadMac(frame + 6);
-        uint segSeq = Wire.ReadBe32(seg + 4);
-        uint segAck = Wire.ReadBe32(seg + 8);
+        ulong senderMac = BigEndian.ReadMac(frame + 6);
+        uint segSeq = BigEndian.ReadU32(seg + 4);
+        uint segAck = BigEndian.ReadU32(seg + 8);
         uint segLen = p.PayloadLength + ((flags & TcpFlag.Syn) != 0 ? 1u : 0u) + ((flags & TcpFlag.Fin) != 0 ? 1u : 0u);
 
         // Ethernet: back to the sender; the tag (if any) and the EtherType stay as they are.
-        Wire.WriteMac(frame, senderMac);
-        Wire.WriteMac(frame + 6, ourMac);
+        BigEndian.WriteMac(frame, senderMac);
+        BigEndian.WriteMac(frame + 6, ourMac);
 
         byte* ip = frame + l2;
         byte* tcp = ip + ipHeader;
@@ -81,7 +81,7 @@ public static unsafe class TcpReset
         {
             ip[0] = 0x45;
             ip[1] = 0;
-            Wire.Be16(ip + 2, (ushort)(ipHeader + tcpLen));
+            BigEndian.WriteU16(ip + 2, (ushort)(ipHeader + tcpLen));
             ip[4] = 0; ip[5] = 0;                 // identification 0: DF is set (RFC 6864)
             ip[6] = 0x40; ip[7] = 0;              // DF, offset 0
             ip[8] = HopLimit;
@@ -92,26 +92,26 @@ public static unsafe class TcpReset
         }
         else
         {
-            Wire.Be32(ip, 6u << 28);              // traffic class and flow label 0
-            Wire.Be16(ip + 4, (ushort)tcpLen);
+            BigEndian.WriteU32(ip, 6u << 28);              // traffic class and flow label 0
+            BigEndian.WriteU16(ip + 4, (ushort)tcpLen);
             ip[6] = IpProtocol.Tcp;
             ip[7] = HopLimit;
             p.Dst.WriteV6(ip + 8);
             p.Src.WriteV6(ip + 24);
         }
 
-        Wire.Be16(tcp, p.DstPort);
-        Wire.Be16(tcp + 2, p.SrcPort);
+        BigEndian.WriteU16(tcp, p.DstPort);
+        BigEndian.WriteU16(tcp + 2, p.SrcPort);
         if ((flags & TcpFlag.Ack) != 0)
         {
-            Wire.Be32(tcp + 4, segAck);
-            Wire.Be32(tcp + 8, 0);
+            BigEndian.WriteU32(tcp + 4, segAck);
+            BigEndian.WriteU32(tcp + 8, 0);
             tcp[13] = TcpFlag.Rst;
         }
         else
         {
-            Wire.Be32(tcp + 4, 0);
-            Wire.Be32(tcp + 8, segSeq + segLen);
+            BigEndian.WriteU32(tcp + 4, 0);
+            BigEndian.WriteU32(tcp + 8, segSeq + segLen);
             tcp[13] = TcpFlag.Rst | TcpFlag.Ack;
         }
         tcp[12] = (byte)(tcpLen / 4 << 4);

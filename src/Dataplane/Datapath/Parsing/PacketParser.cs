@@ -35,20 +35,6 @@ public static unsafe class PacketParser
     // IPv6 next-header values that are extension headers we walk.
     const byte HopByHop = 0, Routing = 43, FragmentHdr = 44, Ah = 51, NoNextHeader = 59, DestOptions = 60;
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static ushort Be16(byte* p)
-    {
-        ushort v = Unsafe.ReadUnaligned<ushort>(p);
-        return BitConverter.IsLittleEndian ? (ushort)((v >> 8) | (v << 8)) : v;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static uint Be32(byte* p)
-    {
-        uint v = Unsafe.ReadUnaligned<uint>(p);
-        return BitConverter.IsLittleEndian ? System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(v) : v;
-    }
-
     /// <summary>
     /// Parses one frame. Returns <see cref="DropReason.None"/> when the frame is well formed as far
     /// as the parser looks; <paramref name="info"/> is reset first (callers reuse one struct).
@@ -59,25 +45,25 @@ public static unsafe class PacketParser
         if (len < EthHeader) return DropReason.RuntFrame;
         if (len > MaxFrame) len = MaxFrame;
 
-        ushort type = Be16(frame + 12);
+        ushort type = BigEndian.ReadU16(frame + 12);
         int l3 = EthHeader;
         if (type == EtherTypes.QinQ)
         {
             // 802.1ad S-tag: accepted only when followed by one 802.1Q C-tag; the C-tag's TCI is kept.
             if (len < EthHeader + VlanTag) return DropReason.VlanTruncated;
-            if (Be16(frame + 16) != EtherTypes.Vlan) return DropReason.UnsupportedEtherType;
+            if (BigEndian.ReadU16(frame + 16) != EtherTypes.Vlan) return DropReason.UnsupportedEtherType;
             if (len < EthHeader + 2 * VlanTag) return DropReason.VlanTruncated;
             info.Flags = PacketFlags.HasVlan;
-            info.VlanTci = Be16(frame + 18);
-            type = Be16(frame + 20);
+            info.VlanTci = BigEndian.ReadU16(frame + 18);
+            type = BigEndian.ReadU16(frame + 20);
             l3 = EthHeader + 2 * VlanTag;
         }
         else if (type == EtherTypes.Vlan)
         {
             if (len < EthHeader + VlanTag) return DropReason.VlanTruncated;
             info.Flags = PacketFlags.HasVlan;
-            info.VlanTci = Be16(frame + 14);
-            type = Be16(frame + 16);
+            info.VlanTci = BigEndian.ReadU16(frame + 14);
+            type = BigEndian.ReadU16(frame + 16);
             l3 = EthHeader + VlanTag;
         }
         info.EtherType = type;
@@ -94,13 +80,13 @@ public static unsafe class PacketParser
         if (len - l3 < ArpIpv4Length) return DropReason.ArpMalformed;
         byte* a = frame + l3;
         // Only Ethernet (htype 1) / IPv4 (ptype 0x0800) with 6-byte and 4-byte addresses.
-        if (Be16(a) != 1 || Be16(a + 2) != EtherTypes.IPv4 || a[4] != 6 || a[5] != 4)
+        if (BigEndian.ReadU16(a) != 1 || BigEndian.ReadU16(a + 2) != EtherTypes.IPv4 || a[4] != 6 || a[5] != 4)
             return DropReason.ArpMalformed;
         info.Flags |= PacketFlags.Arp;
         info.L3Length = ArpIpv4Length;
-        info.ArpOperation = Be16(a + 6);
-        info.ArpSenderIp = Be32(a + 14);
-        info.ArpTargetIp = Be32(a + 24);
+        info.ArpOperation = BigEndian.ReadU16(a + 6);
+        info.ArpSenderIp = BigEndian.ReadU32(a + 14);
+        info.ArpTargetIp = BigEndian.ReadU32(a + 24);
         return DropReason.None;
     }
 
@@ -114,7 +100,7 @@ public static unsafe class PacketParser
         if (hl < Ipv4MinHeader) return DropReason.Ipv4BadIhl;
         if (avail < hl) return DropReason.Ipv4Truncated;
         // Ethernet pads short frames to 60 bytes: the total length, not the frame, ends the packet.
-        int total = Be16(ip + 2);
+        int total = BigEndian.ReadU16(ip + 2);
         if (total < hl || total > avail) return DropReason.Ipv4BadTotalLength;
         if (!Ipv4ChecksumOk(ip, hl)) return DropReason.Ipv4BadChecksum;
 
@@ -125,7 +111,7 @@ public static unsafe class PacketParser
             if (!Ipv4OptionsOk(ip, hl)) return DropReason.Ipv4BadOptions;
         }
 
-        int frag = Be16(ip + 6);
+        int frag = BigEndian.ReadU16(ip + 6);
         if ((frag & 0x4000) != 0) flags |= PacketFlags.DontFragment;
         bool more = (frag & 0x2000) != 0;
         int fragOffset = frag & 0x1FFF;
@@ -137,7 +123,7 @@ public static unsafe class PacketParser
 
         info.Flags = flags;
         info.L3Length = (ushort)total;
-        info.FragmentId = Be16(ip + 4);
+        info.FragmentId = BigEndian.ReadU16(ip + 4);
         info.HopLimit = ip[8];
         info.Protocol = ip[9];
         info.Src = Addr128.ReadV4(ip + 12);
@@ -188,7 +174,7 @@ public static unsafe class PacketParser
         byte* ip = frame + l3;
         if (ip[0] >> 4 != 6) return DropReason.Ipv6BadVersion;
         if (avail < Ipv6Header) return DropReason.Ipv6Truncated;
-        int payload = Be16(ip + 4);
+        int payload = BigEndian.ReadU16(ip + 4);
         byte nh = ip[6];
         if (payload == 0 && nh == HopByHop) return DropReason.Ipv6BadPayloadLength; // jumbogram: unsupported
         if (payload > avail - Ipv6Header) return DropReason.Ipv6BadPayloadLength;
@@ -250,8 +236,8 @@ public static unsafe class PacketParser
                 if (room < 8) return DropReason.Ipv6BadExtensionHeader;
                 hlen = 8;
                 sawFragment = true;
-                fragField = Be16(ip + off + 2) & 0xFFF9;   // offset and M; the two reserved bits dropped
-                fragId = Be32(ip + off + 4);
+                fragField = BigEndian.ReadU16(ip + off + 2) & 0xFFF9;   // offset and M; the two reserved bits dropped
+                fragId = BigEndian.ReadU32(ip + off + 4);
             }
             else
             {
@@ -286,8 +272,8 @@ public static unsafe class PacketParser
                 info.TcpOptionsOffset = (ushort)(l4 + TcpMinHeader);
                 info.TcpOptionsLength = (ushort)(hl - TcpMinHeader);
             }
-            info.SrcPort = Be16(p);
-            info.DstPort = Be16(p + 2);
+            info.SrcPort = BigEndian.ReadU16(p);
+            info.DstPort = BigEndian.ReadU16(p + 2);
             info.TcpFlags = p[13];
             info.PayloadOffset = (ushort)(l4 + hl);
             info.PayloadLength = (ushort)(l4Len - hl);
@@ -297,10 +283,10 @@ public static unsafe class PacketParser
         if (protocol == IpProtocol.Udp)
         {
             if (l4Len < UdpHeader) return partial ? DropReason.None : DropReason.UdpTruncated;
-            int ulen = Be16(p + 4);
+            int ulen = BigEndian.ReadU16(p + 4);
             if (ulen < UdpHeader || (!partial && ulen > l4Len)) return DropReason.UdpBadLength;
-            info.SrcPort = Be16(p);
-            info.DstPort = Be16(p + 2);
+            info.SrcPort = BigEndian.ReadU16(p);
+            info.DstPort = BigEndian.ReadU16(p + 2);
             info.PayloadOffset = (ushort)(l4 + UdpHeader);
             info.PayloadLength = (ushort)(Math.Min(ulen, l4Len) - UdpHeader);
             info.Flags |= PacketFlags.HasPorts;
@@ -338,7 +324,7 @@ public static unsafe class PacketParser
     {
         // Only "destination unreachable / fragmentation needed" is routed back to a backend (PMTUD).
         if (icmp[0] != 3 || icmp[1] != 4) return DropReason.None;
-        info.IcmpMtu = Be16(icmp + 6);
+        info.IcmpMtu = BigEndian.ReadU16(icmp + 6);
         byte* q = icmp + IcmpHeader;
         int qlen = l4Len - IcmpHeader;
         if (qlen < Ipv4MinHeader || q[0] >> 4 != 4) return DropReason.IcmpErrorMalformed;
@@ -348,14 +334,14 @@ public static unsafe class PacketParser
         info.InnerProtocol = proto;
         info.InnerSrc = Addr128.ReadV4(q + 12);
         info.InnerDst = Addr128.ReadV4(q + 16);
-        if ((Be16(q + 6) & 0x1FFF) == 0)
+        if ((BigEndian.ReadU16(q + 6) & 0x1FFF) == 0)
         {
             // RFC 792: the quote holds the IP header plus the first 64 bits of the datagram.
             if (qlen - hl < 8) return DropReason.IcmpErrorMalformed;
             if (proto == IpProtocol.Tcp || proto == IpProtocol.Udp)
             {
-                info.InnerSrcPort = Be16(q + hl);
-                info.InnerDstPort = Be16(q + hl + 2);
+                info.InnerSrcPort = BigEndian.ReadU16(q + hl);
+                info.InnerDstPort = BigEndian.ReadU16(q + hl + 2);
             }
         }
         info.Flags |= PacketFlags.IcmpError;
@@ -376,7 +362,7 @@ public static unsafe class PacketParser
         if (type != 2) return DropReason.None;
 
         // Packet too big: MTU, then as much of the offending packet as fits the minimum MTU.
-        info.IcmpMtu = Be32(icmp + 4);
+        info.IcmpMtu = BigEndian.ReadU32(icmp + 4);
         byte* q = icmp + IcmpHeader;
         int qlen = l4Len - IcmpHeader;
         if (qlen < Ipv6Header || q[0] >> 4 != 6) return DropReason.IcmpErrorMalformed;
@@ -393,8 +379,8 @@ public static unsafe class PacketParser
         {
             // Whatever follows the ports may be cut off; the ports themselves must be there.
             if (qlen - off < 4) return DropReason.IcmpErrorMalformed;
-            info.InnerSrcPort = Be16(q + off);
-            info.InnerDstPort = Be16(q + off + 2);
+            info.InnerSrcPort = BigEndian.ReadU16(q + off);
+            info.InnerDstPort = BigEndian.ReadU16(q + off + 2);
         }
         info.Flags |= PacketFlags.IcmpError;
         return DropReason.None;

@@ -44,8 +44,10 @@ public enum FlowInsert : byte
 ///
 /// <para>Known limitation: the wrap-around compare cannot tell "expired 2^31 ms ago" from "expires in
 /// the future", so an entry left untouched for ~24.8 days would look live again. Call
-/// <see cref="ExpireSome"/> from the worker's housekeeping so every bucket is swept far more often
-/// than that (e.g. a few buckets every loop).</para>
+/// <see cref="ExpireSome"/> regularly so every bucket is swept far more often than that. The packet
+/// path sweeps one bucket per non-empty burst (BurstProcessor.Process): a full pass over the default
+/// 2^18 buckets takes 2^18 bursts, seconds to minutes under traffic; a worker that receives nothing
+/// sweeps nothing (see the README's known limitations).</para>
 /// </summary>
 public sealed unsafe class FlowTable : IDisposable
 {

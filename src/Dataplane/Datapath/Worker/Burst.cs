@@ -12,6 +12,8 @@ public sealed unsafe class Burst : IDisposable
     public const int Size = 32;
     /// <summary>OutPort value meaning "free this frame".</summary>
     public const byte DropPort = 255;
+    /// <summary>OutPort value meaning "hand this frame to the kernel" (the exception path, issue 12).</summary>
+    public const byte ExceptionPort = 254;
 
     // Filled by receive
     public readonly nint* Handles;     // opaque mbuf handles (or fake-port buffer ids)

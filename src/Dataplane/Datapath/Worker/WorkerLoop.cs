@@ -1,3 +1,4 @@
+using Switchyard.Dataplane.Control;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -63,7 +64,7 @@ public static class WorkerLoop
 /// frames the device did not take. TxQueueFull is added to the drop-reason column only: the frame's
 /// outcome was already counted by the handler, so TxPackets + TxQueueFull = frames routed to a port.
 /// </summary>
-public sealed unsafe class WorkerLoop<TPort> : IDisposable where TPort : struct, IPortIo
+public sealed unsafe class WorkerLoop<TPort> : IQuiescentWorker, IDisposable where TPort : struct, IPortIo
 {
     /// <summary>Drain partially filled transmit buffers every ~100 us (latency bound at low rates).</summary>
     public const int TxDrainMicroseconds = 100;
@@ -96,6 +97,14 @@ public sealed unsafe class WorkerLoop<TPort> : IDisposable where TPort : struct,
     readonly PaddedLong _loops = new();
     readonly PaddedLong _quiescent = new();
     readonly PaddedLong _lastRxTick = new();
+
+    // ---- issue 12: exception path and idle back-off (set before Start)
+    /// <summary>Where frames for the kernel go (null: no exception path; such frames are freed).</summary>
+    public ExceptionHandoff? KernelHandoff { get; set; }
+    /// <summary>Sleep this long after <see cref="IdleBackoffPolls"/> empty polls in a row (0: always busy-poll).</summary>
+    public int IdleBackoffMicroseconds { get; set; }
+    public int IdleBackoffPolls { get; set; } = 256;
+    uint _nowTicks;
 
     Thread? _thread;
     volatile Exception? _fault;
@@ -131,15 +140,8 @@ public sealed unsafe class WorkerLoop<TPort> : IDisposable where TPort : struct,
     public int Core => _core;
     /// <summary>Loop iterations so far (empty polls included).</summary>
     public long Loops => Volatile.Read(ref _loops.Value);
-    /// <summary>
-    /// Incremented after every loop, where the worker holds no reference to anything it read
-    /// from a snapshot (the handler reads the snapshot once per burst and keeps nothing across bursts).
-    /// Quiescence protocol: after publishing a new snapshot, the control plane records each worker's
-    /// value; once every worker's value has moved past it (or the worker has exited), no worker can
-    /// still use the old snapshot and its native memory may be freed. The Volatile.Write here is a
-    /// release: everything the worker did before (its last reads of the old snapshot) happens-before
-    /// the control plane's Volatile.Read that sees the new value.
-    /// </summary>
+    /// <summary>Incremented (release store) after every loop, where the worker holds nothing it read from a
+    /// snapshot: the quiescent points that end a grace period (see <see cref="Control.SnapshotHolder"/>).</summary>
     public long QuiescentGeneration => Volatile.Read(ref _quiescent.Value);
     /// <summary>nowTicks (ms since the loop started) of the last non-empty receive; -1 before the first.
     /// Lets the host stop after an idle period (e.g. when a pcap replay ends).</summary>
@@ -149,6 +151,10 @@ public sealed unsafe class WorkerLoop<TPort> : IDisposable where TPort : struct,
     /// <summary>Exception that ended the worker thread (pinning, registration, handler bug), or null.</summary>
     public Exception? Fault => _fault;
     public bool HasExited => _exited;
+
+    /// <summary>Per-stage cycle budget (Run.StageStampsFile): when set before <see cref="Start"/>, one
+    /// non-empty burst in <see cref="StageBudget.SampleEvery"/> is stamped (StageBudget.cs). Null = no stamps.</summary>
+    public StageBudget? Budget { get; set; }
 
     long _startTimestamp; // written before the loop; read by NowTick (a stale 0 only means "not started")
 
@@ -212,15 +218,26 @@ public sealed unsafe class WorkerLoop<TPort> : IDisposable where TPort : struct,
         long lastDrain = start;
         long loops = 0;
         int housekeeping = HousekeepingLoops;
+        StageBudget? budget = Budget;
+        int stampCountdown = budget?.SampleEvery ?? 0; // > 0: stamps on; the poll that takes it to 0 is stamped
+        ExceptionHandoff? exc = KernelHandoff;
+        int idleUs = IdleBackoffMicroseconds, idlePolls = IdleBackoffPolls, empty = 0;
 
         while (true)
         {
             long now = Stopwatch.GetTimestamp();
             uint nowTicks = (uint)((now - start) / ticksPerMs);
+            _nowTicks = nowTicks;
+            bool busy = false;
 
             for (int qi = 0; qi < rx.Length; qi++)
             {
                 RxQueueRef q = rx[qi];
+                if (stampCountdown > 0 && --stampCountdown == 0)
+                {
+                    stampCountdown = StampedBurst(budget!, q, nowTicks, ports);
+                    continue;
+                }
                 int n = _io.Receive(q.Port, q.Queue, burst);
                 if (n == 0) continue;
                 burst.Count = n;
@@ -238,6 +255,24 @@ public sealed unsafe class WorkerLoop<TPort> : IDisposable where TPort : struct,
 
                 handler.Process(burst, q.Port, nowTicks);
                 Route(burst, n, ports);
+                busy = true;
+            }
+            if (exc is not null)
+            {
+                exc.Flush(_counters);
+                if (exc.FromKernel != 0) busy |= TransmitFromKernel(exc);
+            }
+            if (idleUs > 0)
+            {
+                // Idle back-off: only after idlePolls empty polls in a row, so a busy worker never sleeps.
+                if (busy) empty = 0;
+                else if (++empty >= idlePolls)
+                {
+                    for (int p = 0; p < ports; p++)
+                        if (_txCount[p] != 0) Flush(p);
+                    Shim.sy_idle_sleep((uint)idleUs);
+                    global[off + (int)GlobalCounter.IdleSleeps]++;
+                }
             }
 
             if (now - lastDrain >= drainInterval)
@@ -269,6 +304,42 @@ public sealed unsafe class WorkerLoop<TPort> : IDisposable where TPort : struct,
         Volatile.Write(ref _quiescent.Value, _quiescent.Value + 1);
     }
 
+    /// <summary>One poll with TSC stamps between receive, handler and transmit (the loop's body for one
+    /// queue, plus the stamps). Returns the next countdown: 1 after an empty poll (stamp the next one),
+    /// else <see cref="StageBudget.SampleEvery"/>. Kept out of line so the unstamped loop stays as it was.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    int StampedBurst(StageBudget budget, RxQueueRef q, uint nowTicks, int ports)
+    {
+        Burst burst = _burst;
+        ulong t0 = StageBudget.Now();
+        int n = _io.Receive(q.Port, q.Queue, burst);
+        if (n == 0) return 1;
+        burst.Count = n;
+        long bytes = 0;
+        for (int i = 0; i < n; i++)
+        {
+            bytes += burst.Length[i];
+            burst.OutPort[i] = Burst.DropPort;
+        }
+        long[] global = _counters.Global;
+        global[WorkerCounters.Offset + (int)GlobalCounter.RxPackets] += n;
+        global[WorkerCounters.Offset + (int)GlobalCounter.RxBytes] += bytes;
+        global[WorkerCounters.Offset + (int)GlobalCounter.Bursts]++;
+        Volatile.Write(ref _lastRxTick.Value, nowTicks);
+        budget.Active = true;
+        ulong t2 = StageBudget.Now(); // receive = the rx call and the loop's per-frame rx bookkeeping
+        _handler.Process(burst, q.Port, nowTicks);
+        ulong t3 = StageBudget.Now();
+        budget.Active = false;
+        Route(burst, n, ports);
+        ulong t4 = StageBudget.Now();
+        budget.Add(Stage.Receive, t2 - t0);
+        budget.Add(Stage.Handler, t3 - t2);
+        budget.Add(Stage.Transmit, t4 - t3);
+        budget.Commit(n);
+        return budget.SampleEvery;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     void Route(Burst burst, int n, int ports)
     {
@@ -276,6 +347,12 @@ public sealed unsafe class WorkerLoop<TPort> : IDisposable where TPort : struct,
         for (int i = 0; i < n; i++)
         {
             int port = burst.OutPort[i];
+            if (port == Burst.ExceptionPort)
+            {
+                // For the kernel (issue 12): refused frames (no exception path, rate limit) are freed here.
+                if (KernelHandoff is not { } exc || !exc.Offer(burst.Handles[i], _nowTicks, _counters)) _free[nfree++] = burst.Handles[i];
+                continue;
+            }
             // DropPort (255) and any out-of-range index free the frame; the handler counted why.
             if ((uint)port >= (uint)ports) { _free[nfree++] = burst.Handles[i]; continue; }
             int slot = port * Burst.Size + _txCount[port];
@@ -285,6 +362,22 @@ public sealed unsafe class WorkerLoop<TPort> : IDisposable where TPort : struct,
             if (++_txCount[port] == Burst.Size) Flush(port);
         }
         if (nfree != 0) _io.Free(_free, nfree);
+    }
+
+    /// <summary>Moves what the kernel sent (the exception thread's ring) into the data port's transmit buffer.</summary>
+    bool TransmitFromKernel(ExceptionHandoff exc)
+    {
+        int port = exc.DataPort;
+        int room = Burst.Size - _txCount[port];
+        if (room == 0) { Flush(port); room = Burst.Size; }
+        int slot = port * Burst.Size + _txCount[port];
+        uint n = Shim.sy_ring_dequeue(exc.FromKernel, _txHandles + slot, _txLen + slot, null, (uint)room);
+        if (n == 0) return false;
+        for (int i = 0; i < (int)n; i++) _txDelta[slot + i] = 0;
+        _txCount[port] += (int)n;
+        _counters.Global[WorkerCounters.Offset + (int)GlobalCounter.FromKernel] += n;
+        if (_txCount[port] == Burst.Size) Flush(port);
+        return true;
     }
 
     void Flush(int port)
@@ -306,6 +399,7 @@ public sealed unsafe class WorkerLoop<TPort> : IDisposable where TPort : struct,
     {
         if (_thread != null && !_exited) throw new InvalidOperationException("stop and join the worker before disposing it");
         _burst.Dispose();
+        KernelHandoff?.Dispose();
         NativeMemory.AlignedFree(_txBlock);
     }
 

@@ -1,0 +1,166 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
+using Switchyard.Dataplane.Control;
+using Switchyard.Dataplane.Datapath.Steering;
+using Switchyard.Dataplane.Datapath.Steering.Tokens;
+using Switchyard.Dataplane.Datapath.Worker;
+
+namespace Switchyard.Dataplane.Datapath.Parsing;
+
+/// <summary>What the first pass made of a frame.</summary>
+public enum Classified : byte
+{
+    Dropped,   // counted under its drop reason
+    Neighbor,  // an ARP request or neighbor solicitation: the Answers stage replies or drops
+    Steer,     // for a VIP: FrameState holds its VIP, hash, kind and token action
+    ToKernel,  // for the receiving port's own address, not answered here: the exception path (issue 12)
+}
+
+/// <summary>
+/// First pass of the packet path: parses a frame, finds its VIP and flow hash, tells joins, SYNs and
+/// MPTCP signalling apart, and prefetches what the second pass will read (flow-table bucket, Maglev
+/// slot, encapsulation headroom). Drops are counted here; nothing is forwarded here.
+/// </summary>
+public sealed unsafe class Classifier(FrameState frames, FlowTable flows, WorkerCounters counters, bool learnedTokens)
+{
+    MptcpInfo _mp;
+
+    /// <summary>Hand the port's own traffic to the kernel instead of dropping it (issue 12's exception path).</summary>
+    public bool ExceptionPath { get; set; }
+
+    /// <summary>An address of the receiving port (not a VIP's: a VIP's address is the dataplane's).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool IsOwnAddress(DataplaneSnapshot snap, in Addr128 a, byte rxPort) =>
+        !snap.VipTable.ContainsAddress(a) && snap.LocalAddresses.Contains(a, rxPort);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Classified Classify(DataplaneSnapshot snap, byte* frame, int len, int segments, int i, byte rxPort)
+    {
+        frames.Kind[i] = FrameKind.Done;
+        if (segments > 1) return Drop(DropReason.MultiSegment);
+        ref PacketInfo p = ref frames.Info[i];
+        var parsed = PacketParser.Parse(frame, len, ref p);
+        if (parsed != DropReason.None) return Drop(parsed);
+        if ((p.Flags & (PacketFlags.Arp | PacketFlags.NeighborSolicitation)) != 0) return Classified.Neighbor;
+
+        frames.Action[i] = TokenAction.None;
+        int vip;
+        if ((p.Flags & PacketFlags.IcmpError) != 0)
+        {
+            // The quoted packet went from the VIP to the client; the flow we pinned is the reverse.
+            vip = snap.VipTable.Lookup(p.InnerSrc, p.InnerSrcPort, p.InnerProtocol);
+            if (vip < 0) return Drop(DropReason.NotForVip);
+            ulong h = FlowHash.FiveTuple(p.InnerDst, p.InnerSrc, p.InnerDstPort, p.InnerSrcPort, p.InnerProtocol, snap.FlowHashSeed);
+            flows.Prefetch(h);
+            counters.Add(GlobalCounter.IcmpErrorsRouted);
+            return Steer(i, vip, h, FrameKind.Steer);
+        }
+
+        if ((p.Flags & PacketFlags.Fragment) != 0)
+        {
+            vip = snap.VipTable.LookupForFragment(p.Dst, p.Protocol);
+            if (vip < 0) return Drop(DropReason.NotForVip);
+            if (snap.Pools[snap.Vips[vip].Pool].Fragments == FragmentPolicy.Drop) return Drop(DropReason.FragmentDropped);
+            // Every fragment of a datagram, first or not, hashes the same way and is never pinned.
+            counters.Add(GlobalCounter.FragmentsHashed);
+            return Steer(i, vip, FlowHash.ThreeTuple(p.Src, p.Dst, p.Protocol, snap.FlowHashSeed), FrameKind.Steer);
+        }
+
+        ushort dstPort = (p.Flags & PacketFlags.HasPorts) != 0 ? p.DstPort : (ushort)0;
+        vip = snap.VipTable.Lookup(p.Dst, dstPort, p.Protocol);
+        if (vip < 0)
+        {
+            if (ExceptionPath && IsOwnAddress(snap, p.Dst, rxPort)) { counters.Count(Outcome.ToKernel); return Classified.ToKernel; }
+            return Drop(p.Protocol is IpProtocol.Icmp or IpProtocol.IcmpV6 && snap.VipTable.ContainsAddress(p.Dst)
+                ? DropReason.IcmpUnsupported : DropReason.NotForVip);
+        }
+        ref readonly var v = ref snap.Vips[vip];
+        if (p.Protocol is IpProtocol.Icmp or IpProtocol.IcmpV6 && v.Protocol == 0)
+            return Drop(DropReason.IcmpUnsupported);
+        ulong hash = FlowHash.Of(p, snap.FlowHashSeed);
+        // The second pass looks this bucket up; by then the load has had the rest of the burst to land
+        // (a 1M-entry table is 16 MiB: without this, nearly every lookup waits for DRAM).
+        flows.Prefetch(hash);
+        var pool = snap.Pools[v.Pool];
+        // Encapsulation writes its outer headers into the headroom, the cache line in front of the
+        // frame, which nothing has touched yet: fetch it now rather than stall the second pass's stores.
+        if (pool.Mode != ForwardingMode.L2Dsr && Sse.IsSupported) Sse.Prefetch0(frame - 1);
+        bool syn = p.Protocol == IpProtocol.Tcp && (p.TcpFlags & (TcpFlag.Syn | TcpFlag.Ack)) == TcpFlag.Syn;
+        // A SYN is nearly always a flow-table miss that the second pass steers by Maglev: fetch its
+        // slot too (a 65537-entry table is 256 KiB; the SYN flood's profile had this load as its top stall).
+        if (syn && v.AnnouncedBackend < 0) PrefetchMaglev(pool.Maglev, hash);
+        // Pin TCP flows from their SYN, UDP flows from their first packet (docs/design.md).
+        Steer(i, vip, hash, p.Protocol == IpProtocol.Udp || syn ? FrameKind.SteerPin : FrameKind.Steer);
+        if (v.JoinModes != 0 && p.Protocol == IpProtocol.Tcp) ClassifyMptcp(snap, frame, i, ref p, in v, syn);
+        return Classified.Steer;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    Classified Steer(int i, int vip, ulong hash, FrameKind kind)
+    {
+        frames.Vip[i] = vip;
+        frames.Hash[i] = hash;
+        frames.Kind[i] = kind;
+        return Classified.Steer;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void PrefetchMaglev(int[] table, ulong hash)
+    {
+        if (table.Length == 0 || !Sse.IsSupported) return;
+        // The same slot FlowSteering reads. Only a hint: if the GC moved the array meanwhile, the
+        // prefetch warms a stale line and nothing else happens.
+        Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(table), (nint)((uint)hash % (uint)table.Length))));
+    }
+
+    /// <summary>MPTCP signalling of a TCP segment to a VIP that steers joins: joins, keys to learn, closes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    void ClassifyMptcp(DataplaneSnapshot snap, byte* frame, int i, ref PacketInfo p, in VipEntry v, bool syn)
+    {
+        bool learning = learnedTokens && v.Has(JoinMode.LearnedToken);
+        var r = p.TcpOptionsLength == 0 ? MptcpParse.None
+            : MptcpOptions.Parse(frame + p.TcpOptionsOffset, p.TcpOptionsLength, p.TcpFlags, p.PayloadLength, ref _mp);
+        if (r == MptcpParse.Malformed)
+        {
+            // Never steer on half-understood signalling: forwarded as plain TCP, which is also what the
+            // backend's Linux makes of an option it cannot parse.
+            counters.Add(GlobalCounter.MptcpMalformedOptions);
+        }
+        else if (r == MptcpParse.Ok)
+        {
+            if (syn && (_mp.Subtypes & MptcpSubtypes.Join) != 0)
+            {
+                frames.Kind[i] = FrameKind.Join;
+                frames.JoinToken[i] = _mp.JoinToken;
+                frames.ServerId[i] = FrameState.NoServerId;
+                if (snap.TokenKeys is not null && v.Has(JoinMode.EncryptedToken) && TokenCipher.KeyId(_mp.JoinToken) != TokenKeys.NotRoutableKeyId)
+                {
+                    frames.ServerId[i] = FrameState.ToDecrypt;
+                    frames.PendingDecrypts++;
+                }
+                return;
+            }
+            if (learning && (_mp.Subtypes & MptcpSubtypes.FastClose) != 0)
+            {
+                frames.Action[i] = TokenAction.FastClose;
+                frames.Key[i] = _mp.FastCloseKey;
+                return;
+            }
+            if (learning && !syn && (_mp.Subtypes & MptcpSubtypes.Capable) != 0 && _mp.HasReceiverKey)
+            {
+                frames.Action[i] = TokenAction.Learn;
+                frames.Key[i] = _mp.ReceiverKey; // the server's key, echoed by the client
+                return;
+            }
+        }
+        if (learning) frames.Action[i] = TokenAction.Track;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    Classified Drop(DropReason r)
+    {
+        counters.Drop(r);
+        return Classified.Dropped;
+    }
+}

@@ -1,0 +1,83 @@
+using System.Runtime.CompilerServices;
+using Switchyard.Dataplane.Control;
+using Switchyard.Dataplane.Datapath.Parsing;
+
+namespace Switchyard.Dataplane.Datapath.Steering;
+
+/// <summary>
+/// Steers every frame that is not a join: the flow table first (a pinned flow keeps its backend while
+/// that backend is usable), else the pool's weighted Maglev table (or the backend of an announced
+/// port), pinning TCP flows from their SYN and UDP flows from their first packet. A flow pinned to a
+/// gone backend follows the pool's RemovedFlows policy.
+/// </summary>
+public sealed class FlowSteering(FrameState frames, FlowTable flows, WorkerCounters counters)
+{
+    /// <summary>The backend of frame <paramref name="i"/>, or a negative <see cref="Steered"/> outcome.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int Steer(DataplaneSnapshot snap, int i, uint now, out uint idle)
+    {
+        ref PacketInfo p = ref frames.Info[i];
+        ref readonly var v = ref snap.Vips[frames.Vip[i]];
+        var pool = snap.Pools[v.Pool];
+        ulong hash = frames.Hash[i];
+        bool mayPin = frames.Kind[i] == FrameKind.SteerPin;
+        // The flow's own protocol: an ICMP error refreshes the quoted flow's entry, and must not stretch
+        // a UDP flow to the TCP timeout.
+        byte flowProtocol = (p.Flags & PacketFlags.IcmpError) != 0 ? p.InnerProtocol : p.Protocol;
+        idle = flowProtocol == IpProtocol.Udp ? pool.UdpIdleTicks : pool.TcpIdleTicks;
+        var backends = snap.Backends;
+        bool hit = flows.Lookup(hash, now, idle, out uint pinned) == FlowLookup.Hit;
+        // A SYN opens a connection: one that finds a live entry is a retransmission (keep it) or a new
+        // connection on a reused 5-tuple (the client's TIME_WAIT ends long before the entry idles out). A
+        // new connection must not follow an old pin to a backend that takes no new flows (draining,
+        // weight 0), and is no old connection to reset: it is steered afresh and pinned.
+        bool synOpens = mayPin && p.Protocol == IpProtocol.Tcp;
+        if (hit && pinned < (uint)backends.Length && backends[pinned].Usable && (!synOpens || backends[pinned].TakesNewFlows))
+        {
+            counters.Add(GlobalCounter.FlowHits);
+            return (int)pinned;
+        }
+        if (hit && !synOpens && pool.RemovedFlows == RemovedFlowPolicy.Reset)
+        {
+            // Pinned to a backend that is down, disabled or removed, policy "reset": the entry goes.
+            flows.Remove(hash);
+            counters.Add(GlobalCounter.FlowResets);
+            return Steered.ResetGoneFlow;
+        }
+        int id;
+        if (v.AnnouncedBackend >= 0)
+        {
+            // VIP:P announced by one backend: everything to it goes there, pinned or not.
+            id = v.AnnouncedBackend;
+            if (!backends[id].Usable) return Drop(DropReason.NoBackend);
+        }
+        else
+        {
+            var table = pool.Maglev;
+            if (table.Length == 0) return Drop(DropReason.NoBackend);
+            id = table[(uint)hash % (uint)table.Length];
+        }
+        if (hit && !synOpens)
+        {
+            // Pinned to a backend that is down, disabled or removed, policy "rehash": re-steered by
+            // Maglev and re-pinned, so the rest of the flow follows the new choice.
+            flows.Insert(hash, (uint)id, now, idle);
+            counters.Add(GlobalCounter.FlowRepins);
+        }
+        else if (mayPin)
+        {
+            if (flows.Insert(hash, (uint)id, now, idle) == FlowInsert.Replaced) counters.Add(GlobalCounter.FlowEvictions);
+            counters.Add(GlobalCounter.FlowInserts);
+            counters.AddVip(frames.Vip[i], ServiceCounter.NewFlows);
+            counters.AddBackend(id, ServiceCounter.NewFlows);
+        }
+        else counters.Add(GlobalCounter.MaglevSteered);
+        return id;
+    }
+
+    int Drop(DropReason r)
+    {
+        counters.Drop(r);
+        return Steered.Dropped;
+    }
+}

@@ -1,0 +1,101 @@
+using Switchyard.Dataplane.Control;
+using Switchyard.Dataplane.Datapath.Steering.Tokens;
+
+namespace Switchyard.Dataplane.Datapath.Steering;
+
+/// <summary>
+/// Places MP_JOIN SYNs: the join modes of the VIP, in their configured order (encrypted token, learned
+/// token, announced port); never a random backend. The encrypted tokens of a burst are decrypted
+/// together first (<see cref="DecryptTokens"/>: 8 AES blocks in flight, see TokenCipher).
+/// </summary>
+public sealed class JoinSteering(FrameState frames, FlowTable flows, WorkerCounters counters, LearnedTokenTable? learned)
+{
+    readonly uint[] _tokens = new uint[Worker.Burst.Size];
+    readonly uint[] _ids = new uint[Worker.Burst.Size];
+    readonly byte[] _ok = new byte[Worker.Burst.Size];
+    readonly byte[] _frame = new byte[Worker.Burst.Size];
+
+    /// <summary>Decrypts the tokens of the burst's joins marked <see cref="FrameState.ToDecrypt"/> in one batch.</summary>
+    public void DecryptTokens(DataplaneSnapshot snap, int frameCount)
+    {
+        int batch = 0;
+        for (int i = 0; i < frameCount; i++)
+            if (frames.Kind[i] == FrameKind.Join && frames.ServerId[i] == FrameState.ToDecrypt)
+            {
+                frames.ServerId[i] = FrameState.NoServerId;
+                _tokens[batch] = frames.JoinToken[i];
+                _frame[batch++] = (byte)i;
+            }
+        frames.PendingDecrypts = 0;
+        if (batch == 0) return;
+        TokenCipher.DecryptServerIds(_tokens.AsSpan(0, batch), _ids.AsSpan(0, batch), _ok.AsSpan(0, batch), snap.TokenKeys!);
+        for (int j = 0; j < batch; j++)
+            if (_ok[j] != 0) frames.ServerId[_frame[j]] = (int)_ids[j];
+    }
+
+    /// <summary>The backend of join frame <paramref name="i"/>, pinned on its own 5-tuple, or <see cref="Steered.RejectJoin"/>.</summary>
+    public int Steer(DataplaneSnapshot snap, int i, uint now)
+    {
+        int vip = frames.Vip[i];
+        ref readonly var v = ref snap.Vips[vip];
+        var pool = snap.Pools[v.Pool];
+        var backends = snap.Backends;
+        ulong hash = frames.Hash[i];
+        // A retransmitted join SYN follows the choice made for the first one.
+        if (flows.Lookup(hash, now, pool.TcpIdleTicks, out uint pinned) == FlowLookup.Hit
+            && pinned < (uint)backends.Length && backends[pinned].Usable)
+        {
+            counters.Add(GlobalCounter.FlowHits);
+            return (int)pinned;
+        }
+        counters.Add(GlobalCounter.JoinsSeen);
+        int id = -1;
+        bool collided = false;
+        for (uint modes = v.JoinModes; modes != 0 && id < 0; modes >>= 4)
+        {
+            switch ((JoinMode)(modes & 0xF))
+            {
+                case JoinMode.EncryptedToken:
+                    int sid = frames.ServerId[i];
+                    var map = pool.ServerIdToBackend;
+                    if ((uint)sid < (uint)map.Length && map[sid] >= 0 && backends[map[sid]].Usable)
+                    {
+                        id = map[sid];
+                        counters.Add(GlobalCounter.JoinsByEncryptedToken);
+                    }
+                    break;
+                case JoinMode.LearnedToken:
+                    if (learned is null) break;
+                    var r = learned.Lookup(frames.JoinToken[i], now, snap.LearnedTokenIdleTicks, out uint owner);
+                    if (r == TokenLookup.Found && owner < (uint)backends.Length && backends[owner].Usable)
+                    {
+                        id = (int)owner;
+                        counters.Add(GlobalCounter.JoinsByLearnedToken);
+                    }
+                    else if (r == TokenLookup.Collided) collided = true;
+                    break;
+                case JoinMode.AnnouncedPort:
+                    if (v.AnnouncedBackend >= 0 && backends[v.AnnouncedBackend].Usable)
+                    {
+                        id = v.AnnouncedBackend;
+                        counters.Add(GlobalCounter.JoinsByAnnouncedPort);
+                    }
+                    break;
+                // AnnouncedAddress: joins go to the servers' own addresses; one that reaches a VIP has
+                // nowhere to go.
+            }
+        }
+        if (id < 0)
+        {
+            counters.Add(GlobalCounter.JoinsUnplaceable);
+            if (collided) counters.Add(GlobalCounter.JoinsWithCollidedToken);
+            return Steered.RejectJoin;
+        }
+        // Pin the join's own 5-tuple: its SYN/ACK-ACK and data carry no token.
+        if (flows.Insert(hash, (uint)id, now, pool.TcpIdleTicks) == FlowInsert.Replaced) counters.Add(GlobalCounter.FlowEvictions);
+        counters.Add(GlobalCounter.FlowInserts);
+        counters.AddVip(vip, ServiceCounter.NewFlows);
+        counters.AddBackend(id, ServiceCounter.NewFlows);
+        return id;
+    }
+}

@@ -1,0 +1,72 @@
+using Switchyard.Dataplane.Control;
+using Switchyard.Dataplane.Datapath.Parsing;
+
+namespace Switchyard.Dataplane.Datapath.Steering.Tokens;
+
+/// <summary>
+/// Learned-token state of one worker's segments: after a segment of a learned-token VIP was steered to
+/// its backend, learns the connection's token (from the MP_CAPABLE that echoes the server's key),
+/// refreshes it while the connection lives and forgets it on MP_FASTCLOSE or the initial subflow's
+/// FIN/RST. The idle timeout is the snapshot's (<see cref="DataplaneSnapshot.LearnedTokenIdleTicks"/>),
+/// for learning, lookups and expiry alike.
+/// </summary>
+public sealed class TokenTracker : IDisposable
+{
+    readonly FrameState _frames;
+    readonly LearnedTokenTable _learned;
+    readonly WorkerCounters _counters;
+    // Initial subflow (flow hash) -> its learned token, to refresh the token while the connection lives
+    // and to forget it on FIN/RST. Joined subflows are not in it (their FIN must not forget the token).
+    readonly FlowTable _flowTokens;
+
+    public TokenTracker(FrameState frames, LearnedTokenTable learned, WorkerCounters counters, int flowCapacity)
+    {
+        _frames = frames; _learned = learned; _counters = counters;
+        _flowTokens = new FlowTable(Math.Max(1024, flowCapacity / 4));
+    }
+
+    /// <summary>After frame <paramref name="i"/> went to backend <paramref name="id"/>: its <see cref="TokenAction"/>.</summary>
+    public void Track(DataplaneSnapshot snap, int i, int id, uint now, uint flowIdle)
+    {
+        ulong hash = _frames.Hash[i];
+        uint tokenIdle = snap.LearnedTokenIdleTicks;
+        switch (_frames.Action[i])
+        {
+            case TokenAction.Learn:
+                // The client repeats MP_CAPABLE on the third ACK and its first data segment: hash once.
+                if (_flowTokens.Lookup(hash, now, flowIdle, out _) == FlowLookup.Hit) goto case TokenAction.Track;
+                uint token = TokenLearning.Token(_frames.Key[i]);
+                switch (_learned.Learn(token, (uint)id, now, tokenIdle))
+                {
+                    case LearnResult.Learned: _counters.Add(GlobalCounter.TokensLearned); break;
+                    case LearnResult.Collision: _counters.Add(GlobalCounter.TokenCollisions); break;
+                    case LearnResult.Full: _counters.Add(GlobalCounter.TokenTableFull); return;
+                }
+                _flowTokens.Insert(hash, token, now, flowIdle);
+                break;
+            case TokenAction.FastClose:
+                if (_learned.Forget(TokenLearning.Token(_frames.Key[i]), (uint)id)) _counters.Add(GlobalCounter.TokensForgotten);
+                _flowTokens.Remove(hash);
+                break;
+            case TokenAction.Track:
+                if (_flowTokens.Lookup(hash, now, flowIdle, out uint known) != FlowLookup.Hit) break;
+                if ((_frames.Info[i].TcpFlags & (TcpFlag.Fin | TcpFlag.Rst)) != 0)
+                {
+                    // The initial subflow ends: so does the connection, as far as new joins go.
+                    if (_learned.Forget(known, (uint)id)) _counters.Add(GlobalCounter.TokensForgotten);
+                    _flowTokens.Remove(hash);
+                }
+                else _learned.Learn(known, (uint)id, now, tokenIdle); // refresh while the connection lives
+                break;
+        }
+    }
+
+    /// <summary>Once per burst: one bucket of this worker's subflow map and one window of the shared table.</summary>
+    public void ExpireSome(DataplaneSnapshot snap, uint now)
+    {
+        _flowTokens.ExpireSome(now, 1);
+        _learned.ExpireSome(now, snap.LearnedTokenIdleTicks, 1);
+    }
+
+    public void Dispose() => _flowTokens.Dispose();
+}

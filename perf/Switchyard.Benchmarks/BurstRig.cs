@@ -37,6 +37,10 @@ public enum TrafficMix
     /// appliance learns the server key's token by SHA-256); the timed joins carry those tokens from new
     /// 5-tuples (new source port on each replay): a learned-table lookup, placement and insert each.</summary>
     JoinLearnedToken,
+    /// <summary>QUIC short headers to a UDP VIP in QUIC-LB mode, every frame with its own CID (config 0,
+    /// AES four-pass, 3-octet server ids of w1..w16 in turn, 6-octet nonce i): the DCIDs of a burst are
+    /// decoded together (eight AES pipelines), each server id looked up and the 4-tuple pin checked.</summary>
+    QuicShortHeader,
 }
 
 /// <summary>
@@ -140,6 +144,7 @@ public sealed unsafe class BurstRig : IDisposable
                 Mac = mac ? $"02:00:00:00:10:{i:x2}" : null,
                 Port = "inside",
                 ServerId = prefix == "w" ? ServerIdBase + i : null,
+                QuicServerId = prefix == "w" ? QuicServerIdHex(i) : null,
             }).ToArray();
         return new ApplianceOptions
         {
@@ -167,7 +172,9 @@ public sealed unsafe class BurstRig : IDisposable
                 new VipOptions { Name = "http6", Address = "2001:db8::100", Port = 80, Protocol = "tcp", Pool = "web" },
                 new VipOptions { Name = "mptcp-enc", Address = "192.0.2.102", Port = 80, Protocol = "tcp", Pool = "web", Joins = [JoinMode.EncryptedToken] },
                 new VipOptions { Name = "mptcp-learn", Address = "192.0.2.103", Port = 80, Protocol = "tcp", Pool = "web", Joins = [JoinMode.LearnedToken] },
+                new VipOptions { Name = "quic", Address = "192.0.2.104", Port = 443, Protocol = "udp", Pool = "web", QuicLb = true },
             ],
+            QuicLb = new QuicLbOptions { Configs = [new QuicLbConfigOptions { ConfigId = 0, ServerIdLength = 3, NonceLength = 6, Key = Convert.ToHexString(QuicKey) }] },
         };
     }
 
@@ -186,6 +193,20 @@ public sealed unsafe class BurstRig : IDisposable
     {
         var keys = new TokenKeys(ServerIdBits, [.. TokenKeyBytes.Select((k, id) => (id, k))]);
         return TokenCipher.Encrypt(TokenCipher.ComposeX((uint)(ServerIdBase + 1 + i % 16), (uint)i, ServerIdBits), i % 3, keys);
+    }
+
+    static readonly byte[] QuicKey = Convert.FromHexString("8f95f09245765f80256934e50c66207f");
+    static string QuicServerIdHex(int backend) => $"51{backend:x4}";
+
+    /// <summary>A QUIC short header (1-RTT) whose DCID is a QUIC-LB CID of backend w(1 + i % 16) with nonce i.</summary>
+    public static byte[] QuicShortHeader(int i)
+    {
+        var config = new Switchyard.Dataplane.Datapath.Quic.QuicLbConfig(0, 3, 6, QuicKey);
+        var cid = new byte[config.CidLength];
+        var nonce = new byte[6];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(nonce.AsSpan(2), i);
+        Switchyard.Dataplane.Datapath.Quic.QuicLbCipher.Encode(config, (byte)(config.CidLength - 1), Convert.FromHexString(QuicServerIdHex(1 + i % 16)), nonce, cid);
+        return [0x40, .. cid, .. new byte[21]]; // + packet number and AEAD tag stand-in
     }
 
     /// <summary>The server key of learned-token connection i (the client's key is its complement).</summary>
@@ -228,6 +249,8 @@ public sealed unsafe class BurstRig : IDisposable
                 .Tcp(sport, 80, TcpFlags.Syn, options: TcpOptions.MpJoinSyn(EncryptedToken(i), (uint)i)).PadTo(60).Build(),
             TrafficMix.JoinLearnedToken => FrameBuilder.Ethernet(Mac, Ours).Ipv4(Client4(i), "192.0.2.103")
                 .Tcp(sport, 80, TcpFlags.Syn, options: TcpOptions.MpJoinSyn(TokenLearning.Token(ServerKey(i)), (uint)i)).PadTo(60).Build(),
+            TrafficMix.QuicShortHeader => FrameBuilder.Ethernet(Mac, Ours).Ipv4(Client4(i), "192.0.2.104")
+                .Udp(sport, 443).Payload(QuicShortHeader(i)).PadTo(60).Build(),
             _ => throw new ArgumentOutOfRangeException(nameof(mix)),
         };
     }

@@ -51,6 +51,7 @@ CASES = [
     ("imix est (l2dsr)", "imix", []),
     ("join-enc flood (encrypted-token VIP)", "join-enc", ["--Vips:0:Joins:0=encrypted-token"]),
     ("join-learned (learned-token VIP)", "join-learned", ["--Vips:0:Joins:0=learned-token"]),
+    ("quic short headers, unique CIDs (QUIC-LB VIP)", "quic", ["--Vips:1:QuicLb=true"]),
 ]
 SCALE_MIXES = [("est (l2dsr)", "est"), ("syn flood (l2dsr)", "syn")]
 
@@ -419,6 +420,7 @@ def main():
     ap.add_argument("--scaling-only", action="store_true", help="only the --workers table")
     ap.add_argument("--prefix", default="load", help="DPDK file prefix suffix (tp-PREFIX, sy-PREFIX)")
     ap.add_argument("--switchyard", help="switchyard.dll to run (default: the Release build)")
+    ap.add_argument("--only", help="only the cases of these mixes (comma-separated)")
     ap.add_argument("--baseline", help="another switchyard.dll (the build before a change): every case also runs it, "
                                        "right after the current one, against the same testpmd figures")
     a = ap.parse_args()
@@ -430,6 +432,8 @@ def main():
     huge = bool(a.huge)
     cases = [] if a.scaling_only else SMOKE_CASES if a.smoke else JOIN_CASES if a.joins else \
         NEWFLOW_PINNED + NEWFLOW_CASES + NEWFLOW_AB if a.newflows else CASES
+    if a.only:
+        cases = [c for c in cases if c[1] in a.only.split(",")]
     ghz = cpu_ghz()
     info = machine(huge)
 

@@ -35,6 +35,10 @@ Mixes (the pcap is replayed in a loop by net_pcap's infinite_rx, so each file is
         MP_JOIN SYNs from distinct new 5-tuples, join j carrying the token of connection j mod FLOWS
         (computed here with hashlib the same way). On replay the SYNs and third ACKs hit their pinned
         flows (the token is refreshed, not re-derived) and the joins hit the 5-tuples they pinned.
+  quic  QUIC short headers (1-RTT) to the UDP VIP 198.18.0.100:53 (the load case puts it in QUIC-LB mode):
+        FLOWS*ROUNDS packets from distinct random client addresses/ports, each with its own connection ID
+        read from --quic-cids FILE (run.sh has perf/load/JoinGen mint them with QuicLbMinter for the dsr
+        pool's QuicServerIds), 60-byte frames: 0x40, the 10-octet CID, 8 more octets.
   New-flow mixes (run.sh --newflows; also in --smoke): every frame of the period is a distinct 5-tuple
   (--new-flows N of them, at least 16384), and the harness runs them with a 1024-entry flow table (the
   smallest the appliance accepts), so by the time the replay brings a 5-tuple back its entry has long
@@ -169,6 +173,14 @@ def udp4_frame(src, sport, frame_len=60, ident=0):
     return eth(0x0800) + ipv4(src, VIP4, 17, 8 + len(payload), ident) + udp + payload
 
 
+def quic4_frame(src, sport, cid, ident=0):
+    payload = bytes([0x40]) + cid
+    payload += bytes(60 - 14 - 20 - 8 - len(payload)) if len(payload) < 18 else b""
+    pseudo = src + VIP4 + struct.pack("!BBH", 0, 17, 8 + len(payload))
+    udp = udp_header(sport, 53, pseudo, payload)
+    return eth(0x0800) + ipv4(src, VIP4, 17, 8 + len(payload), ident) + udp + payload
+
+
 def tcp6_frame(src, sport, flags, seq, ack):
     pseudo = src + VIP6 + struct.pack("!IxxxB", 20, 6)
     tcp = tcp_header(sport, 80, seq, ack, flags, pseudo, b"")
@@ -219,6 +231,16 @@ def established(flows, rounds, make, sizes=None):
     return frames
 
 
+def read_lines(path, count, mix, option):
+    if not path:
+        raise SystemExit(f"mixgen: {mix} needs {option} FILE (run.sh mints them with perf/load/JoinGen)")
+    with open(path) as f:
+        lines = [l.strip() for l in f if l.strip()]
+    if len(lines) < count:
+        raise SystemExit(f"mixgen: {path} has {len(lines)} lines, {mix} needs {count}")
+    return lines[:count]
+
+
 def read_tokens(path, count):
     if not path:
         raise SystemExit("mixgen: join-enc needs --join-tokens FILE (run.sh mints them with perf/load/JoinGen)")
@@ -256,6 +278,7 @@ def main():
                     help="distinct 5-tuples per new-flow mix (default max(FLOWS*ROUNDS, 16384))")
     ap.add_argument("--est10x-rounds", type=int, default=6, help="est-10x: rounds over its 10240 flows")
     ap.add_argument("--join-tokens", help="join-enc: file of minted tokens (hex, one a line), >= FLOWS*ROUNDS")
+    ap.add_argument("--quic-cids", help="quic: file of minted QUIC-LB connection IDs (hex, one a line), >= FLOWS*ROUNDS")
     ap.add_argument("--dst-mac", help="destination MAC (the appliance port's); default 02:00:00:00:00:01")
     ap.add_argument("--src-mac", help="source MAC (the sender's); default 02:00:00:00:00:02")
     ap.add_argument("--vip", help="IPv4 VIP (TCP port 80, UDP port 53); default 198.18.0.100")
@@ -294,6 +317,8 @@ def main():
                                     imix_sizes),
         "join-enc": lambda: joins(random.Random(a.seed + 2), total, read_tokens(a.join_tokens, total)),
         "join-rand": lambda: joins(random.Random(a.seed + 3), total, None),
+        "quic": lambda: [quic4_frame(src, sport, bytes.fromhex(cid), ident=i) for i, ((src, sport), cid)
+                         in enumerate(zip(flows4(random.Random(a.seed + 6), total), read_lines(a.quic_cids, total, "quic", "--quic-cids")))],
         "join-learned": lambda: learned_joins(random.Random(a.seed + 5), a.flows, a.rounds),
         # NOP, NOP, timestamps (kind 8, length 10: TSval, TSecr 0): plain SYNs of the joins' size.
         "syn-ts": lambda: [join4_frame(src, sport, r.getrandbits(32), 0, 0, ident=i,

@@ -14,6 +14,7 @@
 #   --joins     MPTCP join steering instead of the standard mixes: syn, syn-ts, join-enc, join-rand (FLOWS*ROUNDS
 #               distinct 5-tuples each, default 4096*16 = 65536), tokens minted by perf/load/JoinGen;
 #               writes perf/results/<date>-joins.md.
+#   --mixes L   only these mixes (comma-separated, e.g. udp,quic) and their cases.
 #   --newflows  new flows at rate instead of the standard mixes: syn-new, udp-new, join-enc-new, join-learned-new
 #               (every packet a distinct 5-tuple, 1024-entry flow table: every packet misses and is inserted) and
 #               est-10x (10240 established flows over the 1024-entry table), next to the pinned syn, udp and est
@@ -37,7 +38,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 
-smoke=0 joins=0 newflows=0 stages= duration=10 warmup=2 flows= rounds=16 build=1 profile= repeat=1 workers=0 scalingonly=0 nohuge=0 report= prefix=load sydll= baseline=
+only= smoke=0 joins=0 newflows=0 stages= duration=10 warmup=2 flows= rounds=16 build=1 profile= repeat=1 workers=0 scalingonly=0 nohuge=0 report= prefix=load sydll= baseline=
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) smoke=1 ;;
@@ -48,6 +49,7 @@ while [ $# -gt 0 ]; do
     --warmup) warmup=$2; shift ;;
     --flows) flows=$2; shift ;;
     --rounds) rounds=$2; shift ;;
+    --mixes) only=$2; shift ;;
     --repeat) repeat=$2; shift ;;
     --profile) profile=--profile ;;
     --workers) workers=$2; shift ;;
@@ -58,7 +60,7 @@ while [ $# -gt 0 ]; do
     --switchyard) sydll=$2; shift ;;
     --baseline) baseline=$2; shift ;;
     --no-build) build=0 ;;
-    -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -123,19 +125,25 @@ newmixes=syn-new,udp-new,join-enc-new,join-learned-new,est-10x
 if [ "$joins" = 1 ]; then mixes=syn,syn-ts,join-enc,join-rand
 elif [ "$scalingonly" = 1 ]; then mixes=est,syn
 elif [ "$newflows" = 1 ]; then mixes=est,syn,udp,join-enc,$newmixes
-else mixes=est,syn,udp,tcp6,imix,join-enc,join-learned; fi
+else mixes=est,syn,udp,tcp6,imix,join-enc,join-learned,quic; fi
 [ "$smoke" = 1 ] && mixes=$mixes,$newmixes
 # New-flow mixes: distinct 5-tuples per mix (mixgen's default: max(flows * rounds, 16384)); est-10x rounds.
 newcount=$(( flows * rounds > 16384 ? flows * rounds : 16384 ))
 est10x_rounds=6
 [ "$smoke" = 1 ] && est10x_rounds=2
+[ -n "$only" ] && mixes=$only
 tokens=
 if [[ ",$mixes," == *,join-enc,* || ",$mixes," == *,join-enc-new,* ]]; then
   tokens="$work/join-tokens.txt"
   dotnet "$here/JoinGen/bin/Release/net10.0/joingen.dll" "$here/switchyard.json" dsr "$newcount" > "$tokens"
 fi
+cids=
+if [[ ",$mixes," == *,quic,* ]]; then
+  cids="$work/quic-cids.txt"
+  dotnet "$here/JoinGen/bin/Release/net10.0/joingen.dll" "$here/switchyard.json" dsr $((flows * rounds)) quic > "$cids"
+fi
 python3 "$here/mixgen.py" "$work" --flows "$flows" --rounds "$rounds" --mixes "$mixes" ${tokens:+--join-tokens "$tokens"} \
-  --new-flows "$newcount" --est10x-rounds "$est10x_rounds" >&2
+  ${cids:+--quic-cids "$cids"} --new-flows "$newcount" --est10x-rounds "$est10x_rounds" >&2
 results=$report
 if [ -z "$results" ] && [ "$smoke" = 1 ]; then results="$work/report.md"; fi
 if [ -z "$results" ]; then
@@ -146,7 +154,7 @@ fi
 python3 "$here/load.py" --pcaps "$work" --duration "$duration" --warmup "$warmup" --huge "$huge" \
   --mixgen "--flows $flows --rounds $rounds --mixes $mixes" --mbufs "$mbufs" --repeat "$repeat" \
   --workers "$workers" $( [ "$scalingonly" = 1 ] && echo --scaling-only ) --prefix "$prefix" ${sydll:+--switchyard "$sydll"} ${baseline:+--baseline "$baseline"} \
-  $( [ "$smoke" = 1 ] && echo --smoke ) $( [ "$joins" = 1 ] && echo --joins ) $( [ "$newflows" = 1 ] && echo --newflows ) $stages \
+  $( [ "$smoke" = 1 ] && echo --smoke ) $( [ "$joins" = 1 ] && echo --joins ) $( [ "$newflows" = 1 ] && echo --newflows ) $stages ${only:+--only "$only"} \
   ${results:+--results "$results"} $profile
 [ "$smoke" = 1 ] && [ -z "$report" ] && cat "$results"
 exit 0

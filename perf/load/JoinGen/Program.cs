@@ -10,14 +10,18 @@ using System.Globalization;
 using System.Text.Json;
 using Switchyard.Minting;
 
-if (args.Length != 3 || !int.TryParse(args[2], out int count) || count < 1)
+//   joingen CONFIG POOL COUNT quic
+// prints COUNT QUIC-LB connection IDs (hex) instead, minted by Switchyard.Minting.QuicLbMinter under
+// QuicLb.Configs[0] for the QuicServerIds of POOL's backends, round-robin: the load harness's quic mix.
+if (args.Length is not (3 or 4) || !int.TryParse(args[2], out int count) || count < 1 || (args.Length == 4 && args[3] != "quic"))
 {
-    Console.Error.WriteLine("usage: joingen CONFIG POOL COUNT");
+    Console.Error.WriteLine("usage: joingen CONFIG POOL COUNT [quic]");
     return 2;
 }
 using var doc = JsonDocument.Parse(File.ReadAllText(args[0]),
     new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
 var root = doc.RootElement;
+if (args.Length == 4) return QuicCids(root, args[1], count);
 var mptcp = root.GetProperty("Mptcp");
 int bits = mptcp.TryGetProperty("ServerIdBits", out var b) ? b.GetInt32() : 10;
 var keys = new Dictionary<int, byte[]>();
@@ -45,3 +49,22 @@ for (int i = 0; i < count; i++)
 }
 Console.Error.WriteLine($"joingen: {count} tokens for server ids {string.Join(",", serverIds)} (k = {bits}), key ids {string.Join(",", keyIds)}");
 return 0;
+
+static int QuicCids(JsonElement root, string pool, int count)
+{
+    var c = root.GetProperty("QuicLb").GetProperty("Configs")[0];
+    byte[] key = c.TryGetProperty("Key", out var k) && k.GetString() is { Length: > 0 } hex ? Convert.FromHexString(hex) : [];
+    var config = new Switchyard.Dataplane.Datapath.Quic.QuicLbConfig(c.GetProperty("ConfigId").GetInt32(),
+        c.GetProperty("ServerIdLength").GetInt32(), c.GetProperty("NonceLength").GetInt32(), key);
+    var ids = root.GetProperty("Pools").EnumerateArray()
+        .Where(p => p.GetProperty("Name").GetString() == pool)
+        .SelectMany(p => p.GetProperty("Backends").EnumerateArray())
+        .Where(be => be.TryGetProperty("QuicServerId", out _))
+        .Select(be => be.GetProperty("QuicServerId").GetString()!).ToArray();
+    if (ids.Length == 0) { Console.Error.WriteLine($"joingen: no backend of pool {pool} has a QuicServerId"); return 1; }
+    var minters = ids.Select(id => new QuicLbMinter(config, Convert.FromHexString(id))).ToArray();
+    using var stdout = new StreamWriter(Console.OpenStandardOutput()) { AutoFlush = false };
+    for (int i = 0; i < count; i++) stdout.WriteLine(Convert.ToHexStringLower(minters[i % minters.Length].Mint()));
+    Console.Error.WriteLine($"joingen: {count} QUIC-LB CIDs for server ids {string.Join(",", ids)} under config {config.ConfigId} ({config.Algorithm})");
+    return 0;
+}

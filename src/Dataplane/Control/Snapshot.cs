@@ -97,6 +97,8 @@ public sealed class PoolEntry
     public int[] ServerIdToBackend { get; init; } = [];
     /// <summary>Flows pinned to a backend that is Down, Disabled or Removed: re-steer, or reset.</summary>
     public RemovedFlowPolicy RemovedFlows { get; init; } = RemovedFlowPolicy.Rehash;
+    /// <summary>QUIC-LB: server id -> backend id (null when no backend has a QuicServerId).</summary>
+    public Datapath.Quic.QuicServerIdMap? QuicServerIds { get; init; }
 }
 
 /// <summary>How an MP_JOIN SYN finds the backend of its connection (sources.md, design.md).</summary>
@@ -117,6 +119,8 @@ public readonly record struct VipEntry(string Name, Addr128 Address, ushort Port
     public uint JoinModes { get; init; }
     /// <summary>For an announced port (VIP:P announced by one backend): that backend's id; else -1.</summary>
     public int AnnouncedBackend { get; init; } = -1;
+    /// <summary>QUIC-LB mode: UDP packets whose DCID decodes to a live server id go to that server.</summary>
+    public bool QuicLb { get; init; }
 
     public static uint PackJoinModes(ReadOnlySpan<JoinMode> modes)
     {
@@ -170,4 +174,6 @@ public sealed class DataplaneSnapshot
     public uint LearnedTokenIdleTicks { get; init; } = 600_000;
     /// <summary>Answer an unplaceable join with RST + MP_TCPRST (true) or drop it (false).</summary>
     public bool ResetUnplaceableJoins { get; init; } = true;
+    /// <summary>QUIC-LB configurations by config id (null when none are configured).</summary>
+    public Datapath.Quic.QuicLbConfigSet? QuicLb { get; init; }
 }

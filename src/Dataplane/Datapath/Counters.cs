@@ -32,6 +32,16 @@ public enum GlobalCounter
     FlowResets,          // flows pinned to a gone backend ended by the pool's "reset" policy (RST or drop)
     FromKernel,          // frames the kernel sent through the exception path, transmitted by worker 0 (in TxPackets)
     IdleSleeps,          // idle back-off sleeps (Dataplane.IdleBackoffMicroseconds)
+    // QUIC-LB (UDP VIPs with QuicLb): routed by the decoded server id, or why not (then 4-tuple + Maglev)
+    QuicRoutedByCid,       // DCID decoded to a usable backend's server id: sent there
+    QuicRepinned,          // of those, the 4-tuple was pinned to another backend (a migrated connection): pin moved
+    QuicClientInitial,     // Initial/0-RTT: client-chosen DCID
+    QuicServerOnlyPacket,  // Version Negotiation / Retry (servers send these, never receive them)
+    QuicUnknownVersion,    // long header of a version whose packet types are unknown
+    QuicUnroutableCid,     // config rotation bits 0b111
+    QuicUnknownConfig,     // no configuration at the CID's codepoint
+    QuicCidTooShort,       // long-header DCID shorter than its configuration's CID length
+    QuicUnknownServerId,   // decoded to a server id no usable backend of the pool has
     Count
 }
 

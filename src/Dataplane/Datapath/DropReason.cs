@@ -58,6 +58,10 @@ public enum DropReason : byte
     // like TxQueueFull, drop reasons outside the Dropped outcome.
     ExceptionRateLimited,    // a frame for the kernel beyond the worker's token bucket (ExceptionPath.RatePerSecond)
     ExceptionQueueFull,      // the ring to the kernel was full
+    QuicEmpty,               // QUIC-LB VIP: a UDP datagram without payload
+    QuicLongHeaderTruncated, // QUIC-LB VIP: a long header cut before the end of its DCID (RFC 8999 5.1)
+    QuicShortHeaderTruncated,// QUIC-LB VIP: a short header shorter than 1 + its configuration's CID length
+    QuicDcidTooLong,         // QUIC-LB VIP: a QUIC v1/v2 long header with a DCID longer than 20 octets
     Count
 }
 

@@ -10,6 +10,7 @@ public enum FrameKind : byte
     Steer = 1,     // steer by flow table / Maglev, do not pin a miss
     SteerPin = 2,  // steer and pin: a TCP SYN or a UDP packet
     Join = 3,      // an MP_JOIN SYN to a VIP that steers joins
+    Quic = 4,      // QUIC-LB: a DCID that decoded to a usable backend (Steering/QuicSteering.cs); pin moves to it
 }
 
 /// <summary>What token tracking does after a segment of a learned-token VIP was steered.</summary>

@@ -134,6 +134,7 @@ public sealed class SnapshotCompiler
                 UdpIdleTicks = (uint)pool.UdpIdleTimeoutSeconds * 1000u,
                 ServerIdToBackend = serverIds,
                 RemovedFlows = pool.RemovedFlows,
+                QuicServerIds = QuicLbCompile.ServerIds(pool, ids.AsSpan(k - pool.Backends.Length, pool.Backends.Length)),
             };
         }
 
@@ -150,7 +151,7 @@ public sealed class SnapshotCompiler
             ValueParsers.TryParseAddress(v.Address, out var addr, out _);
             ValueParsers.TryParseProtocol(v.Protocol, out byte proto);
             int pool = poolIndex[v.Pool];
-            vips.Add(new VipEntry(v.Name, addr, (ushort)v.Port, proto, pool) { JoinModes = VipEntry.PackJoinModes(v.Joins) });
+            vips.Add(new VipEntry(v.Name, addr, (ushort)v.Port, proto, pool) { JoinModes = VipEntry.PackJoinModes(v.Joins), QuicLb = v.QuicLb });
             // A VIP is answered on every port (255): clients may arrive on any of them.
             if (vipAddresses.Add(addr)) { local.Add(addr); localPort.Add(255); }
         }
@@ -188,6 +189,7 @@ public sealed class SnapshotCompiler
                 o.Mptcp.TokenKeys.Select(t => { OptionsValidator.TryParseKey(t.Key, out var key); return (t.Id, key); }).ToArray()),
             LearnedTokenIdleTicks = (uint)o.Mptcp.LearnedTokenIdleTimeoutSeconds * 1000u,
             ResetUnplaceableJoins = o.Mptcp.ResetUnplaceableJoins,
+            QuicLb = QuicLbCompile.Configs(o.QuicLb),
         };
         // Backends no longer configured give up their name: one added again later gets a fresh id, so a
         // flow entry or learned token of the old one can never lead to the newcomer.

@@ -14,7 +14,7 @@ namespace Switchyard.Management.Control;
 /// <c>usage: true</c> marks a malformed command (the CLI exits 2), false a refused change (exit 1).
 /// Never throws: any failure becomes an error answer.
 /// </summary>
-public sealed class ControlCommands(ControlPlane control, Func<string>? countersJson = null, Func<(string Path, string[] Args)>? configSource = null)
+public sealed partial class ControlCommands(ControlPlane control, Func<string>? countersJson = null, Func<(string Path, string[] Args)>? configSource = null)
 {
     public const string Syntax = """
         list                                         VIPs and backends: state, weight, counters
@@ -25,6 +25,7 @@ public sealed class ControlCommands(ControlPlane control, Func<string>? counters
         backend disable POOL NAME | backend enable POOL NAME
         backend health POOL NAME up|down [REASON]    set the health state by hand (as a health check would)
         keys list | keys rotate ID HEXKEY | keys remove ID
+        quic list | quic set ID SIDLEN NONCELEN HEXKEY|plain | quic remove ID   QUIC-LB configurations
         reload                                       re-read the configuration file (validated)
         config                                       the running configuration as JSON
         counters                                     the counters JSON
@@ -114,6 +115,7 @@ public sealed class ControlCommands(ControlPlane control, Func<string>? counters
                 var (path, args) = configSource();
                 return Answer(control.Reload(path, args, what: "reload (ctl)"));
             case "keys": return Keys(a);
+            case "quic": return Quic(a); // ControlCommands.Quic.cs
             case "backend": return Backend(a);
             case "bgp":
                 Need(a, 1, 1, "bgp");

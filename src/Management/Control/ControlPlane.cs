@@ -37,7 +37,7 @@ public sealed record ChangeResult(bool Ok, string Message, long Generation, bool
 /// they were. Thread-safety: every public method takes one lock, held only by control code (the
 /// control socket's threads, the host's management loop, health checkers); workers never take it.
 /// </summary>
-public sealed class ControlPlane
+public sealed partial class ControlPlane
 {
     sealed class Runtime
     {

@@ -19,11 +19,14 @@ public static class Metrics
 
     /// <summary>The per-worker global counters exported as switchyard_worker_*; the MPTCP ones are exported
     /// summed as switchyard_mptcp_*.</summary>
-    static bool IsMptcp(GlobalCounter g) => g >= GlobalCounter.MptcpMalformedOptions;
+    static bool IsMptcp(GlobalCounter g) => g >= GlobalCounter.MptcpMalformedOptions && !IsQuic(g);
+    /// <summary>QUIC-LB counters, exported per worker as switchyard_quic_*.</summary>
+    static bool IsQuic(GlobalCounter g) => g >= GlobalCounter.QuicRoutedByCid;
 
     public static string MetricName(GlobalCounter g)
     {
         string s = Snake(g.ToString());
+        if (IsQuic(g)) return "switchyard_quic_" + (s.StartsWith("quic_", StringComparison.Ordinal) ? s[5..] : s) + "_total";
         return IsMptcp(g) ? "switchyard_mptcp_" + (s.StartsWith("mptcp_", StringComparison.Ordinal) ? s[6..] : s) + "_total"
                           : "switchyard_worker_" + s + "_total";
     }
@@ -60,6 +63,15 @@ public static class Metrics
         [GlobalCounter.TokenTableFull] = "Tokens not learned because the table was full.",
         [GlobalCounter.FromKernel] = "Frames the kernel sent through the exception path, transmitted by this worker.",
         [GlobalCounter.IdleSleeps] = "Idle back-off sleeps (Dataplane.IdleBackoffMicroseconds).",
+        [GlobalCounter.QuicRoutedByCid] = "QUIC packets routed by their decoded QUIC-LB server id.",
+        [GlobalCounter.QuicRepinned] = "QUIC packets routed by server id whose 4-tuple was pinned to another backend (migrations); the pin moved.",
+        [GlobalCounter.QuicClientInitial] = "QUIC Initial/0-RTT packets (client-chosen DCID) steered by 4-tuple and Maglev.",
+        [GlobalCounter.QuicServerOnlyPacket] = "QUIC Version Negotiation/Retry packets arriving at a VIP, steered by 4-tuple.",
+        [GlobalCounter.QuicUnknownVersion] = "QUIC long headers of an unknown version, steered by 4-tuple.",
+        [GlobalCounter.QuicUnroutableCid] = "QUIC CIDs marked unroutable (config rotation bits 0b111), steered by 4-tuple.",
+        [GlobalCounter.QuicUnknownConfig] = "QUIC CIDs whose config rotation codepoint has no configuration, steered by 4-tuple.",
+        [GlobalCounter.QuicCidTooShort] = "QUIC long-header DCIDs shorter than their configuration's CID length, steered by 4-tuple.",
+        [GlobalCounter.QuicUnknownServerId] = "QUIC CIDs that decoded to a server id no usable backend has, steered by 4-tuple.",
     };
 
     static string Protocol(byte p) => p switch { 6 => "tcp", 17 => "udp", 0 => "any", _ => p.ToString(CultureInfo.InvariantCulture) };

@@ -35,6 +35,8 @@ public sealed class ApplianceOptions
     public VipOptions[] Vips { get; set; } = [];
     public DataplaneOptions Dataplane { get; set; } = new();
     public MptcpOptions Mptcp { get; set; } = new();
+    /// <summary>QUIC-LB configurations (QuicLbOptions.cs) for UDP VIPs with QuicLb set.</summary>
+    public QuicLbOptions QuicLb { get; set; } = new();
     public RunOptions Run { get; set; } = new();
     public DemoOptions Demo { get; set; } = new();
     public ObservabilityOptions Observability { get; set; } = new();
@@ -55,6 +57,7 @@ public sealed class ApplianceOptions
         c.Vips = [.. Vips.Select(v => v.Copy())];
         c.Dataplane = Dataplane.Copy();
         c.Mptcp = Mptcp.Copy();
+        c.QuicLb = QuicLb.Copy();
         c.Run = Run.Copy();
         c.Demo = Demo.Copy();
         c.Observability = Observability.Copy();
@@ -214,8 +217,11 @@ public sealed class BackendOptions
     /// <summary>Announced-port joins: the VIP port this backend announces (ip mptcp endpoint add VIP port P signal);
     /// every packet to VIP:P goes to this backend.</summary>
     public int? AnnouncedPort { get; set; }
+    /// <summary>QUIC-LB: the server id this backend mints its connection IDs with (hex, as long as a
+    /// QuicLb.Configs entry's ServerIdLength).</summary>
+    public string? QuicServerId { get; set; }
 
-    public BackendOptions Copy() => (BackendOptions)MemberwiseClone();
+    public BackendOptions Copy() => (BackendOptions)MemberwiseClone(); // every property a value or an immutable string
 }
 
 public sealed class VipOptions
@@ -234,6 +240,11 @@ public sealed class VipOptions
     /// <summary>BGP: announce this VIP only while its pool has at least this many serving backends (default: the pool's, then Bgp's).</summary>
     public int? MinHealthyBackends { get; set; }
     public JoinMode[] Joins { get; set; } = [];
+    /// <summary>QUIC-LB mode (UDP VIPs): route QUIC packets whose destination connection ID decodes to a
+    /// backend's QuicServerId to that backend, whatever their 4-tuple (so migrated connections keep their
+    /// server); everything else (Initial/0-RTT, unknown or undecodable CIDs) takes the 4-tuple flow table
+    /// and Maglev like any UDP flow.</summary>
+    public bool QuicLb { get; set; }
 
     public VipOptions Copy()
     {

@@ -281,6 +281,7 @@ public static partial class OptionsValidator
         if (demo.BytesPerConnection < 0) Add("Demo.BytesPerConnection", $"{demo.BytesPerConnection} must be 0 or more");
 
         ValidateMptcp(o, Add);
+        ValidateQuic(o, Add); // QUIC-LB (OptionsValidator.Quic.cs)
         ValidateHealth(o, Add);
         ValidateObservability(o, Add);
         ValidateBgp(o, Add);            // issue 12

@@ -12,8 +12,9 @@ namespace Switchyard.Dataplane.Datapath.Pipeline;
 /// <list type="number">
 /// <item>first pass, <see cref="Classifier"/> (Parsing): parse, VIP, flow hash, MPTCP signalling, prefetches;
 ///   ARP/NDP answered at once by <see cref="Answers"/>;</item>
-/// <item>between the passes, <see cref="JoinSteering.DecryptTokens"/>: the burst's encrypted join tokens in one batch;</item>
-/// <item>second pass: <see cref="JoinSteering"/> or <see cref="FlowSteering"/> (Steering) pick the backend,
+/// <item>between the passes, <see cref="JoinSteering.DecryptTokens"/>: the burst's encrypted join tokens in one batch,
+///   and <see cref="QuicSteering.DecodeCids"/>: the QUIC-LB connection IDs of the burst in one batch;</item>
+/// <item>second pass: <see cref="JoinSteering"/>, <see cref="QuicSteering"/> or <see cref="FlowSteering"/> (Steering) pick the backend,
 ///   <see cref="TokenTracker"/> learns tokens, <see cref="Forwarder"/> (Forwarding) rewrites or encapsulates.</item>
 /// </list>
 /// Reads the snapshot once per burst. No allocation, logging, locks or syscalls (asserted by a test and
@@ -29,6 +30,7 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
     readonly Classifier _classifier;
     readonly JoinSteering _joins;
     readonly FlowSteering _steering;
+    readonly QuicSteering _quic;
     readonly TokenTracker? _tokens;
     readonly Answers _answers;
     readonly Forwarder _forwarder;
@@ -42,6 +44,7 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
         _classifier = new Classifier(_frames, flows, counters, learnedTokens: learned is not null);
         _joins = new JoinSteering(_frames, flows, counters, learned);
         _steering = new FlowSteering(_frames, flows, counters);
+        _quic = new QuicSteering(_frames, flows, counters);
         _tokens = learned is null ? null : new TokenTracker(_frames, learned, counters, flows.Capacity);
         _answers = new Answers(_frames, counters);
         _forwarder = new Forwarder(_frames, counters, _answers);
@@ -49,7 +52,7 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
 
     /// <summary>The worker's cycle budget (Run.StageStampsFile), or null: in the bursts the worker loop stamps
     /// (<see cref="StageBudget.Active"/>), the passes are stamped as <see cref="Stage.Parse"/> (first pass),
-    /// <see cref="Stage.Token"/> (batch decryption) and <see cref="Stage.SteerAndForward"/> (second pass).</summary>
+    /// <see cref="Stage.Token"/> (batch decryption: join tokens and QUIC-LB CIDs) and <see cref="Stage.SteerAndForward"/> (second pass).</summary>
     public StageBudget? Budget { get; set; }
 
     /// <summary>Hand the appliance's own traffic that the dataplane does not answer (BGP, ICMP echo, ARP replies, ...)
@@ -75,7 +78,9 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
         {
             burst.Delta[i] = 0;
             burst.OutLength[i] = burst.Length[i];
-            burst.OutPort[i] = _classifier.Classify(snap, burst.Data[i], burst.Length[i], burst.Segments[i], i, rxPort) switch
+            var c = _classifier.Classify(snap, burst.Data[i], burst.Length[i], burst.Segments[i], i, rxPort);
+            if (c == Classified.Steer && snap.QuicLb is not null) c = _quic.Classify(snap, burst.Data[i], i); // QUIC-LB VIPs
+            burst.OutPort[i] = c switch
             {
                 Classified.Neighbor => _answers.Neighbor(snap, burst, i, rxPort),
                 Classified.ToKernel => Burst.ExceptionPort,
@@ -84,13 +89,19 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
         }
         ulong t1 = stamp ? StageBudget.Now() : 0;
         if (_frames.PendingDecrypts > 0) _joins.DecryptTokens(snap, n);
+        if (_quic.Pending > 0) _quic.DecodeCids(snap);
         ulong t2 = stamp ? StageBudget.Now() : 0;
         for (int i = 0; i < n; i++)
         {
             var kind = _frames.Kind[i];
             if (kind == FrameKind.Done) continue;
             uint idle = 0;
-            int id = kind == FrameKind.Join ? _joins.Steer(snap, i, now) : _steering.Steer(snap, i, now, out idle);
+            int id = kind switch
+            {
+                FrameKind.Join => _joins.Steer(snap, i, now),
+                FrameKind.Quic => _quic.Steer(snap, i, now),
+                _ => _steering.Steer(snap, i, now, out idle),
+            };
             if (id >= 0)
             {
                 if (_tokens is not null && kind != FrameKind.Join && _frames.Action[i] != TokenAction.None)

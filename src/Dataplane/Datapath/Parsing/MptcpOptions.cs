@@ -5,32 +5,7 @@ namespace Switchyard.Dataplane.Datapath.Parsing;
 /// <summary>
 /// Decoder for the MPTCP (TCP option kind 30) options of one TCP segment, RFC 8684 with the
 /// RFC 6824 (v0) forms told apart where the wire allows it. Layouts: RFC 8684 §3 and Appendix A figures.
-/// <para>
-/// Bounds: the walk reads only inside [options, options+length): the kind byte is read only when
-/// p &lt; end, the length byte only when two bytes remain, and an option body only after its length
-/// has been checked against what remains. Wire input never throws; no allocation.
-/// </para>
-/// <para>
-/// Strictness, and where it differs from Linux (<c>mptcp_get_options</c>/<c>mptcp_parse_option</c>):
-/// Linux silently ignores a kind-30 option of the wrong length (the segment goes on as plain TCP);
-/// here it makes the segment <see cref="MptcpParse.Malformed"/>, so the datapath never steers on
-/// half-understood signalling: it counts the segment (GlobalCounter.MptcpMalformedOptions) and forwards it
-/// as plain TCP, which is what the backend's Linux will make of it too.
-/// A broken generic framing (length 0/1, overrun) is Malformed whatever the kind, because no kind-30
-/// option after it could be found. MP_CAPABLE lengths are checked against the TCP flags as Linux does
-/// (SYN 4, SYN/ACK 12, no SYN: 20 without payload, 22 or 24 with; v0: SYN and SYN/ACK 12, ACK 20).
-/// MP_JOIN is stricter than Linux (which tells the phase by length only): length 12 needs SYN without
-/// ACK, 16 SYN+ACK, 24 no SYN. MP_CAPABLE flag and version values (B set, H clear, version 2 on an ACK)
-/// are recorded, not judged: Linux then ignores the option, and <see cref="MptcpInfo.CapAcceptedByLinux"/>
-/// says whether it would. MP_TCPRST is decoded on any segment; Linux acts on it only with RST set.
-/// </para>
-/// <para>
-/// Unassigned subtypes (9..14) and MP_EXPERIMENTAL (15) are ignored, not malformed: Linux ignores them,
-/// and dropping them would break whatever future extension uses them. Their bits are still set in
-/// <see cref="MptcpInfo.Subtypes"/> so they can be counted. An ADD_ADDR with E = 0, an IPVer nibble of
-/// 4 or 6 and a length only v0 uses (8/10 for IPv4, 20/22 for IPv6) is decoded as RFC 6824's form
-/// (<see cref="MptcpInfo.AddAddrV0"/>); every other ADD_ADDR follows the RFC 8684 length table.
-/// </para>
+/// Design (layout, bounds, memory ordering, costs): docs/internals.md, "The MPTCP option parser".
 /// </summary>
 public static unsafe class MptcpOptions
 {

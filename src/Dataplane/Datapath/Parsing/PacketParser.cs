@@ -4,24 +4,7 @@ namespace Switchyard.Dataplane.Datapath.Parsing;
 
 /// <summary>
 /// One-pass parser from an Ethernet frame to <see cref="PacketInfo"/>.
-/// <para>
-/// Bounds: every read is preceded by a check against the frame length (or, above IP, against the
-/// length the IP header declares, which was itself checked against the frame), so the parser never
-/// reads outside [frame, frame+len). Wire input never throws: a malformed frame yields a
-/// <see cref="DropReason"/> and <c>info</c> is then only partly filled and must not be used.
-/// No allocation, no virtual calls; all multi-byte fields are read big-endian explicitly.
-/// </para>
-/// <para>
-/// Known limitations, by design: IPv6 jumbograms (payload length 0 + hop-by-hop) are rejected as
-/// <see cref="DropReason.Ipv6BadPayloadLength"/>, since they cannot fit a single-segment frame;
-/// frames longer than 65535 bytes are parsed as if cut at 65535 (offsets are 16-bit);
-/// the options inside IPv6 hop-by-hop/destination-options headers are not walked (only skipped),
-/// and a hop-by-hop header later than first in the chain is not rejected;
-/// ports of ICMP-quoted packets are extracted for TCP and UDP only; IPv4 quotes must hold the
-/// RFC 792 minimum (inner header + 8 bytes), IPv6 quotes only reach the inner ports (4 bytes).
-/// An IPv6 atomic fragment (offset 0, M clear) is a whole datagram (RFC 6946): not flagged as a
-/// fragment, and its L4 header is checked as strictly as an unfragmented packet's.
-/// </para>
+/// Design (layout, bounds, memory ordering, costs): docs/internals.md, "The packet parser".
 /// </summary>
 public static unsafe class PacketParser
 {

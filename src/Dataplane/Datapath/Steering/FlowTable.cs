@@ -32,22 +32,7 @@ public enum FlowInsert : byte
 /// entries each, compared with one vector compare, expired lazily. Single-threaded by design (each
 /// worker owns its table), so there are no locks and no atomics; nothing allocates after the
 /// constructor.
-///
-/// <para>Key: the 64-bit flow hash from <see cref="FlowHash"/>. The high 32 bits pick the bucket
-/// (Maglev indexes with the low 32, so the two stay independent); the full 64 bits are stored as the
-/// signature, so two flows collide only if their whole 64-bit hashes are equal.</para>
-///
-/// <para>Time: a <c>uint</c> millisecond tick that wraps (every ~49.7 days). An entry is live while
-/// <c>(int)(expires - now) &gt; 0</c>, so <c>idleTicks</c> must be in 1..int.MaxValue (~24.8 days).
-/// <c>expires == 0</c> marks an empty slot; a live entry whose expiry would be 0 stores 1 instead
-/// (1 ms longer), which is what lets signature 0/0 be a valid key.</para>
-///
-/// <para>Known limitation: the wrap-around compare cannot tell "expired 2^31 ms ago" from "expires in
-/// the future", so an entry left untouched for ~24.8 days would look live again. Call
-/// <see cref="ExpireSome"/> regularly so every bucket is swept far more often than that. The packet
-/// path sweeps one bucket per non-empty burst (BurstProcessor.Process): a full pass over the default
-/// 2^18 buckets takes 2^18 bursts, seconds to minutes under traffic; a worker that receives nothing
-/// sweeps nothing (see the README's known limitations).</para>
+/// Design (layout, bounds, memory ordering, costs): docs/internals.md, "The flow table".
 /// </summary>
 public sealed unsafe class FlowTable : IDisposable
 {

@@ -48,59 +48,7 @@ public enum TokenLookup : byte
 /// hence ONE table shared by every worker: several writers and several readers, on the packet path.
 /// No locks, no allocation and no syscalls after the constructor; every state change of a slot is
 /// one <see cref="Interlocked.CompareExchange(ref ulong, ulong, ulong)"/> on its 64-bit word.
-///
-/// <para><b>Layout.</b> A power-of-two array of 64-bit slot words (native, 64-byte aligned, so one
-/// cache line holds 8 slots) and a parallel array of uint "last seen" ticks. A slot word is
-/// <c>token (bits 0-31) | backend id (32-55) | state (56-57) | generation (58-63)</c>; state is
-/// Empty (0, so zeroed memory is an empty table), Live, Collided or Tombstone. Token 0 is an
-/// ordinary key: emptiness lives in the state bits. The generation is bumped every time a slot is
-/// claimed for a new entry, so a CAS prepared against an old occupant fails even when a new
-/// occupant has the same token and backend (ABA needs 64 claims of one slot inside one CAS window).</para>
-///
-/// <para><b>Probing.</b> A token's home slot is a keyed mix of the token (a per-table random seed:
-/// the third ACK's key is chosen by the client, and grinding keys so their tokens share low bits is
-/// cheap, so the slot must not be predictable). Learn, Lookup and Forget look at most
-/// <see cref="ProbeLimit"/> consecutive slots from home (one or two cache lines). A new entry takes
-/// the first Empty or Tombstone slot of its window; if there is none, the expired entry of the
-/// window that has been idle longest; else <see cref="LearnResult.Full"/>. Slots never return to
-/// Empty (Forget and expiry leave a Tombstone that a later learn reuses), so every entry lies before
-/// the first Empty slot of its window and a lookup may stop there.</para>
-///
-/// <para><b>Memory ordering.</b> A claimer writes the slot's tick (<see cref="Volatile.Write(ref uint, uint)"/>)
-/// <em>before</em> the CompareExchange that publishes the word (a full fence); readers read the word
-/// with <see cref="Volatile.Read(ref ulong)"/> (acquire) and only then the tick. So a reader that sees
-/// the new word sees a tick at least as new as the claimer's, and a fresh entry is never judged by
-/// its previous occupant's stale tick and expired by mistake. The word is read atomically (aligned
-/// 64-bit), so a reader never sees a token with another entry's backend. Concurrent learns of one
-/// token could otherwise both claim a slot (two different free slots of the window, when a slot
-/// frees up between their scans); each claimer therefore rescans the whole window after its
-/// CompareExchange. Both claims and both rescans are fenced, so (Dekker) at least one claimer sees
-/// the other's slot, and it merges them by one rule both would apply: the slot nearer home keeps
-/// the entry (turned Collided if the backends differ), the farther one becomes a Tombstone.</para>
-///
-/// <para><b>Ticks are refreshed racily.</b> A refresh is a plain <see cref="Volatile.Write(ref uint, uint)"/>
-/// of the tick (skipped when the tick is already newer), not a CAS on the word: two refreshers
-/// may leave the older of their two "now"s (off by the skew between workers' clocks, a millisecond or
-/// so, against idle timeouts of seconds to minutes), and a refresh that races an expiry of the same
-/// entry can be lost. That needs the entry to have been idle for <c>idleTicks</c> already by the
-/// expirer's clock, i.e. the expiry rule was met; the connection's next learn (its MP_CAPABLE is
-/// retransmitted until acknowledged) or a later join simply finds it absent. Making refresh a CAS
-/// would put a contended atomic on every join and every learn for no gain in the steering result.</para>
-///
-/// <para><b>Time.</b> Ticks are <see cref="Worker.DataplaneClock"/> milliseconds, wrapping; an entry is
-/// expired when <c>(int)(now - lastSeen) &gt;= idleTicks</c>. <c>idleTicks</c> must be in 1..int.MaxValue.
-/// Known limitation (as for the flow table): an entry untouched for ~24.8 days looks fresh again,
-/// so call <see cref="ExpireSome"/> from housekeeping so the whole table is swept far more often.</para>
-///
-/// <para><b>Cost</b> (no benchmark, by construction): Lookup is one hash (a few multiplies), then up to
-/// 8 aligned 8-byte loads in one or two cache lines (usually 1-2 probes at the recommended load) and
-/// one tick load; a hit adds one plain tick store. Learn scans the same window, then one
-/// CompareExchange to claim and a second scan of the (now cached) window; a refresh is a store.
-/// Forget is a scan and one CompareExchange. The shared lines are written only on learn, forget,
-/// refresh and expiry (a handful of times per MPTCP connection), so lookups from different workers
-/// rarely contend. Memory: 12 bytes per slot. Size the table at about twice the expected number of
-/// live learned tokens: with linear probing bounded at 8, <see cref="LearnResult.Full"/> is rare below
-/// half load and grows quickly above it.</para>
+/// Design (layout, bounds, memory ordering, costs): docs/internals.md, "The learned-token table".
 /// </summary>
 public sealed unsafe class LearnedTokenTable : IDisposable
 {

@@ -61,7 +61,36 @@ sealed class NsTcpServer : IDisposable
     /// <summary>Accepts and then never says anything.</summary>
     public static readonly Func<Socket, CancellationToken, Task> Silent = (_, ct) => Task.Delay(Timeout.Infinite, ct);
 
-    /// <summary>Accepts and closes at once.</summary>
+    /// <summary>Reads the request head, then closes without a word: the client sees FIN (every byte it sent was read).</summary>
+    public static readonly Func<Socket, CancellationToken, Task> CloseAfterRequest = async (s, ct) =>
+    {
+        await ReadRequestHead(s, ct);
+        s.Shutdown(SocketShutdown.Both);
+        s.Dispose();
+    };
+
+    /// <summary>Reads the request head, then aborts with SO_LINGER 0: the client sees RST.</summary>
+    public static readonly Func<Socket, CancellationToken, Task> ResetAfterRequest = async (s, ct) =>
+    {
+        await ReadRequestHead(s, ct);
+        s.LingerState = new LingerOption(true, 0);
+        s.Dispose();
+    };
+
+    static async Task ReadRequestHead(Socket s, CancellationToken ct)
+    {
+        var buf = new byte[4096];
+        int have = 0;
+        while (have < buf.Length && buf.AsSpan(0, have).IndexOf("\r\n\r\n"u8) < 0)
+        {
+            int n = await s.ReceiveAsync(buf.AsMemory(have), SocketFlags.None, ct);
+            if (n == 0) return;
+            have += n;
+        }
+    }
+
+    /// <summary>Accepts and closes at once (for connect-only probes: whether the client sees FIN or RST afterwards
+    /// depends on whether it had sent anything before the close).</summary>
     public static readonly Func<Socket, CancellationToken, Task> Close = (s, _) => { s.Dispose(); return Task.CompletedTask; };
 
     public void Dispose()

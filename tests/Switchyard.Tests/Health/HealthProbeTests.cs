@@ -56,7 +56,10 @@ public class HealthProbeTests(HealthTopology fixture) : IClassFixture<HealthTopo
             Assert.Equal(ProbeOutcome.Ok("connected"), await prober.ProbeAsync(Tcp(B1.V6!, 8081), default));
             WaitUntil(() => peers.Count == 2, "two accepted connections");
             // Both came from the management leg's addresses (the configured source), not from some other address.
-            Assert.Equal([$"[::ffff:{Mgmt}]", $"[{T.Management!.V6}]"], peers.Select(p => ((IPEndPoint)p).Address).Select(a => $"[{a}]"));
+            // The server hands every accepted connection to its own task, so the two handlers may record their peers in
+            // either order: compare the set, sorted.
+            Assert.Equal(new[] { $"[::ffff:{Mgmt}]", $"[{T.Management!.V6}]" }.Order(StringComparer.Ordinal),
+                peers.Select(p => $"[{((IPEndPoint)p).Address}]").Order(StringComparer.Ordinal));
         }
         Assert.Equal(ProbeOutcome.Fail("connect refused"), await prober.ProbeAsync(spec, default));
         // The backend learnt the management address from the management leg (the kernel answers ARP for it there
@@ -110,7 +113,12 @@ public class HealthProbeTests(HealthTopology fixture) : IClassFixture<HealthTopo
         var huge = await With(NsTcpServer.Respond("HTTP/1.1 200 " + new string('x', 10_000)), 8095);
         Assert.Equal(ProbeOutcome.Fail($"no HTTP status line in the first {SocketProber.MaxStatusLineBytes} bytes"), huge);
         Assert.Equal(ProbeOutcome.Fail("timeout 400 ms"), await With(NsTcpServer.Silent, 8096, timeoutMs: 400));
-        Assert.Equal(ProbeOutcome.Fail("connection closed without a response"), await With(NsTcpServer.Close, 8097));
+        // A server that closes without answering: after reading the request it sends FIN ("closed without a response");
+        // closing with the request still unread, or with SO_LINGER 0, it sends RST instead (RFC 1122 4.2.2.13), which
+        // the probe reports as a reset. Closing at accept time would race the request (FIN or RST depending on whether
+        // the request had arrived), so each case is made explicit.
+        Assert.Equal(ProbeOutcome.Fail("connection closed without a response"), await With(NsTcpServer.CloseAfterRequest, 8097));
+        Assert.Equal(ProbeOutcome.Fail("connection reset"), await With(NsTcpServer.ResetAfterRequest, 8099));
         Assert.Equal(ProbeOutcome.Fail("connect refused"), await prober.ProbeAsync(new ProbeSpec("http", B2.V4!, 8098, 3000, Mgmt), default));
     }
 

@@ -38,6 +38,10 @@ const char *sy_strerror(int32_t err) { return rte_strerror(err < 0 ? -err : err)
 
 int32_t sy_eal_cleanup(void) { return rte_eal_cleanup(); }
 
+const char *sy_runtime_dir(void) { return rte_eal_get_runtime_dir(); }
+
+int32_t sy_is_primary(void) { return rte_eal_process_type() == RTE_PROC_PRIMARY; }
+
 uint32_t sy_socket_count(void) { return rte_socket_count(); }
 
 int32_t sy_socket_id_by_idx(uint32_t idx) { return rte_socket_id_by_idx(idx); }

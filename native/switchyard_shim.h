@@ -58,6 +58,10 @@ SY_EXPORT int32_t sy_errno(void);
 SY_EXPORT const char *sy_strerror(int32_t err);
 /* rte_eal_cleanup. Returns 0, or a negative errno. */
 SY_EXPORT int32_t sy_eal_cleanup(void);
+/* rte_eal_get_runtime_dir: this process's runtime directory (/var/run/dpdk/<file-prefix> for root). */
+SY_EXPORT const char *sy_runtime_dir(void);
+/* 1 when this process is the primary DPDK process (rte_eal_process_type() == RTE_PROC_PRIMARY). */
+SY_EXPORT int32_t sy_is_primary(void);
 /* rte_socket_count: number of NUMA sockets DPDK detected (>= 1). */
 SY_EXPORT uint32_t sy_socket_count(void);
 /* rte_socket_id_by_idx: the socket id of the idx-th detected socket, or -1 (sy_errno() = EINVAL). */

@@ -48,6 +48,8 @@ public static unsafe partial class Shim
     [LibraryImport(Library)] public static partial int sy_errno();
     [LibraryImport(Library)] public static partial byte* sy_strerror(int err);
     [LibraryImport(Library)] public static partial int sy_eal_cleanup();
+    [LibraryImport(Library)] public static partial byte* sy_runtime_dir();
+    [LibraryImport(Library)] public static partial int sy_is_primary();
     [LibraryImport(Library)] public static partial uint sy_socket_count();
     [LibraryImport(Library)] public static partial int sy_socket_id_by_idx(uint idx);
     [LibraryImport(Library)] public static partial uint sy_lcore_id();

@@ -80,6 +80,8 @@ public sealed partial class ApplianceHost
         finally
         {
             foreach (var e in Dpdk.StopAndCloseAll()) Log($"port shutdown: {e.Message}");
+            // DPDK 22.11 leaves /var/run/dpdk/<file-prefix> behind at exit: the primary removes its own.
+            if (RuntimeDirectory.RemoveOwn(Log) is { } removed) Log($"removed DPDK's runtime directory {removed}");
         }
     }
 

@@ -34,5 +34,7 @@ public sealed class DemoCommandTests(ITestOutputHelper output)
         foreach (var backend in new[] { "web-1", "web-2", "web-3" }) Assert.Contains(backend, r.StdOut);
         Assert.Contains("Drops by reason:", r.StdOut);
         Namespaces.AssertNoneWithPrefix(prefix);
+        // The appliance removes DPDK's runtime directory of its file prefix when it stops.
+        Assert.False(Directory.Exists($"/var/run/dpdk/demo-{prefix}"), $"/var/run/dpdk/demo-{prefix} left behind");
     }
 }

@@ -46,7 +46,10 @@ public sealed class ClusterBgpTests(ITestOutputHelper output)
         var p4 = bgp["prefixes"]!.AsArray().Single(p => p!["prefix"]!.ToString() == "203.0.113.10/32")!;
         Assert.False(p4["announced"]!.GetValue<bool>());
         Assert.Contains("2 serving backend(s), fewer than MinHealthyBackends 3", p4["reason"]!.ToString());
-        Assert.Contains(bgp["sessions"]!.AsArray(), s => s!["neighbor"]!.ToString() == "10.77.0.1" && s["state"]!.ToString() == "established");
+        // The session list is refreshed once a second and a 3-second hold time can flap on a loaded host: wait for the
+        // session to show established (withdrawn by an UPDATE, the session itself stays up) rather than sampling once.
+        WaitFor(() => ApplianceCtl.Result(sock, "bgp"), s => s["sessions"]!.AsArray().Any(x => x!["neighbor"]!.ToString() == "10.77.0.1" && x["state"]!.ToString() == "established")
+            && s["prefixes"]!.AsArray().Any(x => x!["prefix"]!.ToString() == "203.0.113.10/32" && !x["announced"]!.GetValue<bool>()), "session established while 203.0.113.10 stays withdrawn");
 
         ApplianceCtl.Result(sock, "backend", "enable", "web", "b2");
         var back = t.WaitForNextHops(ClusterTopology.VipV4, h => Only(h, 0, 1), RouteTimeout, "a0 announced again");

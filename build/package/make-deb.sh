@@ -7,7 +7,8 @@
 # ROOT: the repository; PUBLISH_DIR: `dotnet publish -r linux-x64 --self-contained` of src/Management (with the
 # native shim); the mptcpd plugin comes from ROOT/native/build. Writes OUT_DIR/switchyard_VERSION_amd64.deb.
 set -eu
-root=$1 publish=$2 version=$3 out=$4 work=$5/deb
+abs() { mkdir -p "$1" && (cd "$1" && pwd); }
+root=$(abs "$1") publish=$(abs "$2") version=$3 out=$(abs "$4") work=$(abs "$5")/deb
 pkgdir="$root/build/package"
 
 stage="$work/debian/switchyard"
@@ -42,6 +43,7 @@ find "$lib" -type f -name '*.so' -exec chmod 644 {} +
 find "$lib" -type f -name '*.so' -exec strip --strip-unneeded --remove-section=.comment --remove-section=.note {} +
 find "$lib" -type f -name '*.dll' -exec chmod 644 {} +
 find "$lib" -type f -name '*.json' -exec chmod 644 {} +
+chmod 755 "$lib/switchyard" "$lib/createdump"
 
 # Configuration (conffiles), units, documentation, man page.
 install -D -m 644 "$pkgdir/appliance.json" "$stage/etc/switchyard/appliance.json"

@@ -35,15 +35,15 @@ start=$(date +%s)
 wait_for_lock() {
   said=""
   while holder=$(lock_holder); [ -n "$holder" ]; do
+    if [ -z "$said" ]; then
+      echo "install-deps.sh: waiting for the apt/dpkg lock, held by $holder (at most ${wait_max} s)" >&2
+      said=1
+    fi
     waited=$(( $(date +%s) - start ))
     if [ "$waited" -ge "$wait_max" ]; then
       echo "install-deps.sh: gave up after ${waited} s: the apt/dpkg lock is still held by $holder;" \
            "let it finish (or stop it), then run this again (SWITCHYARD_APT_LOCK_WAIT sets the wait)" >&2
       exit 1
-    fi
-    if [ -z "$said" ]; then
-      echo "install-deps.sh: waiting for the apt/dpkg lock, held by $holder (at most ${wait_max} s)" >&2
-      said=1
     fi
     sleep 2
   done

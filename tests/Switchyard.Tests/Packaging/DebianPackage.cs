@@ -7,7 +7,7 @@ namespace Switchyard.Tests.Packaging;
 /// <summary>
 /// The Debian package under test, built once per test run with the build's own target (./build.sh package), or
 /// the file named by SWITCHYARD_DEB when a build step already made it. Building costs a self-contained publish
-/// and an xz-compressed archive (the time is printed by the tests that use it).
+/// and a gzip-compressed archive (`./build.sh package` makes xz: same contents, minutes more); the time is printed.
 /// </summary>
 public sealed class DebianPackage
 {
@@ -38,7 +38,8 @@ public sealed class DebianPackage
         string? deb = Environment.GetEnvironmentVariable("SWITCHYARD_DEB");
         if (string.IsNullOrEmpty(deb))
         {
-            var r = ProcessRunner.Run("dotnet", ["msbuild", System.IO.Path.Combine(root, "build", "Build.proj"), "-nologo", "-v:m", "-t:Package"],
+            // gzip instead of xz: the same files, archived in seconds instead of minutes.
+            var r = ProcessRunner.Run("dotnet", ["msbuild", System.IO.Path.Combine(root, "build", "Build.proj"), "-nologo", "-v:m", "-t:Package", "-p:PackageCompression=gzip"],
                 TimeSpan.FromMinutes(10), workingDirectory: root);
             if (r.ExitCode != 0) throw new InvalidOperationException(r.Describe("./build.sh package"));
             var debs = Directory.GetFiles(System.IO.Path.Combine(root, "artifacts"), "switchyard_*_amd64.deb");

@@ -31,11 +31,23 @@ public static class CtlClient
         Exit codes: 0 ok, 1 refused or failed (message on stderr), 2 usage.
         """;
 
+    /// <summary>The first words of the commands (ControlCommands.Syntax) and watch: anything else is a usage error
+    /// (exit 2) found before the socket is tried.</summary>
+    static readonly string[] Commands = [.. ControlCommands.Syntax.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+        .Select(l => l.Split(' ')[0]).Append("watch").Distinct()];
+
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
         string socket = ControlOptions.DefaultSocket;
-        bool json = false;
+        // --json is known before any error is reported, wherever it stands among the options.
+        bool json = args.TakeWhile(a => a.StartsWith('-')).Contains("--json");
         var words = new List<string>();
+        int Fail(bool usage, string message)
+        {
+            if (json) stderr.WriteLine(new JsonObject { ["ok"] = false, ["usage"] = usage, ["error"] = message }.ToJsonString(Indented));
+            else stderr.WriteLine($"switchyard ctl: {message}");
+            return usage ? 2 : 1;
+        }
         for (int i = 0; i < args.Length; i++)
         {
             string a = args[i];
@@ -45,17 +57,19 @@ public static class CtlClient
                 case "-h" or "--help": stdout.WriteLine(Usage); return 0;
                 case "--json": json = true; break;
                 case "--socket" or "-s":
-                    if (i + 1 >= args.Length) { stderr.WriteLine("switchyard ctl: --socket needs a path"); return 2; }
+                    if (i + 1 >= args.Length) return Fail(true, "--socket needs a path");
                     socket = args[++i];
                     break;
                 default:
                     if (a.StartsWith("--socket=", StringComparison.Ordinal)) { socket = a["--socket=".Length..]; break; }
-                    if (a.StartsWith('-')) { stderr.WriteLine($"switchyard ctl: unknown option '{a}' (see --help)"); return 2; }
+                    if (a.StartsWith('-')) return Fail(true, $"unknown option '{a}' (see switchyard ctl --help)");
                     words.Add(a);
                     break;
             }
         }
-        if (words.Count == 0) { stderr.WriteLine("switchyard ctl: no command (see switchyard ctl --help)"); return 2; }
+        if (words.Count == 0) return Fail(true, "no command (see switchyard ctl --help)");
+        if (!Commands.Contains(words[0]))
+            return Fail(true, $"unknown command '{words[0]}'; the commands are: {string.Join(", ", Commands)} (see switchyard ctl --help)");
         try
         {
             using var conn = new Connection(socket);
@@ -65,15 +79,29 @@ public static class CtlClient
         }
         catch (SocketException e)
         {
-            stderr.WriteLine($"switchyard ctl: cannot reach the control socket {socket}: {e.Message} " +
-                "(is the appliance running, with this Control.Socket? see --socket)");
-            return 1;
+            return Fail(false, Unreachable(socket, e));
         }
         catch (IOException e)
         {
-            stderr.WriteLine($"switchyard ctl: control socket {socket}: {e.Message}");
-            return 1;
+            return Fail(false, $"control socket {socket}: {e.Message}");
         }
+    }
+
+    /// <summary>Why the control socket cannot be reached, in the operator's words (the socket error alone, e.g.
+    /// "Cannot assign requested address" for a missing file, says nothing useful).</summary>
+    static string Unreachable(string socket, SocketException e)
+    {
+        string hint = "(is the appliance running, with this Control.Socket? see --socket)";
+        if (!File.Exists(socket) && !Directory.Exists(socket))
+            return $"no appliance is listening on {socket} (socket file missing) {hint}";
+        if ((File.GetAttributes(socket) & FileAttributes.Directory) != 0)
+            return $"{socket} is a directory, not the appliance's control socket";
+        return e.SocketErrorCode switch
+        {
+            SocketError.ConnectionRefused => $"no appliance is listening on {socket} (the socket file is there but nobody accepts: left by a process that is gone?) {hint}",
+            SocketError.AccessDenied => $"permission denied on {socket} (the control socket is for root only: run as root)",
+            _ => $"cannot reach the control socket {socket}: {e.Message} {hint}",
+        };
     }
 
     /// <summary>One connection to the control socket; requests and answers are single lines.</summary>
@@ -102,7 +130,7 @@ public static class CtlClient
         public void Dispose() { _reader.Dispose(); _stream.Dispose(); }
     }
 
-    static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+    static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     static int Print(List<string> words, JsonObject answer, bool json, TextWriter stdout, TextWriter stderr)
     {

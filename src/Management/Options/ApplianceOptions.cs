@@ -167,6 +167,7 @@ public sealed class PoolOptions
     /// <summary>"l2dsr", "ipip", "gue" or "gre".</summary>
     public ForwardingMode Forwarding { get; set; } = ForwardingMode.L2Dsr;
     /// <summary>GUE destination UDP port.</summary>
+    [ValueRange("1..65535")]
     public int GuePort { get; set; } = 6080;
     /// <summary>Outer IPv4 source prefix for encapsulation (CIDR); the host bits come from the flow hash,
     /// so a backend's receive side spreads flows over its queues.</summary>
@@ -216,6 +217,7 @@ public sealed class BackendOptions
     public int? ServerId { get; set; }
     /// <summary>Announced-port joins: the VIP port this backend announces (ip mptcp endpoint add VIP port P signal);
     /// every packet to VIP:P goes to this backend.</summary>
+    [ValueRange("1..65535")]
     public int? AnnouncedPort { get; set; }
     /// <summary>QUIC-LB: the server id this backend mints its connection IDs with (hex, as long as a
     /// QuicLb.Configs entry's ServerIdLength).</summary>
@@ -229,6 +231,7 @@ public sealed class VipOptions
     public string Name { get; set; } = "";
     public string Address { get; set; } = "";
     /// <summary>0 = every port of the address.</summary>
+    [ValueRange("1..65535, or 0 for every port")]
     public int Port { get; set; }
     /// <summary>"tcp", "udp" or "any" ("any" requires Port 0).</summary>
     public string Protocol { get; set; } = "tcp";

@@ -121,6 +121,7 @@ public static class CtlClient
             case "list": stdout.Write(FormatList(result!.AsObject(), null, 0)); break;
             case "config" or "counters": stdout.WriteLine(result!.ToJsonString(Indented)); break;
             case "bgp": stdout.Write(Switchyard.Management.Bgp.BgpText.Format(result!.AsObject())); break;
+            case "cluster": stdout.Write(Switchyard.Management.Cluster.ClusterText.Format(result!.AsObject())); break;
             case "keys" when result is not null:
                 stdout.WriteLine($"server id bits: {result["serverIdBits"]}; key ids: {string.Join(", ", result["keyIds"]!.AsArray().Select(x => x!.ToString()))}");
                 break;

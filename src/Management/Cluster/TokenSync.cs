@@ -64,6 +64,7 @@ public sealed class TokenSync : IDisposable
     Socket? _socket;
     Thread? _sender, _receiver;
     volatile bool _stop;
+    volatile bool _receiverStarted; // by the send thread, once the socket is bound
     volatile BackendNames _current = BackendNames.Empty;
     readonly Stopwatch _clock = Stopwatch.StartNew();
     readonly Counters _c = new();
@@ -143,7 +144,7 @@ public sealed class TokenSync : IDisposable
         while (!_stop)
         {
             if (_socket is null && !TryBind()) { Thread.Sleep(100); continue; }
-            if (_receiver is { ThreadState: System.Threading.ThreadState.Unstarted }) _receiver.Start();
+            if (!_receiverStarted) { _receiver!.Start(); _receiverStarted = true; }
             long now = _clock.ElapsedMilliseconds;
             budget = Math.Min(_o.MaxDatagramsPerSecond, budget + (now - budgetAt) * _o.MaxDatagramsPerSecond / 1000.0);
             budgetAt = now;
@@ -455,7 +456,7 @@ public sealed class TokenSync : IDisposable
             ["resyncs"] = Read(ref _c.Resyncs), ["hellosSent"] = Read(ref _c.HellosSent), ["hellosReceived"] = Read(ref _c.HellosReceived),
             ["propagationUs"] = new JsonObject
             {
-                ["samples"] = delays.Length, ["p50"] = Percentile(delays, 50), ["p99"] = Percentile(delays, 99),
+                ["samples"] = (long)delays.Length, ["p50"] = Percentile(delays, 50), ["p99"] = Percentile(delays, 99),
                 ["max"] = delays.Length == 0 ? 0 : delays[^1],
             },
             ["peers"] = new JsonArray([.. _peers.Select(p => (JsonNode)new JsonObject
@@ -475,7 +476,7 @@ public sealed class TokenSync : IDisposable
     {
         _stop = true;
         _sender?.Join(TimeSpan.FromSeconds(2));
-        if (_receiver is { ThreadState: not System.Threading.ThreadState.Unstarted }) _receiver.Join(TimeSpan.FromSeconds(2));
+        if (_receiverStarted) _receiver!.Join(TimeSpan.FromSeconds(2));
         _socket?.Dispose();
     }
 }

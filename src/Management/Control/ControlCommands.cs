@@ -229,6 +229,10 @@ public sealed partial class ControlCommands(ControlPlane control, Func<string>? 
                 ["drainDeadline"] = b.DrainDeadline?.ToString("O", CultureInfo.InvariantCulture),
                 ["packets"] = b.Packets, ["bytes"] = b.Bytes, ["newFlows"] = b.NewFlows,
             });
-        return new JsonObject { ["generation"] = snap.Generation, ["vips"] = vips, ["backends"] = backends };
+        // Issue 12, item 3: a digest of each pool's Maglev table (by backend name), equal on appliances that agree.
+        var pools = new JsonArray();
+        foreach (var p in snap.Pools)
+            pools.Add(new JsonObject { ["name"] = p.Name, ["maglevSize"] = p.Maglev.Length, ["digest"] = MaglevDigest.Of(snap, p) });
+        return new JsonObject { ["generation"] = snap.Generation, ["vips"] = vips, ["backends"] = backends, ["pools"] = pools };
     }
 }

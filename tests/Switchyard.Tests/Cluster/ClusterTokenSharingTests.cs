@@ -126,6 +126,15 @@ public sealed class ClusterTokenSharingTests(ITestOutputHelper output)
         Assert.Contains("switchyard_cluster_propagation_seconds{quantile=\"0.99\"}", metrics.StdOut);
         Assert.Contains("switchyard_cluster_rejected_total{reason=\"bad_mac\"} 0", metrics.StdOut);
 
+        // Issue 12, item 3 on the real cluster: one change through `ctl --socket ... --socket ...`, each appliance's
+        // generation and Maglev digest reported, the digests equal.
+        string[] sockets = [.. Enumerable.Range(0, Appliances).SelectMany(i => new[] { "--socket", t.ControlSocket(i) })];
+        var o = new StringWriter(); var e = new StringWriter();
+        int code = Switchyard.Management.Control.CtlClient.Run([.. sockets, "backend", "set", "web", "b2", "weight", "2"], o, e);
+        Log("ctl fan-out: " + o.ToString().TrimEnd());
+        Assert.True(code == 0, o.ToString() + e.ToString());
+        Assert.Contains($"every pool's Maglev digest agrees on the {Appliances} appliances", o.ToString());
+
         // ---- sharing off: the same appliances restarted without the Cluster section, the same traffic.
         for (int i = 0; i < Appliances; i++) t.Appliance(i)!.Stop(TimeSpan.FromSeconds(60));
         StartAll(t, sharing: false);

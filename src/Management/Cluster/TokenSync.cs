@@ -263,6 +263,7 @@ public sealed class TokenSync : IDisposable
             if (Interlocked.Increment(ref _c.SendErrors) <= 5) _log($"cluster: send to {p.Endpoint}: {e.SocketErrorCode} ({e.Message})");
             return false;
         }
+        catch (ObjectDisposedException) { return false; }
     }
 
     bool TryBind()
@@ -271,7 +272,10 @@ public sealed class TokenSync : IDisposable
         try
         {
             s.ReceiveBufferSize = 4 << 20;
-            s.ReceiveTimeout = 200;
+            // Non-blocking: a send never waits (a full socket buffer, e.g. datagrams queued behind an unresolved
+            // neighbour while a peer is down or this appliance stops, refuses the datagram, counted; the resync
+            // repairs), so the threads always stop promptly. The receiver polls with a timeout instead.
+            s.Blocking = false;
             s.Bind(_listen);
             _socket = s;
             _log($"cluster: bound {_listen}");
@@ -295,7 +299,11 @@ public sealed class TokenSync : IDisposable
         while (!_stop)
         {
             int n;
-            try { n = _socket!.ReceiveFrom(buffer, ref from); }
+            try
+            {
+                if (!_socket!.Poll(200_000, SelectMode.SelectRead)) continue;
+                n = _socket.ReceiveFrom(buffer, ref from);
+            }
             catch (SocketException e) when (e.SocketErrorCode is SocketError.TimedOut or SocketError.WouldBlock or SocketError.Interrupted) { continue; }
             catch (Exception e) when (e is SocketException or ObjectDisposedException) { if (_stop) return; Thread.Sleep(10); continue; }
             Receive(buffer.AsSpan(0, n), (IPEndPoint)from);
@@ -472,8 +480,10 @@ public sealed class TokenSync : IDisposable
 
     static long Read(ref long x) => Volatile.Read(ref x);
 
+    /// <summary>Stops both threads (each within about 200 ms) and closes the socket; idempotent. The counters stay readable.</summary>
     public void Dispose()
     {
+        if (_stop) return;
         _stop = true;
         _sender?.Join(TimeSpan.FromSeconds(2));
         if (_receiverStarted) _receiver!.Join(TimeSpan.FromSeconds(2));

@@ -164,6 +164,7 @@ public sealed partial class ApplianceHost
         using var services = Services.Start(this, control, workers, ports);
         RunUntilStopped(control, workers, services, stop, reason);
         Log($"stopping ({reason})");
+        tokenSync?.Dispose(); // the exchange stops first, while the exception path still carries its last datagrams
         services.StopControlSocket(); // no changes while stopping
         return StopWorkers(workers, services.Views, ports);
     }

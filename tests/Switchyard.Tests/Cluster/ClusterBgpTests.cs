@@ -42,11 +42,12 @@ public sealed class ClusterBgpTests(ITestOutputHelper output)
         var withdrawn = t.WaitForNextHops(ClusterTopology.VipV4, h => Only(h, 1), RouteTimeout, "a0 withdrawn (2 of 3 backends)");
         t.WaitForNextHops(ClusterTopology.VipV6, h => Only(h, 1), RouteTimeout, "a0 withdrawn (IPv6)");
         output.WriteLine($"backend disabled -> router dropped a0 after {withdrawn.TotalMilliseconds:F0} ms");
-        var bgp = ApplianceCtl.Result(sock, "bgp");
+        // The session list in `ctl bgp` is refreshed from gobgpd once a second: wait for it rather than read it once.
+        var bgp = WaitFor(() => ApplianceCtl.Result(sock, "bgp"), s => s["sessions"]!.AsArray()
+            .Any(x => x!["neighbor"]!.ToString() == "10.77.0.1" && x["state"]!.ToString() == "established"), "session with the router shown established");
         var p4 = bgp["prefixes"]!.AsArray().Single(p => p!["prefix"]!.ToString() == "203.0.113.10/32")!;
         Assert.False(p4["announced"]!.GetValue<bool>());
         Assert.Contains("2 serving backend(s), fewer than MinHealthyBackends 3", p4["reason"]!.ToString());
-        Assert.Contains(bgp["sessions"]!.AsArray(), s => s!["neighbor"]!.ToString() == "10.77.0.1" && s["state"]!.ToString() == "established");
 
         ApplianceCtl.Result(sock, "backend", "enable", "web", "b2");
         var back = t.WaitForNextHops(ClusterTopology.VipV4, h => Only(h, 0, 1), RouteTimeout, "a0 announced again");

@@ -169,6 +169,7 @@ public static class Metrics
         PortFamily(w, ports, "tx_errors", "Failed transmits (DPDK oerrors).", p => p.TxErrors);
         PortFamily(w, ports, "rx_nombuf", "Receive mbuf allocation failures (DPDK rx_nombuf).", p => p.RxNoMbuf);
         if (src.Bgp is { } bgp) Bgp.BgpMetrics.Write(w, bgp());
+        if (src.Cluster?.Invoke() is { } cluster) Management.Cluster.ClusterMetrics.Write(w, cluster);
         return w.ToString();
     }
 

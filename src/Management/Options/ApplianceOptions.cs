@@ -44,6 +44,8 @@ public sealed class ApplianceOptions
     // ---- issue 12: scale-out (BgpOptions.cs)
     public BgpOptions Bgp { get; set; } = new();
     public ExceptionPathOptions ExceptionPath { get; set; } = new();
+    /// <summary>Learned tokens shared between the appliances of a cluster (ClusterOptions.cs).</summary>
+    public ClusterOptions Cluster { get; set; } = new();
 
     /// <summary>A deep copy: the control plane edits copies, never the running configuration.</summary>
     public ApplianceOptions Copy()
@@ -64,6 +66,7 @@ public sealed class ApplianceOptions
         c.Control = Control.Copy();
         c.Bgp = Bgp.Copy();
         c.ExceptionPath = ExceptionPath.Copy();
+        c.Cluster = Cluster.Copy();
         return c;
     }
 }

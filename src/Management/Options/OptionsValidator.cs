@@ -291,6 +291,7 @@ public static partial class OptionsValidator
         ValidateBgp(o, Add);            // issue 12
         ValidateExceptionPath(o, Add);  // issue 12
         ValidateIdleBackoff(o, Add);    // issue 12
+        ValidateCluster(o, Add);        // issue 12, item 2
         return e;
     }
 

@@ -1,6 +1,6 @@
 #!/bin/sh
 # POSIX twin of build.ps1: both only forward to build/Build.proj, which holds the build logic.
-# Usage: ./build.sh [deps|native|build|test|run|publish|bench|clean] [-p:Property=Value ...]
+# Usage: ./build.sh [deps|native|build|test|run|publish|bench|load|pktgen|clean] [-p:Property=Value ...]
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 target=${1:-build}

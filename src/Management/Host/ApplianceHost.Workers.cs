@@ -21,7 +21,7 @@ public sealed partial class ApplianceHost
         foreach (var plan in plans)
         {
             var counters = new WorkerCounters(_o.Dataplane.MaxVips, _o.Dataplane.MaxBackends);
-            var processor = new BurstProcessor(snapshots, new FlowTable(_o.Dataplane.FlowTableEntries), counters, learned) { ExceptionPath = _o.ExceptionPath.Enabled };
+            var processor = new BurstProcessor(snapshots, new FlowTable(_o.Dataplane.FlowTableEntries), counters, learned) { ExceptionPath = _o.ExceptionPath.Enabled, FloodGuardNewFlowsPerSecond = _o.Dataplane.FloodGuardNewFlowsPerSecond };
             var rx = plan.Queues.Select(q => new RxQueueRef((byte)ports.Indexes[q.Port], (ushort)q.Queue)).ToArray();
             var tx = Enumerable.Repeat((ushort)plan.TxQueue, portCount).ToArray();
             // Run.ForwardOnly: the cycle budget's floor (same loop and ports, trivial handler). Run.StageStampsFile: stamps.

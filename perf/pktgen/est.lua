@@ -12,7 +12,8 @@ sy.ipv4_ranges(sy.tcp_port)
 if sy.wait_links() then
   -- Open the flows: one SYN per client address (the range wraps after the last one).
   sy.tcp_flags("syn")
-  sy.trial(sy.rate, sy.flows_in_range())
+  local tx, rx = sy.trial(sy.rate, sy.flows_in_range())
+  sy.emit(string.format("mix=est-open mode=open sent=%d received=%d", tx, rx))
   sy.tcp_flags("ack")
   sy.run("est", 64)
 end

@@ -97,7 +97,9 @@ EOF
 fi
 
 # ---- the targets: the appliance or testpmd io as memif server on both ports ----------------------
-vdev() { echo "net_memif$1,role=$2,id=0,socket=$work/$3.sock,socket-abstract=no"; }
+# rsize=12: 4096-slot rings, so that a process descheduled for some milliseconds on a shared machine
+# does not overflow the ring it should drain (DPDK 22.11 default: 1024).
+vdev() { echo "net_memif$1,role=$2,id=0,socket=$work/$3.sock,socket-abstract=no,rsize=${MEMIF_RSIZE:-12}"; }
 start_switchyard() { # TAG [extra switchyard args...]
   local tag=$1; shift
   rm -f "$work/in.sock" "$work/out.sock" "$work/counters-$tag.json"
@@ -166,3 +168,111 @@ if [ "$smoke" = 1 ]; then
   echo "pcap_mixes=$pcapmixes pcap_frames=$total" >> "$work/res-smoke.txt"
   exit 0
 fi
+
+# ---- zero-loss throughput (and latency) per mix, testpmd io and the appliance on the same path -----
+mode_env=(SY_MODE=search "SY_TRIAL_SECONDS=$trial" "SY_SEARCH_STEPS=$steps" "SY_LATENCY=$latency")
+avgframe() { python3 -c "import sys; d=open(sys.argv[1],'rb').read(); n=b=0; o=24
+while o < len(d): l=int.from_bytes(d[o+8:o+12],'little'); o+=16+l; n+=1; b+=l
+print(round(b/n)+4)" "$1"; }  # pktgen counts frame sizes with the 4-byte CRC
+groups=()
+[ -n "$range_scripts" ] && groups+=(range)
+for m in ${pcapmixes//,/ }; do groups+=("pcap:$m"); done
+[ "$flood" = 1 ] && [[ ",$targets," == *,switchyard,* ]] && groups+=(flood flood-guard)
+for t in ${targets//,/ }; do
+  for g in "${groups[@]}"; do
+    [[ "$g" == flood* ]] && [ "$t" != switchyard ] && continue
+    tag="$t-${g#pcap:}"
+    la=$(loadavg)
+    echo "run.sh: $tag: load $la" >&2
+    extra=()
+    # The flood: the smallest flow table (1024 entries), a control socket for the backend change, and
+    # for flood-guard the flood guard at ${FLOOD_GUARD:-1000} new flows per second.
+    [[ "$g" == flood* ]] && extra=(--Dataplane:FlowTableEntries=1024 "--Control:Socket=$work/ctl.sock")
+    [ "$g" = flood-guard ] && extra+=("--Dataplane:FloodGuardNewFlowsPerSecond=${FLOOD_GUARD:-1000}")
+    if [ "$t" = switchyard ]; then start_switchyard "$tag" "${extra[@]}"; else start_testpmd "$tag"; fi
+    wait_sockets
+    case "$g" in
+      range) ( export "${mode_env[@]}"; [ "$t" = switchyard ] && export SY_COUNTERS="$work/counters-$tag.json"; run_pktgen "$tag" "$range_scripts" ) || true ;;
+      pcap:*) m=${g#pcap:}
+        ( export "${mode_env[@]}" SY_MIX="$m" SY_FRAME="$(avgframe "$work/$m.pcap")" SY_COUNTERS="$work/counters-$tag.json"
+          run_pktgen "$tag" "$here/pcap.lua" "$work/$m.pcap" ) || true ;;
+      flood*) ( export SY_MODE=flood SY_MIX="$g" SY_COUNTERS="$work/counters-$tag.json" \
+          SY_CHANGE="dotnet $sydll ctl --socket $work/ctl.sock backend add dsr b5 198.19.0.15 mac 02:53:59:02:00:05 port out >> $work/ctl-$g.log 2>&1"
+          run_pktgen "$tag" "$here/flood.lua" ) || true ;;
+    esac
+    stop_target
+    echo "loadavg_before=${la// /,} loadavg_after=$(loadavg | tr ' ' ,)" >> "$work/res-$tag.txt"
+    grep -h '^mix=.*mode=\(search\|latency\)' "$work/res-$tag.txt" >&2 || true
+  done
+done
+
+# ---- report ------------------------------------------------------------------------------------
+[ -z "$report" ] && report="$root/perf/results/$(date +%Y-%m-%d)-pktgen.md"
+field() { sed -n "s/\(^\|.* \)$1=\([^ ]*\).*/\2/p" | head -1; }
+pct_us() { # FILE P: the P-th percentile of pktgen's latency samples (ns), in microseconds
+  tail -n +2 "$1" 2>/dev/null | sort -n | awk -v p="$2" '{v[NR]=$1} END {if (NR==0) {print "-"; exit}
+    i=int((NR-1)*p/100)+1; printf "%.1f", v[i]/1000}'
+}
+{
+  echo "| mix | testpmd io zero-loss Mpps | switchyard zero-loss Mpps | ratio sy/testpmd | limited by (sy) | trials (sy) | load average before (tp / sy) |"
+  echo "|---|---|---|---|---|---|---|"
+  for m in ${mixes//,/ }; do
+    g=$m; case "$m" in est|udp|tcp6) g=range ;; esac
+    tp=$(grep -h "^mix=$m mode=search" "$work/res-testpmd-$g.txt" 2>/dev/null | field zero_loss_pps)
+    sy=$(grep -h "^mix=$m mode=search" "$work/res-switchyard-$g.txt" 2>/dev/null | field zero_loss_pps)
+    lim=$(grep -h "^mix=$m mode=search" "$work/res-switchyard-$g.txt" 2>/dev/null | field limited)
+    n=$(grep -c "^mix=$m mode=trial" "$work/res-switchyard-$g.txt" 2>/dev/null || true)
+    latp=$(field loadavg_before < "$work/res-testpmd-$g.txt" 2>/dev/null || true)
+    las=$(field loadavg_before < "$work/res-switchyard-$g.txt" 2>/dev/null || true)
+    awk -v m="$m" -v tp="${tp:-}" -v sy="${sy:-}" -v lim="${lim:--}" -v n="${n:-0}" -v la="${latp:--} / ${las:--}" 'BEGIN {
+      t = (tp == "") ? "-" : sprintf("%.3f", tp / 1e6); s = (sy == "") ? "-" : sprintf("%.3f", sy / 1e6)
+      r = (tp == "" || sy == "" || tp + 0 == 0) ? "-" : sprintf("%.2f", sy / tp)
+      printf "| %s | %s | %s | %s | %s | %d | %s |\n", m, t, s, r, lim, n, la }'
+  done
+  if [ "$latency" = 1 ]; then
+    echo
+    echo "Latency (pktgen latency packets, one per 10 ms, through the appliance; min / median / p99 / max in µs, samples):"
+    echo
+    echo "| mix | target | share of zero-loss rate | min | median | p99 | max | samples |"
+    echo "|---|---|---|---|---|---|---|---|"
+    for t in ${targets//,/ }; do for m in ${mixes//,/ }; do
+      g=$m; case "$m" in est|udp|tcp6) g=range ;; esac
+      grep -h "^mix=$m mode=latency" "$work/res-$t-$g.txt" 2>/dev/null | while read -r line; do
+        f=$(echo "$line" | field samples_file); s=$(echo "$line" | field share)
+        n=$(($(wc -l < "$f" 2>/dev/null || echo 1) - 1))
+        echo "| $m | $t | $s % | $(pct_us "$f" 0) | $(pct_us "$f" 50) | $(pct_us "$f" 99) | $(pct_us "$f" 100) | $n |"
+      done
+    done; done
+  fi
+  if [ "$flood" = 1 ]; then
+    echo
+    echo "Unique-flow flood (flood.lua; flow table 1024 entries; established flows opened by SYN, then dsr gains backend b5;"
+    echo "ACKs on the established flows run during the SYN flood of new 5-tuples to flood4; moved = packets of established flows at b5):"
+    echo
+    echo "| run | established flows | flood: new 5-tuples sent | flood peak Mpps (new flows/s) | flowInserts | flowEvictions | floodGuardUnpinned | established packets sent / forwarded to b5 (moved) | load average before |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    for g in flood flood-guard; do
+      r="$work/res-switchyard-$g.txt"; [ -f "$r" ] || continue
+      line=$(grep -h "^mix=$g mode=flood est_flows" "$r" || true)
+      python3 - "$work/counters-$g-pinned.json" "$work/counters-$g.json" "$g" "$line" "$(field loadavg_before < "$r")" <<'PY'
+import json, sys
+a, b, g, line, la = sys.argv[1:6]
+kv = dict(x.split("=", 1) for x in line.split()) if line else {}
+try:
+    A, B = json.load(open(a)), json.load(open(b))
+except Exception as e:
+    print(f"| {g} | (no counters: {e}) | | | | | | | {la} |"); sys.exit(0)
+d = lambda k: B["totals"][k] - A["totals"][k]
+b5 = sum(x["packets"] for x in B["backends"] if x["name"] == "b5")
+print(f"| {g} | {kv.get('est_flows','-')} | {kv.get('flood_sent','-')} | {int(kv.get('flood_peak_pps','0'))/1e6:.3f} | {d('flowInserts')} | {d('flowEvictions')} | "
+      f"{d('floodGuardUnpinned')} | {kv.get('est_sent','-')} / {b5} | {la} |")
+PY
+    done
+  fi
+} > "$work/table.md"
+cat "$work/table.md"
+{
+  echo "<!-- written by perf/pktgen/run.sh $(date -u +%Y-%m-%dT%H:%MZ); raw results in the work directory -->"
+  cat "$work/table.md"
+} > "$report.tmp" && mv "$report.tmp" "$report"
+echo "run.sh: report: $report (raw: $work)" >&2

@@ -18,7 +18,7 @@
 #   --smoke    functional: every mix, a few thousand packets each, one pktgen start against the appliance
 #              (range mixes, then one pcap holding syn, imix, join-enc and join-learned); writes the results
 #              and the appliance's counters per mix under --work DIR (kept) and judges nothing (the test does).
-#   --mixes L  only these mixes.   --targets L  switchyard and/or testpmd.
+#   --mixes L  only these mixes (none: only --flood).   --targets L  switchyard and/or testpmd.
 # Needs root, dpdk-testpmd, python3 (mixgen), dotnet. Cleans up its DPDK runtime directories and sockets.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -47,6 +47,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 [ -z "$mixes" ] && mixes=est,udp,tcp6,syn,imix,join-enc,join-learned
+[ "$mixes" = none ] && mixes=
 [ "$smoke" = 1 ] && targets=switchyard
 pktgen="$root/artifacts/pktgen/pktgen"
 if [ ! -x "$pktgen" ] || [ "$build" = 1 ]; then "$root/build.sh" pktgen; fi
@@ -214,8 +215,8 @@ pct_us() { # FILE P: the P-th percentile of pktgen's latency samples (ns), in mi
     i=int((NR-1)*p/100)+1; printf "%.1f", v[i]/1000}'
 }
 {
-  echo "| mix | testpmd io zero-loss Mpps | switchyard zero-loss Mpps | ratio sy/testpmd | limited by (sy) | trials (sy) | load average before (tp / sy) |"
-  echo "|---|---|---|---|---|---|---|"
+  [ -n "$mixes" ] && echo "| mix | testpmd io zero-loss Mpps | switchyard zero-loss Mpps | ratio sy/testpmd | limited by (sy) | trials (sy) | load average before (tp / sy) |"
+  [ -n "$mixes" ] && echo "|---|---|---|---|---|---|---|"
   for m in ${mixes//,/ }; do
     g=$m; case "$m" in est|udp|tcp6) g=range ;; esac
     tp=$(grep -h "^mix=$m mode=search" "$work/res-testpmd-$g.txt" 2>/dev/null | field zero_loss_pps)
@@ -249,8 +250,8 @@ pct_us() { # FILE P: the P-th percentile of pktgen's latency samples (ns), in mi
     echo "Unique-flow flood (flood.lua; flow table 1024 entries; established flows opened by SYN, then dsr gains backend b5;"
     echo "ACKs on the established flows run during the SYN flood of new 5-tuples to flood4; moved = packets of established flows at b5):"
     echo
-    echo "| run | established flows | flood: new 5-tuples sent | flood peak Mpps (new flows/s) | flowInserts | flowEvictions | floodGuardUnpinned | established packets sent / forwarded to b5 (moved) | load average before |"
-    echo "|---|---|---|---|---|---|---|---|---|"
+    echo "| run | established flows | flood SYNs sent (distinct 5-tuples x passes) | flood seconds | new flows/s offered (M) | flowInserts | flowEvictions | floodGuardUnpinned | established packets sent / arriving at b5 (moved) | load average before |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
     for g in flood flood-guard; do
       r="$work/res-switchyard-$g.txt"; [ -f "$r" ] || continue
       line=$(grep -h "^mix=$g mode=flood est_flows" "$r" || true)
@@ -264,7 +265,10 @@ except Exception as e:
     print(f"| {g} | (no counters: {e}) | | | | | | | {la} |"); sys.exit(0)
 d = lambda k: B["totals"][k] - A["totals"][k]
 b5 = sum(x["packets"] for x in B["backends"] if x["name"] == "b5")
-print(f"| {g} | {kv.get('est_flows','-')} | {kv.get('flood_sent','-')} | {int(kv.get('flood_peak_pps','0'))/1e6:.3f} | {d('flowInserts')} | {d('flowEvictions')} | "
+secs = float(kv.get("flood_seconds", "0") or 0)
+sent = int(kv.get("flood_sent", "0") or 0)
+rate = f"{sent / secs / 1e6:.3f}" if secs > 0 else "-"
+print(f"| {g} | {kv.get('est_flows','-')} | {sent} ({kv.get('flood_flows','-')} x {kv.get('passes','-')}) | {secs:.2f} | {rate} | {d('flowInserts')} | {d('flowEvictions')} | "
       f"{d('floodGuardUnpinned')} | {kv.get('est_sent','-')} / {b5} | {la} |")
 PY
     done

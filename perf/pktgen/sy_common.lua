@@ -183,10 +183,11 @@ function M.pct(pps, size)
   return pps * (size + 20) * 8 / (M.link_mbps * 1e6) * 100
 end
 
--- Copy the appliance's counters file (if any) once it has been rewritten after this mix.
+-- Copy the appliance's counters file (if any): what it counted up to the end of this mix.
 function M.snapshot(name)
   if M.counters == "" then return end
-  pktgen.delay(1200) -- Run.CountersIntervalSeconds = 1: the next rewrite includes everything sent
+  -- Called after settle() (2.1 s after the last packet): with Run.CountersIntervalSeconds = 1 the file
+  -- has been rewritten since everything sent was processed.
   local src = io.open(M.counters, "r")
   if src == nil then emit("mix=" .. name .. " counters=missing"); return end
   local text = src:read("a")

@@ -21,6 +21,7 @@
 #   --mixes L  only these mixes (none: only --flood).   --targets L  switchyard and/or testpmd.
 # Needs root, dpdk-testpmd, python3 (mixgen), dotnet. Cleans up its DPDK runtime directories and sockets.
 set -euo pipefail
+argv=("$@")
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 load="$root/perf/load"
@@ -276,7 +277,14 @@ PY
 } > "$work/table.md"
 cat "$work/table.md"
 {
-  echo "<!-- written by perf/pktgen/run.sh $(date -u +%Y-%m-%dT%H:%MZ); raw results in the work directory -->"
+  echo "# pktgen-dpdk against the running appliance over net_memif ($(date -u +%Y-%m-%d))"
+  echo
+  echo "Written by \`perf/pktgen/run.sh$(printf ' %s' "${argv[@]}")\` at $(date -u +%H:%MZ), commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?');"
+  echo "$(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), load average at the end $(loadavg)."
+  echo "pktgen 23.03.0 (\`./build.sh pktgen\`), DPDK $(pkg-config --modversion libdpdk 2>/dev/null || echo '?'), no hugepages (\`--no-huge\`),"
+  echo "memif rings of $((1 << ${MEMIF_RSIZE:-12})) slots; pktgen forwards on core 0, the appliance's worker (or testpmd's) on core 1."
+  echo "Figures from a shared machine are indicative only: compare the ratio within a run, never absolute figures across runs."
+  echo
   cat "$work/table.md"
 } > "$report.tmp" && mv "$report.tmp" "$report"
 echo "run.sh: report: $report (raw: $work)" >&2

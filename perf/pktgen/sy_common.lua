@@ -229,7 +229,8 @@ end
 local function latency_at(name, share, pct, size)
   local tx, rx = M.tx_port, M.rx_port
   local both = tx .. "," .. rx
-  local file = string.format("%s/lat-%s-%d.txt", M.workdir, name, share)
+  local tag = string.match(M.out, "res%-(.+)%.txt$") or "pktgen"   -- run.sh: res-<target>-<group>.txt
+  local file = string.format("%s/lat-%s-%s-%d.txt", M.workdir, tag, name, share)
   os.remove(file)
   pktgen.clr()
   pktgen.latsampler_params(rx, "simple", 10000, 1000000, file)

@@ -13,6 +13,7 @@ local sy = require "sy_common"
 local p = sy.tx_port
 if os.getenv("SY_PCAP_COUNT") then sy.count = tonumber(os.getenv("SY_PCAP_COUNT")) end
 pktgen.stop(p)
+sy.single_udp(64) -- the latency packets' template (pcap mode replays the pcap, not the template)
 pktgen.set(p, "rate", sy.rate)
 pktgen.set_range(p, "off")
 pktgen.pcap(p, "on")

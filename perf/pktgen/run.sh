@@ -188,9 +188,9 @@ for t in ${targets//,/ }; do
     echo "run.sh: $tag: load $la" >&2
     extra=()
     # The flood: the smallest flow table (1024 entries), a control socket for the backend change, and
-    # for flood-guard the flood guard at ${FLOOD_GUARD:-1000} new flows per second.
+    # for flood-guard the flood guard at ${FLOOD_GUARD:-100} new flows per second.
     [[ "$g" == flood* ]] && extra=(--Dataplane:FlowTableEntries=1024 "--Control:Socket=$work/ctl.sock")
-    [ "$g" = flood-guard ] && extra+=("--Dataplane:FloodGuardNewFlowsPerSecond=${FLOOD_GUARD:-1000}")
+    [ "$g" = flood-guard ] && extra+=("--Dataplane:FloodGuardNewFlowsPerSecond=${FLOOD_GUARD:-100}")
     if [ "$t" = switchyard ]; then start_switchyard "$tag" "${extra[@]}"; else start_testpmd "$tag"; fi
     wait_sockets
     case "$g" in
@@ -239,7 +239,7 @@ pct_us() { # FILE P: the P-th percentile of pktgen's latency samples (ns), in mi
     echo "|---|---|---|---|---|---|---|---|"
     for t in ${targets//,/ }; do for m in ${mixes//,/ }; do
       g=$m; case "$m" in est|udp|tcp6) g=range ;; esac
-      grep -h "^mix=$m mode=latency" "$work/res-$t-$g.txt" 2>/dev/null | while read -r line; do
+      { grep -h "^mix=$m mode=latency" "$work/res-$t-$g.txt" 2>/dev/null || true; } | while read -r line; do
         f=$(echo "$line" | field samples_file); s=$(echo "$line" | field share)
         n=$(($(wc -l < "$f" 2>/dev/null || echo 1) - 1))
         echo "| $m | $t | $s % | $(pct_us "$f" 0) | $(pct_us "$f" 50) | $(pct_us "$f" 99) | $(pct_us "$f" 100) | $n |"

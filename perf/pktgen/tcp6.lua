@@ -10,6 +10,8 @@ local sy = require "sy_common"
 local p = sy.tx_port
 sy.setup("tcp", 78)
 pktgen.set_type(p .. "," .. sy.rx_port, "ipv6")
+pktgen.set_proto(p .. "," .. sy.rx_port, "tcp")  -- latency packets: TCP to [VIP6]:80 (no IPv6 UDP VIP)
+pktgen.set(p, "dport", sy.tcp_port)
 pktgen.set_ipaddr(p, "dst", sy.vip6)
 pktgen.set_ipaddr(p, "src", "2001:db8:abcd::1/64")
 pktgen.range.set_type(p, "ipv6")

@@ -162,10 +162,15 @@ if [ "$smoke" = 1 ]; then
   total=0; [ -f "$work/smoke.pcap" ] && total=$(frames "$work/smoke.pcap")
   scripts=$range_scripts
   [ "$total" -gt 0 ] && scripts="${scripts:+$scripts,}$here/pcap.lua"
-  start_switchyard smoke; wait_sockets
-  echo "run.sh: smoke: $mixes (pcap frames $total), load $(loadavg)" >&2
-  SY_MODE=count SY_COUNT=${SY_COUNT:-2048} SY_RATE=0.01 SY_CLIENTS_LAST=10.0.0.64 SY_COUNTERS="$work/counters-smoke.json" \
-    SY_MIX=pcap SY_PCAP_COUNT=$total run_pktgen smoke "$scripts" "$([ "$total" -gt 0 ] && echo "$work/smoke.pcap")" || exit 1
+  for attempt in 1 2; do  # once more if pktgen's links never came up (memif connect failed)
+    rm -f "$work"/counters-*.json
+    start_switchyard smoke; wait_sockets
+    echo "run.sh: smoke: $mixes (pcap frames $total), load $(loadavg)" >&2
+    SY_MODE=count SY_COUNT=${SY_COUNT:-2048} SY_RATE=0.01 SY_CLIENTS_LAST=10.0.0.64 SY_COUNTERS="$work/counters-smoke.json" \
+      SY_MIX=pcap SY_PCAP_COUNT=$total run_pktgen smoke "$scripts" "$([ "$total" -gt 0 ] && echo "$work/smoke.pcap")" || exit 1
+    grep -q '^error=links-down' "$work/res-smoke.txt" || break
+    echo "run.sh: smoke: links never came up; once more" >&2
+  done
   cat "$work/res-smoke.txt"
   echo "pcap_mixes=$pcapmixes pcap_frames=$total" >> "$work/res-smoke.txt"
   exit 0
@@ -191,6 +196,7 @@ for t in ${targets//,/ }; do
     # for flood-guard the flood guard at ${FLOOD_GUARD:-100} new flows per second.
     [[ "$g" == flood* ]] && extra=(--Dataplane:FlowTableEntries=1024 "--Control:Socket=$work/ctl.sock")
     [ "$g" = flood-guard ] && extra+=("--Dataplane:FloodGuardNewFlowsPerSecond=${FLOOD_GUARD:-100}")
+    for attempt in 1 2; do  # once more if pktgen's links never came up (memif connect failed)
     if [ "$t" = switchyard ]; then start_switchyard "$tag" "${extra[@]}"; else start_testpmd "$tag"; fi
     wait_sockets
     case "$g" in
@@ -203,6 +209,9 @@ for t in ${targets//,/ }; do
           run_pktgen "$tag" "$here/flood.lua" ) || true ;;
     esac
     stop_target
+    grep -q '^error=links-down' "$work/res-$tag.txt" 2>/dev/null || break
+    echo "run.sh: $tag: links never came up; once more" >&2
+    done
     echo "loadavg_before=${la// /,} loadavg_after=$(loadavg | tr ' ' ,)" >> "$work/res-$tag.txt"
     grep -h '^mix=.*mode=\(search\|latency\)' "$work/res-$tag.txt" >&2 || true
   done

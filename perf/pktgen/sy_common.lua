@@ -62,12 +62,18 @@ function M.cli(line)
 end
 
 -- Wait until both ports' links are up (net_memif: until the appliance's memif server has accepted us).
+-- A memif client connects when its port starts and does not try again: a port still down after 10 s
+-- is restarted (stop, start), which connects it again.
 function M.wait_links(timeout_s)
   local ports = M.tx_port .. "," .. M.rx_port
-  for _ = 1, (timeout_s or 60) * 10 do
+  for i = 1, (timeout_s or 60) * 10 do
     local l = pktgen.linkState(ports)
-    if string.find(tostring(l[tonumber(M.tx_port)]), "UP") and string.find(tostring(l[tonumber(M.rx_port)]), "UP") then
-      return true
+    local up_tx = string.find(tostring(l[tonumber(M.tx_port)]), "UP") ~= nil
+    local up_rx = string.find(tostring(l[tonumber(M.rx_port)]), "UP") ~= nil
+    if up_tx and up_rx then return true end
+    if i % 100 == 0 then
+      if not up_tx then pktgen.port_restart(M.tx_port) end
+      if not up_rx then pktgen.port_restart(M.rx_port) end
     end
     pktgen.delay(100)
   end

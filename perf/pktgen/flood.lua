@@ -8,6 +8,8 @@
 --      SY_FLOOD_FLOWS new 5-tuples (default 10240: 10x the 1024-entry flow table run.sh configures),
 --      SY_FLOOD_PASSES times over (default 10), to flood4 (198.18.0.101:80, pool "flood"), then the
 --      established stream runs one more second.
+-- With Dataplane.FloodGuardNewFlowsPerSecond, the established flows' SYNs count against the guard too:
+-- keep it above SY_EST_FLOWS (run.sh: 300 for 256), or some established flows are never pinned.
 -- The appliance's counters (copied per phase) give flowEvictions, flowInserts, floodGuardUnpinned and b5's
 -- packets (moved); pktgen gives the flood's offered rate (new flows per second).
 package.path = package.path .. ";perf/pktgen/?.lua;?.lua"

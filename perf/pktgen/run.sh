@@ -193,9 +193,9 @@ for t in ${targets//,/ }; do
     echo "run.sh: $tag: load $la" >&2
     extra=()
     # The flood: the smallest flow table (1024 entries), a control socket for the backend change, and
-    # for flood-guard the flood guard at ${FLOOD_GUARD:-100} new flows per second.
+    # for flood-guard the flood guard at ${FLOOD_GUARD:-300} new flows per second.
     [[ "$g" == flood* ]] && extra=(--Dataplane:FlowTableEntries=1024 "--Control:Socket=$work/ctl.sock")
-    [ "$g" = flood-guard ] && extra+=("--Dataplane:FloodGuardNewFlowsPerSecond=${FLOOD_GUARD:-100}")
+    [ "$g" = flood-guard ] && extra+=("--Dataplane:FloodGuardNewFlowsPerSecond=${FLOOD_GUARD:-300}")
     for attempt in 1 2; do  # once more if pktgen's links never came up (memif connect failed)
     if [ "$t" = switchyard ]; then start_switchyard "$tag" "${extra[@]}"; else start_testpmd "$tag"; fi
     wait_sockets

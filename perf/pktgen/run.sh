@@ -19,6 +19,8 @@
 #              (range mixes, then one pcap holding syn, imix, join-enc and join-learned); writes the results
 #              and the appliance's counters per mix under --work DIR (kept) and judges nothing (the test does).
 #   --mixes L  only these mixes (none: only --flood).   --targets L  switchyard and/or testpmd.
+# Environment: FLOOD_GUARD (the guard's new flows per second, default 300), SY_EST_FLOWS (flood.lua's
+# established flows, 256), MEMIF_RSIZE (log2 of the memif ring slots, 12), SY_* (perf/pktgen/sy_common.lua).
 # Needs root, dpdk-testpmd, python3 (mixgen), dotnet. Cleans up its DPDK runtime directories and sockets.
 set -euo pipefail
 argv=("$@")
@@ -42,7 +44,7 @@ while [ $# -gt 0 ]; do
     --prefix) prefix=$2; shift ;;
     --switchyard) sydll=$2; shift ;;
     --no-build) build=0 ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift

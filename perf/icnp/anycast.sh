@@ -16,6 +16,8 @@
 # A removed server stays up and reachable on its own address: only the anycast route (or the balancer's
 # backend) goes, as when a site is withdrawn. Connections that fail are replaced at once by the client.
 set -euo pipefail
+. "$(cd "$(dirname "$0")/../.." && pwd)/perf/lib/require.sh"
+require_tools ip:iproute2 tc:iproute2 nft:nftables ethtool:ethtool python3:python3 sysctl:procps timeout:coreutils tcpdump:tcpdump tshark:tshark
 . "$(dirname "$0")/lib.sh"
 
 balancer=ecmp duration=60 clients=3 conns=4 rate=200mbit protocols="tcp mptcp" results=

@@ -13,6 +13,8 @@
 #   client c <--dir--> server s (its own address 10.71.3.2)     the direct path (never impaired)
 # Server replies to the client's balancer-side address go back through l as well (both directions lossy).
 set -euo pipefail
+. "$(cd "$(dirname "$0")/../.." && pwd)/perf/lib/require.sh"
+require_tools ip:iproute2 tc:iproute2 nft:nftables ethtool:ethtool jq:jq python3:python3 sysctl:procps timeout:coreutils
 . "$(dirname "$0")/lib.sh"
 
 losses="0 1 2 5" delay_rows="0:100 1:100 2:100 5:100" reps=5 bytes=$((10 * 1000 * 1000)) results=

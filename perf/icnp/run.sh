@@ -29,9 +29,11 @@ while [ $# -gt 0 ]; do
   shift
 done
 [ "$(id -u)" = 0 ] || { echo "run.sh: needs root (network namespaces)" >&2; exit 1; }
-for t in ip nft ethtool jq tc /usr/bin/python3; do
-  command -v "$t" >/dev/null || { echo "run.sh: $t not found" >&2; exit 1; }
-done
+. "$root/perf/lib/require.sh"
+# Everything balancer.sh, anycast.sh and switchyard-lb.sh use, checked (and installed) before the first experiment:
+# anycast.sh captures the clients' RSTs with tcpdump and reads the captures with tshark.
+require_tools ip:iproute2 tc:iproute2 nft:nftables ethtool:ethtool jq:jq python3:python3 sysctl:procps \
+  timeout:coreutils tcpdump:tcpdump tshark:tshark
 if [ "$quick" = 0 ] && [ -z "$results" ]; then results="$root/perf/results/$(date -u +%Y-%m-%d)-icnp.md"; fi
 want() { [ -z "$only" ] || [ "$only" = "$1" ]; }
 

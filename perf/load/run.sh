@@ -73,7 +73,8 @@ mbufs=65535
 [ $((flows * rounds)) -gt 32768 ] && mbufs=131071
 [ "$newflows" = 1 ] && mbufs=131071  # est-10x: 61440 frames
 
-command -v dpdk-testpmd >/dev/null || { echo "run.sh: dpdk-testpmd not found (apt-get install -y dpdk)" >&2; exit 1; }
+. "$root/perf/lib/require.sh"
+require_tools dpdk-testpmd:dpdk python3:python3
 if [ "$build" = 1 ]; then
   make -C "$root/native" -s
   dotnet build "$root/Switchyard.slnx" -c Release -nologo -v:q

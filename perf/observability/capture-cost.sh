@@ -7,6 +7,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+. "$(cd "$(dirname "$0")/../.." && pwd)/perf/lib/require.sh"
+require_tools curl:curl python3:python3
 rounds=${1:-2} measure=${2:-5} warmup=${3:-3}
 dll="$root/src/Management/bin/Release/net10.0/switchyard.dll"
 [ -f "$dll" ] || dll="$root/src/Management/bin/Debug/net10.0/switchyard.dll"

@@ -9,6 +9,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+. "$(cd "$(dirname "$0")/../.." && pwd)/perf/lib/require.sh"
+require_tools curl:curl python3:python3 tshark:tshark dpdk-telemetry.py:dpdk dpdk-dumpcap:dpdk
 out=${1:-$root/perf/results/$(date -u +%Y-%m-%d)-observability.md}
 dll="$root/src/Management/bin/Debug/net10.0/switchyard.dll"
 [ -f "$dll" ] || dll="$root/src/Management/bin/Release/net10.0/switchyard.dll"

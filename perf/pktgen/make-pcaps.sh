@@ -6,6 +6,8 @@
 # (default: perf/load/switchyard.json, pool dsr). Needs dotnet (perf/load/JoinGen) and python3.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+. "$(cd "$(dirname "$0")/../.." && pwd)/perf/lib/require.sh"
+require_tools python3:python3
 load="$here/../load"
 out=${1:?usage: make-pcaps.sh OUTDIR [options]}; shift
 config="$load/switchyard.json" pool=dsr flows=4096 rounds=16 pass=()

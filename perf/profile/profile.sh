@@ -8,7 +8,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 mix=$1 tag=$2 top=${3:-15}
-command -v perf >/dev/null || { echo "profile.sh: perf is not installed (Debian: linux-perf)" >&2; exit 1; }
+. "$here/../lib/require.sh"
+require_tools perf:linux-perf python3:python3
 dotnet build "$here" -c Release -v q >/dev/null
 export DOTNET_PerfMapEnabled=3 DOTNET_EnableWriteXorExecute=0 DOTNET_JitDisasm='Run' DOTNET_JitDisasmWithCodeBytes=1
 export DOTNET_JitStdOutFile="$PWD/$tag.asm"

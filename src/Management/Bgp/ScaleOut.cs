@@ -32,6 +32,8 @@ public sealed class ScaleOut : IDisposable
     public ScaleOut(ApplianceOptions o, Action<string> log) { _o = o; _log = log; }
 
     public ExceptionPathService? Exception => _exception;
+    /// <summary>The cluster's learned-token exchange (issue 12, item 2), set by the host when Cluster.Enabled.</summary>
+    public Cluster.TokenSync? TokenSync { get; set; }
     public BgpAnnouncer? Announcer => _bgp;
     public bool Enabled => _o.Bgp.Enabled || _o.ExceptionPath.Enabled;
 

@@ -25,12 +25,14 @@ public sealed partial class ControlCommands(ControlPlane control, Func<string>? 
         backend disable POOL NAME | backend enable POOL NAME
         backend health POOL NAME up|down [REASON]    set the health state by hand (as a health check would)
         keys list | keys rotate ID HEXKEY | keys remove ID
-        quic list | quic set ID SIDLEN NONCELEN HEXKEY|plain | quic remove ID   QUIC-LB configurations
+        quic list | quic set ID SIDLEN NONCELEN HEXKEY|plain [self-length] | quic remove ID   QUIC-LB configurations
         reload                                       re-read the configuration file (validated)
         config                                       the running configuration as JSON
         counters                                     the counters JSON
         bgp                                          BGP sessions, announced prefixes (and why not), exception path
         appliance drain | appliance undrain          withdraw every VIP from the routers (forwarding continues) / announce again
+        cluster [samples]                            learned tokens shared with the other appliances: peers, sent/received/
+                                                     rejected/installed/collisions, propagation delay (samples: the last ones)
         """;
 
     /// <summary>Scale-out (issue 12): `bgp` and `appliance drain|undrain`; null in processes without it.</summary>
@@ -120,6 +122,10 @@ public sealed partial class ControlCommands(ControlPlane control, Func<string>? 
             case "bgp":
                 Need(a, 1, 1, "bgp");
                 return ScaleOut is null ? Error(false, "BGP is not available in this process") : Ok("bgp", ScaleOut.StatusJson());
+            case "cluster":
+                if (a.Count > 2 || (a.Count == 2 && a[1] != "samples")) throw new UsageError("usage: cluster [samples]");
+                return ScaleOut?.TokenSync is { } sync ? Ok("cluster", sync.StatusJson(samples: a.Count == 2))
+                    : Error(false, "the learned-token exchange is not enabled (Cluster.Enabled)");
             case "appliance":
                 if (a.Count != 2 || a[1] is not ("drain" or "undrain")) throw new UsageError("usage: appliance drain | appliance undrain");
                 if (ScaleOut?.Announcer is null) return Error(false, "BGP is not enabled (Bgp.Enabled): there is nothing to withdraw");
@@ -223,6 +229,10 @@ public sealed partial class ControlCommands(ControlPlane control, Func<string>? 
                 ["drainDeadline"] = b.DrainDeadline?.ToString("O", CultureInfo.InvariantCulture),
                 ["packets"] = b.Packets, ["bytes"] = b.Bytes, ["newFlows"] = b.NewFlows,
             });
-        return new JsonObject { ["generation"] = snap.Generation, ["vips"] = vips, ["backends"] = backends };
+        // Issue 12, item 3: a digest of each pool's Maglev table (by backend name), equal on appliances that agree.
+        var pools = new JsonArray();
+        foreach (var p in snap.Pools)
+            pools.Add(new JsonObject { ["name"] = p.Name, ["maglevSize"] = p.Maglev.Length, ["digest"] = MaglevDigest.Of(snap, p) });
+        return new JsonObject { ["generation"] = snap.Generation, ["vips"] = vips, ["backends"] = backends, ["pools"] = pools };
     }
 }

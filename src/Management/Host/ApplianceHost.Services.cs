@@ -31,7 +31,8 @@ public sealed partial class ApplianceHost
                 new(() => control.Current, views, () => host.PortStats(ports), () => host._uptime.Elapsed,
                     BackendStates: () => control.Backends().Select(b => (b.Pool, b.Name, b.State.ToString().ToLowerInvariant())),
                     Health: health.Backends,
-                    Bgp: host._scaleOut is { Enabled: true } so ? () => new(so.Announcer?.Status ?? Bgp.BgpStatus.Off, so.Exception?.Counters) : null), host.Log);
+                    Bgp: host._scaleOut is { Enabled: true } so ? () => new(so.Announcer?.Status ?? Bgp.BgpStatus.Off, so.Exception?.Counters) : null,
+                    Cluster: () => host._scaleOut?.TokenSync?.StatusJson()), host.Log);
             observability.Start();
             var socket = host.StartControlServer(control,
                 () => host.WithBgp(CountersReport.ToJson(control.Current, views, host.PortStats(ports), host._uptime.Elapsed, final: false)));

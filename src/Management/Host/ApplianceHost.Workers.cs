@@ -14,14 +14,18 @@ public sealed partial class ApplianceHost
     sealed record HostWorker(WorkerLoop<DpdkPortIo> Loop, BurstProcessor Processor, WorkerCounters Counters);
 
     /// <summary>One worker per plan: its own flow table, counters and packet path; created, not started.</summary>
-    List<HostWorker> CreateWorkers(IReadOnlyList<WorkerPlan> plans, StartedPorts ports, SnapshotHolder snapshots, LearnedTokenTable? learned, StopFlag stop)
+    List<HostWorker> CreateWorkers(IReadOnlyList<WorkerPlan> plans, StartedPorts ports, SnapshotHolder snapshots, LearnedTokenTable? learned, StopFlag stop,
+        List<TokenExportQueue>? tokenQueues = null)
     {
         var workers = new List<HostWorker>();
         int portCount = _o.Ports.Length;
         foreach (var plan in plans)
         {
             var counters = new WorkerCounters(_o.Dataplane.MaxVips, _o.Dataplane.MaxBackends);
-            var processor = new BurstProcessor(snapshots, new FlowTable(_o.Dataplane.FlowTableEntries), counters, learned) { ExceptionPath = _o.ExceptionPath.Enabled, FloodGuardNewFlowsPerSecond = _o.Dataplane.FloodGuardNewFlowsPerSecond };
+            // Cluster (issue 12): this worker's lock-free queue of learned-token events for the exchange.
+            var export = tokenQueues is null ? null : new TokenExportQueue(_o.Cluster.QueueCapacity);
+            if (export is not null) tokenQueues!.Add(export);
+            var processor = new BurstProcessor(snapshots, new FlowTable(_o.Dataplane.FlowTableEntries), counters, learned, export) { ExceptionPath = _o.ExceptionPath.Enabled, FloodGuardNewFlowsPerSecond = _o.Dataplane.FloodGuardNewFlowsPerSecond };
             var rx = plan.Queues.Select(q => new RxQueueRef((byte)ports.Indexes[q.Port], (ushort)q.Queue)).ToArray();
             var tx = Enumerable.Repeat((ushort)plan.TxQueue, portCount).ToArray();
             // Run.ForwardOnly: the cycle budget's floor (same loop and ports, trivial handler). Run.StageStampsFile: stamps.

@@ -56,10 +56,27 @@ public sealed partial class ApplianceHost
     /// the exception path is on (issue 12).</summary>
     string WithBgp(string json)
     {
-        if (_scaleOut is not { Enabled: true } so) return json;
+        if (_scaleOut is not { } so || (!so.Enabled && so.TokenSync is null)) return json;
         var node = System.Text.Json.Nodes.JsonNode.Parse(json)!.AsObject();
-        node["bgp"] = so.StatusJson();
+        if (so.Enabled) node["bgp"] = so.StatusJson();
+        if (so.TokenSync is { } sync) node["cluster"] = sync.StatusJson();
         return node.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = json.Contains('\n') });
+    }
+
+    /// <summary>The cluster's learned-token exchange (issue 12, item 2): wire names "pool/backend" mapped to this
+    /// process's backend ids, refreshed when a new snapshot is published.</summary>
+    Cluster.TokenSync StartTokenSync(ControlPlane control, LearnedTokenTable learned, List<TokenExportQueue> queues)
+    {
+        var names = Cluster.BackendNames.Empty;
+        Cluster.BackendNames Names()
+        {
+            long g = control.Current.Generation;
+            if (g != names.Generation) names = new Cluster.BackendNames(g, control.Backends().Select(b => (b.Pool, b.Name, b.Id)));
+            return names;
+        }
+        var sync = new Cluster.TokenSync(_o.Cluster, Cluster.TokenSync.LoadKey(_o.Cluster), learned.IdleTicks, learned, [.. queues], Names, Log);
+        sync.Start();
+        return sync;
     }
 
     public int Run()
@@ -126,7 +143,8 @@ public sealed partial class ApplianceHost
         using var learned = _o.Vips.Any(v => v.Joins.Contains(JoinMode.LearnedToken))
             ? new LearnedTokenTable(_o.Mptcp.LearnedTokenCapacity, (uint)_o.Mptcp.LearnedTokenIdleTimeoutSeconds * 1000u) : null;
         var stop = new StopFlag();
-        var workers = CreateWorkers(plans, ports, control.Snapshots, learned, stop);
+        var tokenQueues = _o.Cluster.Enabled && learned is not null ? new List<TokenExportQueue>() : null;
+        var workers = CreateWorkers(plans, ports, control.Snapshots, learned, stop, tokenQueues);
         var reason = new StopReason();
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; reason.Set("SIGINT"); stop.Request(); });
         // With BGP, SIGTERM first withdraws the VIPs and keeps forwarding for the hold-down (a second signal stops at once).
@@ -139,11 +157,14 @@ public sealed partial class ApplianceHost
         control.AttachWorkers(workers.Select(w => (IQuiescentWorker)w.Loop).ToArray(), workers.Select(w => w.Counters).ToArray());
         foreach (var w in workers) w.Loop.Start();
         scaleOut.Start(control, () => workers.Select(w => (w.Loop.QuiescentGeneration, w.Loop.HasExited)).ToArray());
+        using var tokenSync = tokenQueues is null ? null : StartTokenSync(control, learned!, tokenQueues);
+        scaleOut.TokenSync = tokenSync;
         Log($"running: {workers.Count} worker(s) on core(s) {string.Join(',', plans.Select(p => p.Core))}");
 
         using var services = Services.Start(this, control, workers, ports);
         RunUntilStopped(control, workers, services, stop, reason);
         Log($"stopping ({reason})");
+        tokenSync?.Dispose(); // the exchange stops first, while the exception path still carries its last datagrams
         services.StopControlSocket(); // no changes while stopping
         return StopWorkers(workers, services.Views, ports);
     }

@@ -11,14 +11,14 @@ public sealed record CommandLine(string ConfigPath, bool Help, bool Version, boo
         switchyard: MPTCP-aware Layer-4 load balancer on DPDK
 
         Usage:
-          switchyard [--config FILE] [--check] [--Section:Key=value ...] [-- EAL-ARGS...]
+          switchyard [--config FILE] [--check [FILE]] [--Section:Key=value ...] [-- EAL-ARGS...]
           switchyard ctl [--socket PATH] [--json] COMMAND ...   live operations (switchyard ctl --help)
           switchyard --help | --version
 
         Options:
           --config FILE          configuration file (default: ./appliance.json)
-          --check                validate and compile the configuration, print the result, exit
-                                 (0 valid, 2 invalid); starts no DPDK
+          --check [FILE]         validate and compile the configuration (FILE, else --config's), print
+                                 the result, exit (0 valid, 2 invalid); starts no DPDK
           --Section:Key=value    override any configuration key, e.g. --Run:DurationSeconds=10,
                                  --Vips:0:Port=8080, --Eal:Vdevs:0=net_null0
           -- EAL-ARGS            everything after "--" is passed to rte_eal_init as is
@@ -50,7 +50,11 @@ public sealed record CommandLine(string ConfigPath, bool Help, bool Version, boo
             {
                 case "-h" or "--help": help = true; break;
                 case "--version": version = true; break;
-                case "--check": check = true; break;
+                case "--check":
+                    check = true;
+                    // "--check FILE" is "--check --config FILE".
+                    if (i + 1 < args.Length && !args[i + 1].StartsWith('-')) config = args[++i];
+                    break;
                 case "--config" or "-c":
                     if (i + 1 >= args.Length) throw new UsageException("--config needs a file name");
                     config = args[++i];

@@ -73,6 +73,7 @@ public static class Metrics
         [GlobalCounter.QuicUnknownConfig] = "QUIC CIDs whose config rotation codepoint has no configuration, steered by 4-tuple.",
         [GlobalCounter.QuicCidTooShort] = "QUIC long-header DCIDs shorter than their configuration's CID length, steered by 4-tuple.",
         [GlobalCounter.QuicUnknownServerId] = "QUIC CIDs that decoded to a server id no usable backend has, steered by 4-tuple.",
+        [GlobalCounter.QuicCidLengthMismatch] = "QUIC CIDs whose self-encoded length (config SelfEncodedLength) disagrees with the DCID's length, steered by 4-tuple.",
     };
 
     static string Protocol(byte p) => p switch { 6 => "tcp", 17 => "udp", 0 => "any", _ => p.ToString(CultureInfo.InvariantCulture) };
@@ -169,6 +170,7 @@ public static class Metrics
         PortFamily(w, ports, "tx_errors", "Failed transmits (DPDK oerrors).", p => p.TxErrors);
         PortFamily(w, ports, "rx_nombuf", "Receive mbuf allocation failures (DPDK rx_nombuf).", p => p.RxNoMbuf);
         if (src.Bgp is { } bgp) Bgp.BgpMetrics.Write(w, bgp());
+        if (src.Cluster?.Invoke() is { } cluster) Management.Cluster.ClusterMetrics.Write(w, cluster);
         return w.ToString();
     }
 

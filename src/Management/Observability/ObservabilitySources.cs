@@ -23,4 +23,5 @@ public sealed record ObservabilitySources(
     Func<TimeSpan> Uptime,
     Func<IEnumerable<(string Pool, string Backend, string State)>>? BackendStates = null,
     Func<IReadOnlyList<Health.BackendHealthStatus>>? Health = null,
-    Func<Bgp.BgpMetrics.Sample>? Bgp = null); // issue 12: BGP sessions, announced prefixes, exception path
+    Func<Bgp.BgpMetrics.Sample>? Bgp = null, // issue 12: BGP sessions, announced prefixes, exception path
+    Func<System.Text.Json.Nodes.JsonObject?>? Cluster = null); // issue 12, item 2: the learned-token exchange

@@ -31,14 +31,18 @@ public static partial class ApplianceConfiguration
     public static IConfigurationRoot Build(string jsonPath, string[] args, IDictionary? env = null)
     {
         string full = Path.GetFullPath(jsonPath);
-        if (!File.Exists(full)) throw new ConfigurationException(jsonPath, "configuration file not found");
+        if (!File.Exists(full))
+            throw new ConfigurationException(jsonPath, Directory.Exists(full)
+                ? $"is a directory ({full}), not a configuration file"
+                : $"configuration file not found: no {Path.GetFileName(full)} in {Path.GetDirectoryName(full)}" +
+                  (Path.GetFileName(jsonPath) == jsonPath ? " (the current directory; name the file with --config FILE; the Debian package's is /etc/switchyard/appliance.json)" : ""));
         try
         {
             new ConfigurationBuilder().AddJsonFile(full, optional: false, reloadOnChange: false).Build();
         }
         catch (Exception e) when (e is InvalidDataException or FormatException or IOException or System.Text.Json.JsonException)
         {
-            throw new ConfigurationException(jsonPath, Explain(e));
+            throw new ConfigurationException(jsonPath, ExplainFile(full, e));
         }
         try
         {
@@ -84,9 +88,11 @@ public static partial class ApplianceConfiguration
         var list = new List<ConfigurationError>();
         options = null;
         ConfigurationShape.Check(config, typeof(ApplianceOptions), list);
-        // Validation of a half-bound object would report defaults as if the user had written them, so
-        // stop at shape errors.
-        if (list.Count == 0)
+        // An unknown key (a typo, which the binder ignores) does not hide the other mistakes: the rest is bound and
+        // validated too. A value of the wrong type stops here: bound around, its default would stand in for what the
+        // user wrote and draw errors about settings the user did not write (a Forwarding left at l2dsr asks for MACs).
+        var shape = list.ToList();
+        if (shape.All(e => e.Reason.StartsWith(ConfigurationShape.UnknownSetting, StringComparison.Ordinal)))
         {
             var bound = new ApplianceOptions();
             try
@@ -120,6 +126,39 @@ public static partial class ApplianceConfiguration
         }
     }
 
+    /// <summary>Why the file does not load, in words: an empty file (or one with only comments) is named as such, a
+    /// syntax error gives its 1-based line and column (System.Text.Json counts both from 0, the column in bytes).</summary>
+    static string ExplainFile(string path, Exception e)
+    {
+        string text;
+        try { text = File.ReadAllText(path); }
+        catch (Exception io) when (io is IOException or UnauthorizedAccessException) { return Explain(io); }
+        var json = FindJsonException(e);
+        if (text.Trim().Length == 0) return "the file is empty (expected a JSON object: { \"Eal\": ..., \"Ports\": [...], ... })";
+        if (json is null) return Explain(e);
+        if (json.Message.Contains("does not contain any JSON tokens", StringComparison.Ordinal))
+            return "the file holds no JSON value, only comments or blanks (expected a JSON object: { ... })";
+        if (json.LineNumber is not long line) return Explain(e);
+        string reason = JsonPosition().Replace(json.Message, "").Trim().TrimEnd('.');
+        string[] lines = text.Split('\n');
+        long column = (json.BytePositionInLine ?? 0) + 1;
+        if (line < lines.Length)
+        {
+            // Byte offset -> character column, for lines with non-ASCII text.
+            byte[] bytes = System.Text.Encoding.UTF8.GetBytes(lines[line]);
+            int n = (int)Math.Min(json.BytePositionInLine ?? 0, bytes.Length);
+            column = System.Text.Encoding.UTF8.GetCharCount(bytes, 0, n) + 1;
+        }
+        return $"JSON syntax error at line {line + 1}, column {column}: {reason}";
+    }
+
+    static System.Text.Json.JsonException? FindJsonException(Exception e)
+    {
+        for (var x = e; x is not null; x = x.InnerException)
+            if (x is System.Text.Json.JsonException j) return j;
+        return null;
+    }
+
     /// <summary>The exception chain's messages: the JSON reader's innermost one carries line and byte position.</summary>
     static string Explain(Exception e)
     {
@@ -127,6 +166,9 @@ public static partial class ApplianceConfiguration
         for (var x = e; x is not null; x = x.InnerException) parts.Add(x.Message.TrimEnd('.'));
         return string.Join(": ", parts.Distinct());
     }
+
+    [GeneratedRegex(@"\s*LineNumber: \d+ \| BytePositionInLine: \d+\.?")]
+    private static partial Regex JsonPosition();
 
     [GeneratedRegex("at '([^']+)'")]
     private static partial Regex BinderPath();

@@ -44,6 +44,8 @@ public sealed class ApplianceOptions
     // ---- issue 12: scale-out (BgpOptions.cs)
     public BgpOptions Bgp { get; set; } = new();
     public ExceptionPathOptions ExceptionPath { get; set; } = new();
+    /// <summary>Learned tokens shared between the appliances of a cluster (ClusterOptions.cs).</summary>
+    public ClusterOptions Cluster { get; set; } = new();
 
     /// <summary>A deep copy: the control plane edits copies, never the running configuration.</summary>
     public ApplianceOptions Copy()
@@ -64,6 +66,7 @@ public sealed class ApplianceOptions
         c.Control = Control.Copy();
         c.Bgp = Bgp.Copy();
         c.ExceptionPath = ExceptionPath.Copy();
+        c.Cluster = Cluster.Copy();
         return c;
     }
 }
@@ -167,6 +170,7 @@ public sealed class PoolOptions
     /// <summary>"l2dsr", "ipip", "gue" or "gre".</summary>
     public ForwardingMode Forwarding { get; set; } = ForwardingMode.L2Dsr;
     /// <summary>GUE destination UDP port.</summary>
+    [ValueRange("1..65535")]
     public int GuePort { get; set; } = 6080;
     /// <summary>Outer IPv4 source prefix for encapsulation (CIDR); the host bits come from the flow hash,
     /// so a backend's receive side spreads flows over its queues.</summary>
@@ -216,6 +220,7 @@ public sealed class BackendOptions
     public int? ServerId { get; set; }
     /// <summary>Announced-port joins: the VIP port this backend announces (ip mptcp endpoint add VIP port P signal);
     /// every packet to VIP:P goes to this backend.</summary>
+    [ValueRange("1..65535")]
     public int? AnnouncedPort { get; set; }
     /// <summary>QUIC-LB: the server id this backend mints its connection IDs with (hex, as long as a
     /// QuicLb.Configs entry's ServerIdLength).</summary>
@@ -229,6 +234,7 @@ public sealed class VipOptions
     public string Name { get; set; } = "";
     public string Address { get; set; } = "";
     /// <summary>0 = every port of the address.</summary>
+    [ValueRange("1..65535, or 0 for every port")]
     public int Port { get; set; }
     /// <summary>"tcp", "udp" or "any" ("any" requires Port 0).</summary>
     public string Protocol { get; set; } = "tcp";

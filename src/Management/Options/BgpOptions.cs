@@ -59,6 +59,7 @@ public sealed class BgpNeighborOptions
     /// <summary>The router's AS number.</summary>
     public long As { get; set; }
     /// <summary>The router's BGP port.</summary>
+    [ValueRange("1..65535")]
     public int Port { get; set; } = 179;
     /// <summary>Wait for the router to connect instead of connecting to it.</summary>
     public bool Passive { get; set; }

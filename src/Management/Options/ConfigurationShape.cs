@@ -14,6 +14,8 @@ namespace Switchyard.Management.Options;
 /// </summary>
 static class ConfigurationShape
 {
+    public const string UnknownSetting = "unknown setting";
+
     public static void Check(IConfiguration config, Type rootType, List<ConfigurationError> errors)
     {
         OptionNames.Register();
@@ -29,14 +31,14 @@ static class ConfigurationShape
         {
             if (!props.TryGetValue(child.Key, out var p))
             {
-                errors.Add(new(Join(path, child.Key), $"unknown setting (known here: {string.Join(", ", props.Keys)})"));
+                errors.Add(new(Join(path, child.Key), $"{UnknownSetting} (known here: {string.Join(", ", props.Keys)})"));
                 continue;
             }
-            CheckValue(child, p.PropertyType, Join(path, p.Name), errors);
+            CheckValue(child, p.PropertyType, Join(path, p.Name), errors, p.GetCustomAttribute<ValueRangeAttribute>());
         }
     }
 
-    static void CheckValue(IConfigurationSection s, Type t, string path, List<ConfigurationError> errors)
+    static void CheckValue(IConfigurationSection s, Type t, string path, List<ConfigurationError> errors, ValueRangeAttribute? range = null)
     {
         var children = s.GetChildren().ToList();
         if (t.IsArray)
@@ -74,7 +76,7 @@ static class ConfigurationShape
         if (underlying == typeof(string) || underlying.IsPrimitive || underlying.IsEnum)
         {
             if (children.Count > 0) { errors.Add(new(path, "expected a single value, found an object or array")); return; }
-            CheckScalar(s.Value, t, underlying, path, errors);
+            CheckScalar(s.Value, t, underlying, path, errors, range);
             return;
         }
         if (children.Count == 0)
@@ -85,13 +87,13 @@ static class ConfigurationShape
         CheckObject(children, t, path, errors);
     }
 
-    static void CheckScalar(string? value, Type t, Type underlying, string path, List<ConfigurationError> errors)
+    static void CheckScalar(string? value, Type t, Type underlying, string path, List<ConfigurationError> errors, ValueRangeAttribute? range)
     {
         if (value is null || underlying == typeof(string)) return;
         if (value.Length == 0)
         {
             // The binder leaves a property alone for an empty value; for a nullable that means "absent".
-            if (Nullable.GetUnderlyingType(t) is null) errors.Add(new(path, $"expected {Describe(underlying)}, found an empty value"));
+            if (Nullable.GetUnderlyingType(t) is null) errors.Add(new(path, $"expected {Describe(underlying, range)}, found an empty value"));
             return;
         }
         try
@@ -101,11 +103,13 @@ static class ConfigurationShape
         catch (Exception)
         {
             errors.Add(new(path, OptionNames.Describe(underlying) is { } names
-                ? $"'{value}' must be one of {names}" : $"'{value}' is not {Describe(underlying)}"));
+                ? $"'{value}' must be one of {names}" : $"'{value}' is not {Describe(underlying, range)}"));
         }
     }
 
-    static string Describe(Type t) =>
+    /// <summary>The kind of value expected; a property's [Range] (ports: 1..65535) replaces the type's own range.</summary>
+    static string Describe(Type t, ValueRangeAttribute? range) =>
+        range is not null ? $"a whole number ({range.Text})" :
         t == typeof(int) ? "a whole number (-2147483648..2147483647)" :
         t == typeof(uint) ? "a whole number (0..4294967295)" :
         t == typeof(long) ? "a whole number" :
@@ -125,4 +129,12 @@ static class ConfigurationShape
         }
         return sb.ToString();
     }
+}
+
+/// <summary>The values a number setting takes, in words ("1..65535"): what a value that is no number at all is told,
+/// instead of the type's range (-2147483648..2147483647). OptionsValidator still checks the range itself.</summary>
+[AttributeUsage(AttributeTargets.Property)]
+public sealed class ValueRangeAttribute(string text) : Attribute
+{
+    public string Text { get; } = text;
 }

@@ -10,6 +10,7 @@ public sealed class HealthCheckOptions
     /// encapsulated exactly like data and sent to the backend address; ipip, gue and gre pools only).</summary>
     public string Type { get; set; } = "none";
     /// <summary>TCP port probed. Absent or 0: the port of the pool's VIPs (it must then be one non-zero port).</summary>
+    [ValueRange("1..65535, or 0 for the VIPs' port")]
     public int? Port { get; set; }
     /// <summary>http: the request target (absolute path, e.g. "/healthz").</summary>
     public string Path { get; set; } = "/";

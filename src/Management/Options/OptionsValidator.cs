@@ -172,6 +172,7 @@ public static partial class OptionsValidator
             }
 
             var names = new Dictionary<string, int>(StringComparer.Ordinal);
+            var addresses = new Dictionary<Addr128, int>();
             bool needV4 = false, needV6 = false;
             for (int j = 0; j < pool.Backends.Length; j++)
             {
@@ -180,10 +181,13 @@ public static partial class OptionsValidator
                 totalBackends++;
                 if (string.IsNullOrWhiteSpace(b.Name)) Add($"{bat}.Name", "required (it fixes the backend's place in the Maglev table)");
                 else if (!names.TryAdd(b.Name, j)) Add($"{bat}.Name", $"duplicate backend name '{b.Name}' in pool '{pool.Name}' (also Backends[{names[b.Name]}])");
-                if (!ValueParsers.TryParseAddress(b.Address, out _, out bool v4))
+                if (!ValueParsers.TryParseAddress(b.Address, out var baddr, out bool v4))
                     Add($"{bat}.Address", $"'{b.Address}' is not an IPv4 or IPv6 address");
                 else
                 {
+                    // Two entries for one server would give it two Maglev shares under two names: say Weight instead.
+                    if (!addresses.TryAdd(baddr, j))
+                        Add($"{bat}.Address", $"{b.Address} is already the address of Backends[{addresses[baddr]}] ('{pool.Backends[addresses[baddr]].Name}') in pool '{pool.Name}'; one entry per server (a larger share is its Weight)");
                     backendFamilies.Add((i, j, v4));
                     needV4 |= v4; needV6 |= !v4;
                 }
@@ -289,6 +293,7 @@ public static partial class OptionsValidator
         ValidateBgp(o, Add);            // issue 12
         ValidateExceptionPath(o, Add);  // issue 12
         ValidateIdleBackoff(o, Add);    // issue 12
+        ValidateCluster(o, Add);        // issue 12, item 2
         return e;
     }
 

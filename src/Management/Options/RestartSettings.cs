@@ -24,6 +24,7 @@ public static class RestartSettings
         // the announcer reads the running configuration).
         Check("Bgp", JsonEq(WithMin(now.Bgp, next.Bgp.MinHealthyBackends), next.Bgp));
         Check("ExceptionPath", JsonEq(now.ExceptionPath, next.ExceptionPath));
+        Check("Cluster", JsonEq(now.Cluster, next.Cluster)); // the token exchange's socket, key and queues are set up once
         Check("Dataplane.IdleBackoffMicroseconds", now.Dataplane.IdleBackoffMicroseconds == next.Dataplane.IdleBackoffMicroseconds
             && now.Dataplane.IdleBackoffPolls == next.Dataplane.IdleBackoffPolls);
         return paths;

@@ -23,7 +23,13 @@ public sealed record ClusterSpec
     public int ServicePort { get; init; } = 8080;
     public int StreamPort { get; init; } = 8081;
     public int DrainHoldDownSeconds { get; init; } = 2;
-    public static string RandomPrefix() => "cl" + Convert.ToHexStringLower(BitConverter.GetBytes(Random.Shared.Next()).AsSpan(0, 2));
+    /// <summary>STEM + 4 random hex digits; STEM is "cl", or SWITCHYARD_CLUSTER_PREFIX (2..4 letters or digits) so that
+    /// several people testing on one host can tell their namespaces apart.</summary>
+    public static string RandomPrefix(string? stem = null)
+    {
+        stem ??= Environment.GetEnvironmentVariable("SWITCHYARD_CLUSTER_PREFIX") is { Length: >= 2 and <= 4 } s && s.All(char.IsAsciiLetterOrDigit) ? s : "cl";
+        return stem + Convert.ToHexStringLower(BitConverter.GetBytes(Random.Shared.Next()).AsSpan(0, 2));
+    }
 }
 
 /// <summary>

@@ -14,7 +14,7 @@ public class OptionsCopyTests
     static ApplianceOptions Loaded() => Load(ValidJson, ["--Vips:0:Joins:0=learned-token", "--Pools:0:RemovedFlows=reset",
         "--Pools:1:Fragments=drop", "--Pools:0:AllDownPolicy=fail-closed", "--Mptcp:TokenKeys:0:Id=1",
         "--Mptcp:TokenKeys:0:Key=000102030405060708090a0b0c0d0e0f",
-        "--QuicLb:Configs:0:ConfigId=1", "--QuicLb:Configs:0:Key=000102030405060708090a0b0c0d0e0f"]).Options;
+        "--QuicLb:Configs:0:ConfigId=1", "--Cluster:Peers:0=10.0.0.2:7946", "--QuicLb:Configs:0:Key=000102030405060708090a0b0c0d0e0f"]).Options;
 
     [Fact]
     public void Copy_shares_no_mutable_object_with_the_original_and_holds_the_same_settings()

@@ -29,6 +29,52 @@ public class CtlClientTests
     }
 
     [Fact]
+    public void No_appliance_is_said_in_words_and_in_json_with_json()
+    {
+        string dir = Directory.CreateTempSubdirectory("pk-ctl-").FullName;
+        try
+        {
+            string sock = Path.Combine(dir, "switchyard.sock");
+            var missing = Run("--socket", sock, "list");
+            Assert.Equal(1, missing.Code);
+            Assert.StartsWith($"switchyard ctl: no appliance is listening on {sock} (socket file missing)", missing.Err);
+            Assert.DoesNotContain("Cannot assign requested address", missing.Err);
+
+            var json = Run("--json", "--socket", sock, "list");
+            Assert.Equal(1, json.Code);
+            var o = System.Text.Json.Nodes.JsonNode.Parse(json.Err)!.AsObject();
+            Assert.False(o["ok"]!.GetValue<bool>());
+            Assert.False(o["usage"]!.GetValue<bool>());
+            Assert.StartsWith($"no appliance is listening on {sock} (socket file missing)", o["error"]!.GetValue<string>());
+
+            // A socket file nobody accepts on (as one left by a process that is gone): bound, never listening.
+            using var s = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+            s.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(sock));
+            var stale = Run("--socket", sock, "list");
+            Assert.Equal(1, stale.Code);
+            Assert.Contains($"no appliance is listening on {sock} (the socket file is there but nobody accepts", stale.Err);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void An_unknown_command_is_a_usage_error_before_the_socket_is_tried()
+    {
+        var r = Run("--socket", "/nonexistent/switchyard.sock", "frobnicate");
+        Assert.Equal(2, r.Code);
+        Assert.StartsWith("switchyard ctl: unknown command 'frobnicate'; the commands are: list, backend, keys, quic, reload, config, counters, bgp, appliance, watch", r.Err);
+        var json = Run("--json", "--socket", "/nonexistent/switchyard.sock", "frobnicate");
+        Assert.Equal(2, json.Code);
+        var o = System.Text.Json.Nodes.JsonNode.Parse(json.Err)!.AsObject();
+        Assert.True(o["usage"]!.GetValue<bool>());
+        Assert.StartsWith("unknown command 'frobnicate'", o["error"]!.GetValue<string>());
+        // Usage errors of the options are JSON too with --json.
+        var opt = Run("--json", "--bogus", "list");
+        Assert.Equal(2, opt.Code);
+        Assert.Equal("unknown option '--bogus' (see switchyard ctl --help)", System.Text.Json.Nodes.JsonNode.Parse(opt.Err)!["error"]!.GetValue<string>());
+    }
+
+    [Fact]
     public void Malformed_requests_get_usage_errors_and_refusals_name_the_path()
     {
         using var h = new ControlHarness();

@@ -94,4 +94,37 @@ public sealed class ErrorPathTests
         }
         finally { Directory.Delete(dir, true); }
     }
+
+    /// <summary>Issue 16, as a new user meets them through the executable: a missing default file names the directory,
+    /// an empty file is named as empty, `ctl` without an appliance says so and an unknown ctl command is a usage error.</summary>
+    [Fact]
+    public void First_use_mistakes_are_told_in_words_by_the_executable()
+    {
+        string dir = Directory.CreateTempSubdirectory("pk-firstuse-").FullName;
+        try
+        {
+            ProcessResult Run(params string[] args) => ProcessRunner.Run(PeerProcess.Dotnet, [Appliance.DllPath, .. args], TimeSpan.FromSeconds(90),
+                workingDirectory: dir, environment: new Dictionary<string, string?> { ["SWITCHYARD_KEEP_PCAP"] = null });
+
+            var missing = Run("--check");
+            Assert.True(missing.ExitCode == 2, missing.Describe("switchyard --check, no file"));
+            Assert.Contains($"appliance.json: configuration file not found: no appliance.json in {dir} (the current directory;", missing.StdErr);
+            NoStackTrace(missing);
+
+            File.WriteAllText(Path.Combine(dir, "empty.json"), "");
+            var empty = Run("--check", "empty.json");
+            Assert.True(empty.ExitCode == 2, empty.Describe("switchyard --check empty.json"));
+            Assert.Contains("empty.json: the file is empty", empty.StdErr);
+
+            string sock = Path.Combine(dir, "none.sock");
+            var ctl = Run("ctl", "--socket", sock, "list");
+            Assert.True(ctl.ExitCode == 1, ctl.Describe("switchyard ctl list, no appliance"));
+            Assert.Contains($"no appliance is listening on {sock} (socket file missing)", ctl.StdErr);
+            var unknown = Run("ctl", "--socket", sock, "lst");
+            Assert.True(unknown.ExitCode == 2, unknown.Describe("switchyard ctl lst"));
+            Assert.Contains("unknown command 'lst'", unknown.StdErr);
+            NoStackTrace(unknown);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
 }

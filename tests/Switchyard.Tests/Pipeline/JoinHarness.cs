@@ -42,17 +42,20 @@ sealed unsafe class JoinHarness : IDisposable
     public SnapshotHolder Snapshots { get; }
     public LearnedTokenTable Learned { get; }
     public BurstProcessor[] Workers { get; }
+    /// <summary>Each worker's learned-token export queue (the cluster's exchange, issue 12), when asked for.</summary>
+    public TokenExportQueue[]? Exports { get; }
     readonly Burst _burst = new();
     readonly long[] _received;
 
-    public JoinHarness(int workers = 1, Action<ApplianceOptions>? edit = null)
+    public JoinHarness(int workers = 1, Action<ApplianceOptions>? edit = null, int exportCapacity = 0)
     {
         Options = DefaultOptions();
         edit?.Invoke(Options);
         Snapshots = new SnapshotHolder(Compile());
         Learned = new LearnedTokenTable(Options.Mptcp.LearnedTokenCapacity, (uint)Options.Mptcp.LearnedTokenIdleTimeoutSeconds * 1000u);
-        Workers = Enumerable.Range(0, workers).Select(_ => new BurstProcessor(Snapshots, new FlowTable(1 << 14),
-            new WorkerCounters(Options.Dataplane.MaxVips, Options.Dataplane.MaxBackends), Learned)).ToArray();
+        Exports = exportCapacity > 0 ? Enumerable.Range(0, workers).Select(_ => new TokenExportQueue(exportCapacity)).ToArray() : null;
+        Workers = Enumerable.Range(0, workers).Select(i => new BurstProcessor(Snapshots, new FlowTable(1 << 14),
+            new WorkerCounters(Options.Dataplane.MaxVips, Options.Dataplane.MaxBackends), Learned, Exports?[i])).ToArray();
         _received = new long[workers];
     }
 

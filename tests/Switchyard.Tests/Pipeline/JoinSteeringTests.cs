@@ -513,7 +513,9 @@ public class JoinSteeringTests
     [Fact]
     public unsafe void A_mixed_mptcp_burst_loop_allocates_nothing()
     {
-        using var h = new JoinHarness(edit: o => o.Pools[0].TcpIdleTimeoutSeconds = 1);
+        // With the cluster's export queue (issue 12): learns and forgets are queued for the exchange, still without allocation.
+        using var h = new JoinHarness(edit: o => o.Pools[0].TcpIdleTimeoutSeconds = 1, exportCapacity: 64);
+        var events = new long[4];
         const ulong key = 0x4242_4242_4242_4242;
         var frames = new List<byte[]>
         {
@@ -542,6 +544,7 @@ public class JoinSteeringTests
             port.Receive(burst, 0, frames.Count);
             w.Process(burst, Outside, now);
             now += 2000; // past the flow idle timeout: every join is steered again
+            while (h.Exports![0].TryDequeue(out var e)) events[(int)e.Kind]++; // the exchange's side, allocation-free too
         }
         for (int i = 0; i < 20; i++) Run();
         long before = GC.GetAllocatedBytesForCurrentThread();
@@ -550,5 +553,9 @@ public class JoinSteeringTests
         Assert.Equal(220 * 4, w.Counters.Get(GlobalCounter.JoinsByEncryptedToken));
         Assert.Equal(220, w.Counters.Get(GlobalCounter.JoinsByLearnedToken));
         Assert.Equal(220 * 2, w.Counters.Get(Outcome.JoinReset));
+        // Each round learns the token on the third ACK and forgets it on the initial subflow's FIN: both exported.
+        Assert.Equal(220, events[(int)TokenEventKind.Learned]);
+        Assert.Equal(220, events[(int)TokenEventKind.Forgotten]);
+        Assert.Equal(0, h.Exports![0].Overflows);
     }
 }

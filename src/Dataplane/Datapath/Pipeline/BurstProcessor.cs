@@ -37,7 +37,9 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
     readonly Forwarder _forwarder;
 
     /// <param name="learned">The learned-token table shared by every worker (null: learned-token mode places no joins).</param>
-    public BurstProcessor(SnapshotHolder snapshots, FlowTable flows, WorkerCounters counters, LearnedTokenTable? learned = null)
+    /// <param name="tokenExport">This worker's queue of learned-token events for the cluster's exchange (null: no cluster).</param>
+    public BurstProcessor(SnapshotHolder snapshots, FlowTable flows, WorkerCounters counters, LearnedTokenTable? learned = null,
+        TokenExportQueue? tokenExport = null)
     {
         _snapshots = snapshots;
         _flows = flows;
@@ -46,7 +48,7 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
         _joins = new JoinSteering(_frames, flows, counters, learned);
         _steering = new FlowSteering(_frames, flows, counters, _floodGuard);
         _quic = new QuicSteering(_frames, flows, counters);
-        _tokens = learned is null ? null : new TokenTracker(_frames, learned, counters, flows.Capacity);
+        _tokens = learned is null ? null : new TokenTracker(_frames, learned, counters, flows.Capacity, tokenExport);
         _answers = new Answers(_frames, counters);
         _forwarder = new Forwarder(_frames, counters, _answers);
     }

@@ -118,6 +118,18 @@ public sealed unsafe class LearnedTokenTable : IDisposable
     public LearnResult Learn(uint token, uint backendId, uint now, uint idleTicks)
     {
         if (backendId > MaxBackendId) ThrowBackendTooLarge(backendId);
+        return LearnCore(token, backendId, now, idleTicks, asCollided: false);
+    }
+
+    /// <summary>The cluster's token exchange (issue 12): another appliance reports <paramref name="token"/> as Collided
+    /// there. A Live entry here turns Collided (<see cref="LearnResult.Collision"/>, counted in <see cref="Collisions"/>),
+    /// a Collided one is refreshed (<see cref="LearnResult.StillCollided"/>), an absent one is installed Collided
+    /// (<see cref="LearnResult.Learned"/>). Same publication rules as <see cref="Learn(uint, uint, uint, uint)"/>: one
+    /// compare-and-swap makes the entry visible, so a worker sees the token absent, Live or Collided, never in between.</summary>
+    public LearnResult LearnCollided(uint token, uint now, uint idleTicks) => LearnCore(token, 0, now, idleTicks, asCollided: true);
+
+    LearnResult LearnCore(uint token, uint backendId, uint now, uint idleTicks, bool asCollided)
+    {
         uint home = Home(token);
         while (true)
         {
@@ -158,7 +170,7 @@ public sealed unsafe class LearnedTokenTable : IDisposable
                     RefreshTick(idx, now);
                     return LearnResult.StillCollided;
                 }
-                if (BackendOf(w) == backendId)
+                if (BackendOf(w) == backendId && !asCollided)
                 {
                     RefreshTick(idx, now);
                     return LearnResult.Refreshed;
@@ -191,7 +203,7 @@ public sealed unsafe class LearnedTokenTable : IDisposable
             // Tick first, then publish the word (see "Memory ordering"). If the claim fails, the tick
             // we wrote belongs to whoever holds the slot now; a ~0 ms refresh of it is harmless.
             Volatile.Write(ref _lastSeen[slot], now);
-            ulong mine = Word(token, backendId, Live, NextGen(old));
+            ulong mine = Word(token, backendId, asCollided ? CollidedState : Live, NextGen(old));
             if (Interlocked.CompareExchange(ref _slots[slot], mine, old) != old) continue;
             return MergeDuplicates(token, home, offset, mine, now, idleTicks);
         }
@@ -325,6 +337,23 @@ public sealed unsafe class LearnedTokenTable : IDisposable
         }
         _sweepCursor = cursor + (uint)n;
         return retired;
+    }
+
+    /// <summary>Calls <paramref name="visit"/>(token, backendId, collided, idle age in ticks) for every Live and Collided
+    /// entry not expired at <paramref name="now"/> (backendId is 0 for Collided). Walks the whole table with plain
+    /// reads while workers change it: an entry changed meanwhile may be reported in its old or new state. For the
+    /// cluster's periodic re-announcement (management thread), never per packet.</summary>
+    public void ForEachEntry(uint now, uint idleTicks, Action<uint, uint, bool, uint> visit)
+    {
+        for (int i = 0; i < _slotCount; i++)
+        {
+            ulong w = Volatile.Read(ref _slots[i]);
+            ulong st = w & StateMask;
+            if (st is not (Live or CollidedState)) continue;
+            int age = (int)(now - Volatile.Read(ref _lastSeen[i]));
+            if (age >= (int)idleTicks) continue;
+            visit(TokenOf(w), st == Live ? BackendOf(w) : 0, st == CollidedState, (uint)Math.Max(age, 0));
+        }
     }
 
     /// <summary>Live and Collided entries not expired at <paramref name="now"/>. Walks the whole table:

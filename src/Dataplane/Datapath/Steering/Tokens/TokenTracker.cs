@@ -18,10 +18,12 @@ public sealed class TokenTracker : IDisposable
     // Initial subflow (flow hash) -> its learned token, to refresh the token while the connection lives
     // and to forget it on FIN/RST. Joined subflows are not in it (their FIN must not forget the token).
     readonly FlowTable _flowTokens;
+    // The cluster's token exchange (issue 12): learns, collisions and forgets go to the management side. Null: no cluster.
+    readonly TokenExportQueue? _export;
 
-    public TokenTracker(FrameState frames, LearnedTokenTable learned, WorkerCounters counters, int flowCapacity)
+    public TokenTracker(FrameState frames, LearnedTokenTable learned, WorkerCounters counters, int flowCapacity, TokenExportQueue? export = null)
     {
-        _frames = frames; _learned = learned; _counters = counters;
+        _frames = frames; _learned = learned; _counters = counters; _export = export;
         _flowTokens = new FlowTable(Math.Max(1024, flowCapacity / 4));
     }
 
@@ -38,14 +40,21 @@ public sealed class TokenTracker : IDisposable
                 uint token = TokenLearning.Token(_frames.Key[i]);
                 switch (_learned.Learn(token, (uint)id, now, tokenIdle))
                 {
-                    case LearnResult.Learned: _counters.Add(GlobalCounter.TokensLearned); break;
-                    case LearnResult.Collision: _counters.Add(GlobalCounter.TokenCollisions); break;
+                    case LearnResult.Learned:
+                        _counters.Add(GlobalCounter.TokensLearned);
+                        _export?.TryEnqueue(TokenEventKind.Learned, token, (uint)id);
+                        break;
+                    case LearnResult.Collision:
+                        _counters.Add(GlobalCounter.TokenCollisions);
+                        _export?.TryEnqueue(TokenEventKind.Collided, token, (uint)id);
+                        break;
                     case LearnResult.Full: _counters.Add(GlobalCounter.TokenTableFull); return;
                 }
                 _flowTokens.Insert(hash, token, now, flowIdle);
                 break;
             case TokenAction.FastClose:
-                if (_learned.Forget(TokenLearning.Token(_frames.Key[i]), (uint)id)) _counters.Add(GlobalCounter.TokensForgotten);
+                uint closed = TokenLearning.Token(_frames.Key[i]);
+                if (_learned.Forget(closed, (uint)id)) Forgotten(closed, (uint)id);
                 _flowTokens.Remove(hash);
                 break;
             case TokenAction.Track:
@@ -53,12 +62,18 @@ public sealed class TokenTracker : IDisposable
                 if ((_frames.Info[i].TcpFlags & (TcpFlag.Fin | TcpFlag.Rst)) != 0)
                 {
                     // The initial subflow ends: so does the connection, as far as new joins go.
-                    if (_learned.Forget(known, (uint)id)) _counters.Add(GlobalCounter.TokensForgotten);
+                    if (_learned.Forget(known, (uint)id)) Forgotten(known, (uint)id);
                     _flowTokens.Remove(hash);
                 }
                 else _learned.Learn(known, (uint)id, now, tokenIdle); // refresh while the connection lives
                 break;
         }
+    }
+
+    void Forgotten(uint token, uint id)
+    {
+        _counters.Add(GlobalCounter.TokensForgotten);
+        _export?.TryEnqueue(TokenEventKind.Forgotten, token, id);
     }
 
     /// <summary>Once per burst: one bucket of this worker's subflow map and one window of the shared table.</summary>

@@ -6,4 +6,4 @@ local sy = require "sy_common"
 
 sy.setup("udp", 64)
 sy.ipv4_ranges(sy.udp_port)
-sy.measure("udp")
+sy.run("udp", 64)

@@ -43,6 +43,7 @@ public enum GlobalCounter
     QuicCidTooShort,       // long-header DCID shorter than its configuration's CID length
     QuicUnknownServerId,   // decoded to a server id no usable backend of the pool has
     QuicCidLengthMismatch, // self-encoded CID length (config SelfEncodedLength) disagrees with the DCID's length
+    FloodGuardUnpinned,    // new flows above Dataplane.FloodGuardNewFlowsPerSecond: steered by Maglev, not pinned (also in MaglevSteered)
     Count
 }
 

@@ -25,7 +25,7 @@ public sealed partial class ApplianceHost
             // Cluster (issue 12): this worker's lock-free queue of learned-token events for the exchange.
             var export = tokenQueues is null ? null : new TokenExportQueue(_o.Cluster.QueueCapacity);
             if (export is not null) tokenQueues!.Add(export);
-            var processor = new BurstProcessor(snapshots, new FlowTable(_o.Dataplane.FlowTableEntries), counters, learned, export) { ExceptionPath = _o.ExceptionPath.Enabled };
+            var processor = new BurstProcessor(snapshots, new FlowTable(_o.Dataplane.FlowTableEntries), counters, learned, export) { ExceptionPath = _o.ExceptionPath.Enabled, FloodGuardNewFlowsPerSecond = _o.Dataplane.FloodGuardNewFlowsPerSecond };
             var rx = plan.Queues.Select(q => new RxQueueRef((byte)ports.Indexes[q.Port], (ushort)q.Queue)).ToArray();
             var tx = Enumerable.Repeat((ushort)plan.TxQueue, portCount).ToArray();
             // Run.ForwardOnly: the cycle budget's floor (same loop and ports, trivial handler). Run.StageStampsFile: stamps.

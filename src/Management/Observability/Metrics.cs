@@ -62,6 +62,7 @@ public static class Metrics
         [GlobalCounter.TokensForgotten] = "Learned tokens forgotten on FIN/RST/MP_FASTCLOSE of the initial subflow.",
         [GlobalCounter.TokenTableFull] = "Tokens not learned because the table was full.",
         [GlobalCounter.FromKernel] = "Frames the kernel sent through the exception path, transmitted by this worker.",
+        [GlobalCounter.FloodGuardUnpinned] = "New flows above Dataplane.FloodGuardNewFlowsPerSecond, steered by Maglev without a flow-table entry.",
         [GlobalCounter.IdleSleeps] = "Idle back-off sleeps (Dataplane.IdleBackoffMicroseconds).",
         [GlobalCounter.QuicRoutedByCid] = "QUIC packets routed by their decoded QUIC-LB server id.",
         [GlobalCounter.QuicRepinned] = "QUIC packets routed by server id whose 4-tuple was pinned to another backend (migrations); the pin moved.",

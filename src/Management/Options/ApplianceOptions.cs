@@ -276,6 +276,10 @@ public sealed class DataplaneOptions
     /// <summary>Per-core mbuf cache; DPDK caps it at 512 and at MempoolMbufs / 1.5.</summary>
     public int MbufCacheSize { get; set; } = 256;
 
+    /// <summary>Flood guard (Katran's): new flows per second per worker above which new flows are steered by
+    /// Maglev but not pinned, so a flood of new 5-tuples cannot evict established flows. 0 (default) = off.</summary>
+    public int FloodGuardNewFlowsPerSecond { get; set; }
+
     public DataplaneOptions Copy() => (DataplaneOptions)MemberwiseClone();
     /// <summary>Idle back-off for workers sharing cores with other work (several appliances on one host):
     /// after <see cref="IdleBackoffPolls"/> empty polls in a row, a worker sleeps this many microseconds

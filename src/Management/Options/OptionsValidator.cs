@@ -258,6 +258,8 @@ public static partial class OptionsValidator
         if (d.MaxVips < 1) Add("Dataplane.MaxVips", $"{d.MaxVips} must be at least 1");
         else if (o.Vips.Length > d.MaxVips) Add("Vips", $"{o.Vips.Length} VIPs exceed Dataplane.MaxVips = {d.MaxVips}");
         if (d.MempoolMbufs < 1) Add("Dataplane.MempoolMbufs", $"{d.MempoolMbufs} must be positive");
+        if (d.FloodGuardNewFlowsPerSecond < 0)
+            Add("Dataplane.FloodGuardNewFlowsPerSecond", $"{d.FloodGuardNewFlowsPerSecond} must be 0 (off) or a positive rate");
         // DPDK's rte_mempool_create refuses a cache above RTE_MEMPOOL_CACHE_MAX_SIZE (512) or above n / 1.5.
         if (d.MbufCacheSize is < 0 or > 512) Add("Dataplane.MbufCacheSize", $"{d.MbufCacheSize} must be 0..512");
         else if (d.MempoolMbufs > 0 && d.MbufCacheSize * 3L > d.MempoolMbufs * 2L)

@@ -69,6 +69,62 @@ public class BurstProcessorTests
         h.AssertCounterInvariants();
     }
 
+    /// <summary>Issue 15: a SYN flood of new 5-tuples at 10x the flow table, after the pool gained a backend
+    /// (so a lost pin shows as a moved flow). Without the flood guard the flood evicts established pins and
+    /// some of those flows move; with Dataplane.FloodGuardNewFlowsPerSecond the flood beyond the rate is
+    /// steered by Maglev unpinned (counted), nothing is evicted and no established flow moves.</summary>
+    [Theory]
+    [InlineData(0)]
+    [InlineData(64)]
+    public void Syn_flood_at_ten_times_the_table_evicts_established_flows_unless_the_flood_guard_is_on(int guard)
+    {
+        const int table = 1024, established = 64, flood = 10 * table;
+        using var h = new PipelineHarness(flowTableEntries: table, floodGuardNewFlowsPerSecond: guard);
+        var syns = Enumerable.Range(0, established).Select(i => Tcp(Client(i), 40000, Vip, 80, TcpFlags.Syn)).ToArray();
+        var pinned = h.Send(syns, now: 1).Select(h.BackendOf).ToArray();
+        Assert.Equal(established, h.Counters.Get(GlobalCounter.FlowInserts));
+        AddBackend(h.Options, "web", "w4", "10.0.0.14", "02:00:00:00:01:04");
+        h.Republish();
+        var snap = h.Snapshot;
+        int wouldMove = Enumerable.Range(0, established).Count(i => MaglevChoice(snap, "web", Hash(snap, Client(i), Vip, 40000, 80, 6)) != pinned[i]);
+        Assert.True(wouldMove > established / 10, $"only {wouldMove} flows would move: the new table does not test anything");
+
+        // The flood, 2 s later (a new window of the guard): every SYN a new 5-tuple, steered as Maglev says.
+        var synFlood = Enumerable.Range(0, flood).Select(i => Tcp(Client(i), 50000, Vip, 80, TcpFlags.Syn)).ToArray();
+        var got = h.Send(synFlood, now: 2001).Select(h.BackendOf).ToArray();
+        for (int i = 0; i < flood; i += 97)
+            Assert.Equal(MaglevChoice(snap, "web", Hash(snap, Client(i), Vip, 50000, 80, 6)), got[i]);
+
+        var acks = Enumerable.Range(0, established).Select(i => Tcp(Client(i), 40000, Vip, 80, TcpFlags.Ack, 100)).ToArray();
+        var after = h.Send(acks, now: 2002).Select(h.BackendOf).ToArray();
+        int moved = Enumerable.Range(0, established).Count(i => after[i] != pinned[i]);
+        if (guard == 0)
+        {
+            Assert.True(h.Counters.Get(GlobalCounter.FlowEvictions) > 0);
+            Assert.True(moved > 0, "no established flow lost its pin under a 10x flood without the guard");
+            Assert.Equal(0, h.Counters.Get(GlobalCounter.FloodGuardUnpinned));
+        }
+        else
+        {
+            Assert.Equal(0, h.Counters.Get(GlobalCounter.FlowEvictions));
+            Assert.Equal(0, moved);
+            Assert.Equal(established, h.Counters.Get(GlobalCounter.FlowHits));
+            Assert.Equal(established + guard, h.Counters.Get(GlobalCounter.FlowInserts));
+            Assert.Equal(flood - guard, h.Counters.Get(GlobalCounter.FloodGuardUnpinned));
+        }
+        h.AssertCounterInvariants();
+    }
+
+    [Fact]
+    public void Flood_guard_pins_up_to_its_rate_in_each_one_second_window()
+    {
+        var g = new FloodGuard { Limit = 3 };
+        Assert.Equal([true, true, true, false, false], Enumerable.Range(0, 5).Select(_ => g.MayPin(10)).ToArray());
+        Assert.False(g.MayPin(999));          // the same window (the first began at tick 0)
+        Assert.True(g.MayPin(1010));          // a new window opens 1000 ticks after the last one began
+        Assert.True(new FloodGuard().MayPin(1)); // 0 = off: always
+    }
+
     [Fact]
     public void Non_syn_packet_of_an_unknown_flow_follows_maglev_without_pinning()
     {

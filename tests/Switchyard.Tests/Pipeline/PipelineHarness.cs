@@ -41,12 +41,15 @@ sealed unsafe class PipelineHarness : IDisposable
     public long Received { get; private set; }
 
     /// <param name="exceptionPath">Hand the appliance's own traffic to the kernel (issue 12's exception path).</param>
-    public PipelineHarness(ApplianceOptions? options = null, bool exceptionPath = false)
+    /// <param name="flowTableEntries">The worker's flow-table capacity.</param>
+    /// <param name="floodGuardNewFlowsPerSecond">Dataplane.FloodGuardNewFlowsPerSecond (0 = off).</param>
+    public PipelineHarness(ApplianceOptions? options = null, bool exceptionPath = false, int flowTableEntries = 1 << 16, int floodGuardNewFlowsPerSecond = 0)
     {
         Options = options ?? DefaultOptions();
         Snapshots = new SnapshotHolder(Compile());
-        Processor = new BurstProcessor(Snapshots, new FlowTable(1 << 16),
-            new WorkerCounters(Options.Dataplane.MaxVips, Options.Dataplane.MaxBackends)) { ExceptionPath = exceptionPath };
+        Processor = new BurstProcessor(Snapshots, new FlowTable(flowTableEntries),
+            new WorkerCounters(Options.Dataplane.MaxVips, Options.Dataplane.MaxBackends))
+        { ExceptionPath = exceptionPath, FloodGuardNewFlowsPerSecond = floodGuardNewFlowsPerSecond };
     }
 
     public DataplaneSnapshot Snapshot => Snapshots.Current;

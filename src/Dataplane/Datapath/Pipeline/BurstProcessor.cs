@@ -27,6 +27,7 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
     readonly FlowTable _flows;
     readonly WorkerCounters _counters;
     readonly FrameState _frames = new();
+    readonly FloodGuard _floodGuard = new();
     readonly Classifier _classifier;
     readonly JoinSteering _joins;
     readonly FlowSteering _steering;
@@ -45,7 +46,7 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
         _counters = counters;
         _classifier = new Classifier(_frames, flows, counters, learnedTokens: learned is not null);
         _joins = new JoinSteering(_frames, flows, counters, learned);
-        _steering = new FlowSteering(_frames, flows, counters);
+        _steering = new FlowSteering(_frames, flows, counters, _floodGuard);
         _quic = new QuicSteering(_frames, flows, counters);
         _tokens = learned is null ? null : new TokenTracker(_frames, learned, counters, flows.Capacity, tokenExport);
         _answers = new Answers(_frames, counters);
@@ -64,6 +65,14 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
     {
         get => _classifier.ExceptionPath;
         init { _classifier.ExceptionPath = value; _answers.ExceptionPath = value; }
+    }
+
+    /// <summary>Dataplane.FloodGuardNewFlowsPerSecond: new flows per second this worker still pins (SYNs, first
+    /// UDP packets); above it they are steered by Maglev unpinned (<see cref="FloodGuard"/>). 0 = off.</summary>
+    public int FloodGuardNewFlowsPerSecond
+    {
+        get => _floodGuard.Limit;
+        init => _floodGuard.Limit = value;
     }
 
     public FlowTable Flows => _flows;

@@ -10,7 +10,7 @@ namespace Switchyard.Dataplane.Datapath.Steering;
 /// port), pinning TCP flows from their SYN and UDP flows from their first packet. A flow pinned to a
 /// gone backend follows the pool's RemovedFlows policy.
 /// </summary>
-public sealed class FlowSteering(FrameState frames, FlowTable flows, WorkerCounters counters)
+public sealed class FlowSteering(FrameState frames, FlowTable flows, WorkerCounters counters, FloodGuard guard)
 {
     /// <summary>The backend of frame <paramref name="i"/>, or a negative <see cref="Steered"/> outcome.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -63,6 +63,14 @@ public sealed class FlowSteering(FrameState frames, FlowTable flows, WorkerCount
             // Maglev and re-pinned, so the rest of the flow follows the new choice.
             flows.Insert(hash, (uint)id, now, idle);
             counters.Add(GlobalCounter.FlowRepins);
+        }
+        else if (mayPin && !guard.MayPin(now))
+        {
+            // Above the flood guard's new-flow rate: Maglev's choice, not pinned (established pins stay).
+            counters.Add(GlobalCounter.MaglevSteered);
+            counters.Add(GlobalCounter.FloodGuardUnpinned);
+            counters.AddVip(frames.Vip[i], ServiceCounter.NewFlows);
+            counters.AddBackend(id, ServiceCounter.NewFlows);
         }
         else if (mayPin)
         {

@@ -36,7 +36,8 @@ public static class CtlClient
 
     /// <summary>The first words of the commands (ControlCommands.Syntax) and watch: anything else is a usage error
     /// (exit 2) found before the socket is tried.</summary>
-    static readonly string[] Commands = [.. ControlCommands.Syntax.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+    static readonly string[] Commands = [.. ControlCommands.Syntax.Split('\n')
+        .Where(l => l.Length > 0 && char.IsAsciiLetterLower(l[0]))   // an indented line continues a description
         .Select(l => l.Split(' ')[0]).Append("watch").Distinct()];
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)

@@ -27,6 +27,8 @@ argv=("$@")
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 load="$root/perf/load"
+. "$root/perf/lib/require.sh"
+require_tools dpdk-testpmd:dpdk python3:python3
 
 smoke=0 mixes= targets=testpmd,switchyard latency=0 flood=0 trial=2 steps=7 report= work= prefix=pg$$ build=1
 sydll="$root/src/Management/bin/Release/net10.0/switchyard.dll"

@@ -86,7 +86,10 @@ public static class ClusterScenario
             arrivals = StartArrivals(topo, peerDll, arrivalsOut);
             int connections = streams.Sum(s => Status(s).Count);
             log($"{connections} long-lived connections streaming (TCP over IPv4 and IPv6, MPTCP with 2 subflows), new connections arriving");
-            Thread.Sleep(1000); // a second of traffic over every appliance before the counters are read
+            // Traffic over every appliance before the counters are read: wait (bounded) until each one has received frames.
+            var seenUntil = DateTime.UtcNow.AddSeconds(30);
+            while (DateTime.UtcNow < seenUntil && Enumerable.Range(0, spec.Appliances).Any(i => ApplianceCtl.RxPackets(topo.ControlSocket(i)) == 0))
+                Thread.Sleep(50);
             var rx = new Dictionary<string, long>();
             for (int i = 0; i < spec.Appliances; i++) rx[$"a{i}"] = ApplianceCtl.RxPackets(topo.ControlSocket(i));
             log("frames per appliance: " + string.Join(", ", rx.Select(kv => $"{kv.Key} {kv.Value}")));
@@ -176,8 +179,14 @@ public static class ClusterScenario
             }
             Thread.Sleep(10);
         }
-        // Let a second of traffic flow in the new layout before judging the step.
-        Thread.Sleep(1000);
+        // Judge the step only after another round of traffic in the new layout: every connection still streaming has
+        // verified more bytes again (a connection that breaks late, e.g. by a reset, is then seen), bounded by 30 s.
+        var atMoved = streams.SelectMany(s => Status(s).Select(c => (Key: s.Name + "#" + c.Id, c.Verified))).ToDictionary(x => x.Key, x => x.Verified);
+        var settleUntil = DateTime.UtcNow.AddSeconds(30);
+        while (DateTime.UtcNow < settleUntil
+               && !streams.SelectMany(s => Status(s).Select(c => (Key: s.Name + "#" + c.Id, c))).Where(x => x.c.State == "streaming")
+                   .All(x => x.c.Verified > atMoved.GetValueOrDefault(x.Key)))
+            Thread.Sleep(50);
         var after = streams.SelectMany(s => Status(s).Select(c => (s.Name, c))).ToList();
         var broken = after.Where(x => x.c.State is "broken" or "corrupt").ToList();
         int newlyBroken = broken.Count - brokenBefore;

@@ -66,7 +66,7 @@ public class CtlClientTests
         // Every command of the help text is offered (the list is read from ControlCommands.Syntax, so new ones join it).
         var offered = r.Err[(r.Err.IndexOf("the commands are: ", StringComparison.Ordinal) + "the commands are: ".Length)..r.Err.IndexOf(" (see", StringComparison.Ordinal)];
         Assert.All(offered.Split(", "), c => Assert.Matches("^[a-z]+$", c));
-        Assert.Superset(new HashSet<string> { "list", "backend", "keys", "quic", "reload", "config", "counters", "bgp", "appliance", "watch" }, offered.Split(", ").ToHashSet());
+        Assert.Superset(new HashSet<string> { "list", "backend", "keys", "quic", "reload", "config", "counters", "bgp", "appliance", "cluster", "watch" }, offered.Split(", ").ToHashSet());
         var json = Run("--json", "--socket", "/nonexistent/switchyard.sock", "frobnicate");
         Assert.Equal(2, json.Code);
         var o = System.Text.Json.Nodes.JsonNode.Parse(json.Err)!.AsObject();

@@ -41,12 +41,15 @@ sealed unsafe class PipelineHarness : IDisposable
     public long Received { get; private set; }
 
     /// <param name="exceptionPath">Hand the appliance's own traffic to the kernel (issue 12's exception path).</param>
-    public PipelineHarness(ApplianceOptions? options = null, bool exceptionPath = false)
+    /// <param name="sharedPins">Pins shared by other appliances (issue 12 item 4); <paramref name="pinExport"/> receives the
+    /// pins this one's sweep finds differing from Maglev.</param>
+    public PipelineHarness(ApplianceOptions? options = null, bool exceptionPath = false, int flowEntries = 1 << 16,
+        Dataplane.Datapath.Steering.Pins.SharedPinTable? sharedPins = null, Dataplane.Datapath.Steering.Pins.PinExportQueue? pinExport = null)
     {
         Options = options ?? DefaultOptions();
         Snapshots = new SnapshotHolder(Compile());
-        Processor = new BurstProcessor(Snapshots, new FlowTable(1 << 16),
-            new WorkerCounters(Options.Dataplane.MaxVips, Options.Dataplane.MaxBackends)) { ExceptionPath = exceptionPath };
+        Processor = new BurstProcessor(Snapshots, new FlowTable(flowEntries),
+            new WorkerCounters(Options.Dataplane.MaxVips, Options.Dataplane.MaxBackends), sharedPins: sharedPins, pinExport: pinExport) { ExceptionPath = exceptionPath };
     }
 
     public DataplaneSnapshot Snapshot => Snapshots.Current;
@@ -114,7 +117,7 @@ sealed unsafe class PipelineHarness : IDisposable
         Assert.Equal(forwarded, backendPackets);
         // Every steered packet is steered exactly one way.
         Assert.Equal(forwarded + tooBig + c.Get(DropReason.NoHeadroom) + c.Get(DropReason.EncapTooBigNoDf) + c.Get(DropReason.EncapTooBigIcmpError),
-            c.Get(GlobalCounter.FlowHits) + c.Get(GlobalCounter.FlowInserts) + c.Get(GlobalCounter.FlowRepins) + c.Get(GlobalCounter.MaglevSteered));
+            c.Get(GlobalCounter.FlowHits) + c.Get(GlobalCounter.FlowInserts) + c.Get(GlobalCounter.FlowRepins) + c.Get(GlobalCounter.MaglevSteered) + c.Get(GlobalCounter.SharedPinHits));
     }
 
     static BackendOptions B(string name, string address, string? mac = null, int weight = 1, bool enabled = true) =>

@@ -11,7 +11,7 @@ namespace Switchyard.Dataplane.Datapath.Steering.Pins;
 /// elsewhere. It goes to the worker's <see cref="PinExportQueue"/> with its remaining idle time; the cluster
 /// exchange sends it to the peers by backend name. Every pass exports such pins again, which refreshes the peers'
 /// copies while the flow lives. Pins that agree with Maglev are never exported: with an unchanged backend set
-/// nothing is sent.</para>
+/// nothing is sent. After every new snapshot the sweep runs <see cref="BoostFactor"/> times faster for one full pass.</para>
 /// <para>Import: <see cref="TryShared"/>, for a non-SYN TCP packet that missed the flow table, looks the flow hash
 /// up in the <see cref="SharedPinTable"/> filled by the exchange; a usable backend of the VIP's pool found there
 /// is used and pinned locally by the caller.</para>
@@ -23,6 +23,14 @@ public sealed class PinSharing(FlowTable flows, WorkerCounters counters, SharedP
 
     /// <summary>Buckets of the flow table compared per burst.</summary>
     public int BucketsPerBurst { get; } = Math.Max(1, bucketsPerBurst);
+
+    /// <summary>After a new snapshot (a backend change is one) the sweep compares this many times more buckets per
+    /// burst until it has covered the whole table once, so that the differing pins reach the peers soon after the
+    /// change instead of one slow pass later.</summary>
+    public const int BoostFactor = 16;
+
+    long _generation = -1;
+    int _boostPassEnds; // pass ends still to see at the boosted rate (2: the pass in progress, then a whole one)
 
     struct Comparer : FlowTable.IEntryVisitor
     {
@@ -48,8 +56,14 @@ public sealed class PinSharing(FlowTable flows, WorkerCounters counters, SharedP
     public void Sweep(DataplaneSnapshot snap, uint now)
     {
         if (export is null) return;
+        if (snap.Generation != _generation)
+        {
+            _generation = snap.Generation;
+            _boostPassEnds = 2;
+        }
         var c = new Comparer { Backends = snap.Backends, Pools = snap.Pools, Queue = export };
-        int passes = flows.VisitSome(now, BucketsPerBurst, ref c);
+        int passes = flows.VisitSome(now, _boostPassEnds > 0 ? BucketsPerBurst * BoostFactor : BucketsPerBurst, ref c);
+        _boostPassEnds = Math.Max(0, _boostPassEnds - passes);
         if (c.Exported != 0) counters.Add(GlobalCounter.PinsExported, c.Exported);
         if (c.Overflows != 0) counters.Add(GlobalCounter.PinExportOverflows, c.Overflows);
         if (passes != 0) counters.Add(GlobalCounter.PinSweepPasses, passes);

@@ -136,6 +136,19 @@ def pcap_vdev(pcap, queues):
 
 
 def run_testpmd(mode, pcap, duration, warmup, huge, logdir, mbufs=MBUFS, workers=1):
+    """One testpmd measurement; a run that gave no window (a start-up starved on a loaded machine) is tried once more,
+    with the first try's last lines logged, so a 0 in the report means two failed tries, not one bad moment."""
+    r = _run_testpmd_once(mode, pcap, duration, warmup, huge, logdir, mbufs, workers)
+    if r["mpps"] == 0:
+        log(f"testpmd {mode} {os.path.basename(pcap)}: no measurement window (rc {r['rc']}, {r['samples']} samples, "
+            f"load average {loadavg()}); trying once more. Its last lines:\n" + "".join(r["tail"]))
+        r = _run_testpmd_once(mode, pcap, duration, warmup, huge, logdir, mbufs, workers)
+        if r["mpps"] == 0:
+            log(f"testpmd {mode} {os.path.basename(pcap)}: no measurement window again. Its last lines:\n" + "".join(r["tail"]))
+    return r
+
+
+def _run_testpmd_once(mode, pcap, duration, warmup, huge, logdir, mbufs, workers):
     if workers == 1:
         cores = ["-l", "0,1"]
         queues = []
@@ -186,7 +199,7 @@ def run_testpmd(mode, pcap, duration, warmup, huge, logdir, mbufs=MBUFS, workers
     mpps = statistics.mean(window) / 1e6 if window else 0.0
     tot = re.search(r"Accumulated forward statistics.*?TX-packets:\s+(\d+)", out, re.S)
     return {"mpps": mpps, "samples": len(window), "total_tx": int(tot.group(1)) if tot else 0, "loadavg": la,
-            "rc": rc}
+            "rc": rc, "tail": lines[-15:]}
 
 
 def worker_args(workers):
@@ -201,6 +214,15 @@ def worker_args(workers):
 
 
 def run_switchyard(pcap, extra, duration, warmup, huge, logdir, tag, profile=None, mbufs=MBUFS, workers=1, dll=None):
+    """One appliance measurement; a run without a window is tried once more (see run_testpmd)."""
+    r = _run_switchyard_once(pcap, extra, duration, warmup, huge, logdir, tag, profile, mbufs, workers, dll)
+    if r["mpps"] == 0 and not profile:
+        log(f"switchyard {tag}: trying once more (load average {loadavg()})")
+        r = _run_switchyard_once(pcap, extra, duration, warmup, huge, logdir, tag, profile, mbufs, workers, dll)
+    return r
+
+
+def _run_switchyard_once(pcap, extra, duration, warmup, huge, logdir, tag, profile, mbufs, workers, dll):
     counters = os.path.join(logdir, f"counters-{tag}.json")
     if os.path.exists(counters):
         os.remove(counters)
@@ -268,7 +290,13 @@ def run_switchyard(pcap, extra, duration, warmup, huge, logdir, tag, profile=Non
     except (OSError, ValueError):
         pass
     if start is None or end is None:
-        log(f"switchyard {tag}: no measurement window (rc {rc}); see {err_path}")
+        try:
+            with open(err_path) as f:
+                tail = f.readlines()[-10:]
+        except OSError:
+            tail = []
+        log(f"switchyard {tag}: no measurement window (rc {rc}, {len(snaps)} counter snapshots); see {err_path}; "
+            "its last lines:\n" + "".join(tail))
         return {"mpps": 0.0, "rx_mpps": 0.0, "loadavg": la, "rc": rc, "drops": {}, "final": final}
     dt = end[0] - start[0]
     drops = {k: v for k, v in final.get("totals", {}).get("drops", {}).items() if v}

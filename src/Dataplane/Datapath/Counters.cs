@@ -42,6 +42,7 @@ public enum GlobalCounter
     QuicUnknownConfig,     // no configuration at the CID's codepoint
     QuicCidTooShort,       // long-header DCID shorter than its configuration's CID length
     QuicUnknownServerId,   // decoded to a server id no usable backend of the pool has
+    QuicCidLengthMismatch, // self-encoded CID length (config SelfEncodedLength) disagrees with the DCID's length
     // Flow pins shared between the appliances of a cluster (issue 12 item 4)
     PinsExported,          // live pins the sweep found differing from the current Maglev pick, queued for the peers
     PinExportOverflows,    // of those, refused because the export queue was full (the next pass retries)

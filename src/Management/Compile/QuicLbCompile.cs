@@ -13,7 +13,7 @@ static class QuicLbCompile
         {
             byte[] key = [];
             if (!string.IsNullOrEmpty(c.Key)) OptionsValidator.TryParseKey(c.Key, out key);
-            return new QuicLbConfig(c.ConfigId, c.ServerIdLength, c.NonceLength, key);
+            return new QuicLbConfig(c.ConfigId, c.ServerIdLength, c.NonceLength, key, c.SelfEncodedLength);
         }));
     }
 

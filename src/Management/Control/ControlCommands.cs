@@ -25,7 +25,7 @@ public sealed partial class ControlCommands(ControlPlane control, Func<string>? 
         backend disable POOL NAME | backend enable POOL NAME
         backend health POOL NAME up|down [REASON]    set the health state by hand (as a health check would)
         keys list | keys rotate ID HEXKEY | keys remove ID
-        quic list | quic set ID SIDLEN NONCELEN HEXKEY|plain | quic remove ID   QUIC-LB configurations
+        quic list | quic set ID SIDLEN NONCELEN HEXKEY|plain [self-length] | quic remove ID   QUIC-LB configurations
         reload                                       re-read the configuration file (validated)
         config                                       the running configuration as JSON
         counters                                     the counters JSON

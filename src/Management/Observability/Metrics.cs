@@ -72,6 +72,7 @@ public static class Metrics
         [GlobalCounter.QuicUnknownConfig] = "QUIC CIDs whose config rotation codepoint has no configuration, steered by 4-tuple.",
         [GlobalCounter.QuicCidTooShort] = "QUIC long-header DCIDs shorter than their configuration's CID length, steered by 4-tuple.",
         [GlobalCounter.QuicUnknownServerId] = "QUIC CIDs that decoded to a server id no usable backend has, steered by 4-tuple.",
+        [GlobalCounter.QuicCidLengthMismatch] = "QUIC CIDs whose self-encoded length (config SelfEncodedLength) disagrees with the DCID's length, steered by 4-tuple.",
         [GlobalCounter.PinsExported] = "Flow pins the sweep found differing from the current Maglev pick, queued for the cluster's other appliances.",
         [GlobalCounter.PinExportOverflows] = "Flow pins not queued for the cluster because the export queue was full (the next sweep pass retries).",
         [GlobalCounter.PinSweepPasses] = "Full passes of the pin-sharing sweep over the flow table.",

@@ -28,6 +28,9 @@ public sealed class QuicLbConfigOptions
     public int NonceLength { get; set; } = 6;
     /// <summary>AES-128 key as 32 hex digits; absent or "" = plaintext CIDs (the server id is readable by anyone).</summary>
     public string? Key { get; set; }
+    /// <summary>The servers self-encode the CID length in the first octet's low five bits (draft-21 2.3; Switchyard's
+    /// minter always does): route by the CID only when those bits agree with the DCID's length. Default false.</summary>
+    public bool SelfEncodedLength { get; set; }
 
     public QuicLbConfigOptions Copy() => (QuicLbConfigOptions)MemberwiseClone();
 }

@@ -90,14 +90,18 @@ public sealed class ClusterTokenSharingTests(ITestOutputHelper output)
             Thread.Sleep(100);
         }
         const int N = 1000;
-        var on = RunClients(t, N, subflowWaitMs: 8000);
+        // Generous: a join that outran its token waits for the client's SYN retransmissions (1 s, then 2 s, 4 s, ...),
+        // and on a loaded shared machine a handshake can take seconds; most connections finish in milliseconds.
+        var on = RunClients(t, N, subflowWaitMs: 15_000);
+        // A connection that fell back to TCP (its MPTCP SYNs were retransmitted past the kernel's limit on a loaded
+        // machine) opens no join: the share is taken over the connections that stayed MPTCP.
         int mptcp = on.Connections.Count(x => x.Ok && x.Mptcp && x.Fallback == false);
-        int placed = on.Connections.Count(x => x.Ok && x.ReachedExpectedSubflows);
+        int placed = on.Connections.Count(x => x.Ok && x.Mptcp && x.Fallback == false && x.ReachedExpectedSubflows);
         var (learnedOn, placedOn, droppedOn) = JoinCounters(t);
         var cluster = Enumerable.Range(0, Appliances).Select(i => ApplianceCtl.Result(t.ControlSocket(i), "cluster", "samples")).ToList();
         var delays = cluster.SelectMany(s => s["propagationSamplesUs"]!.AsArray().Select(x => x!.GetValue<long>())).Order().ToArray();
-        double rateOn = placed / (double)N;
-        Log($"sharing ON: {N} MPTCP connections, {on.Succeeded} succeeded, {mptcp} stayed MPTCP, {placed} got their join subflow " +
+        double rateOn = placed / (double)Math.Max(1, mptcp);
+        Log($"sharing ON: {N} MPTCP connections, {on.Succeeded} succeeded, {mptcp} stayed MPTCP, {placed} of those got their join subflow " +
             $"({100.0 * rateOn:F2} %); appliances learned {learnedOn} token(s), placed {placedOn} join SYN(s) by learned token, " +
             $"dropped {droppedOn} join SYN(s) that outran their token (placed on the client's retransmission)");
         Log($"propagation delay (learned on a worker of one appliance -> installed on another), {delays.Length} samples: " +
@@ -108,7 +112,8 @@ public sealed class ClusterTokenSharingTests(ITestOutputHelper output)
             Log($"a{i} cluster: {s.ToJsonString()}");
         }
         Assert.True(on.Failed == 0 && on.Succeeded == N, on.ToString());
-        Assert.True(rateOn >= 0.999, $"only {placed} of {N} connections got their join subflow with sharing on");
+        Assert.True(mptcp >= N * 0.95, $"only {mptcp} of {N} connections stayed MPTCP");
+        Assert.True(rateOn >= 0.999, $"only {placed} of {mptcp} MPTCP connections got their join subflow with sharing on");
         Assert.True(delays.Length >= learnedOn, $"{delays.Length} propagation samples for {learnedOn} learned tokens (each goes to {Appliances - 1} peers)");
         long installed = cluster.Sum(s => s["installed"]!.GetValue<long>());
         Assert.True(installed >= learnedOn, $"{installed} remote installs for {learnedOn} learned tokens");
@@ -140,14 +145,15 @@ public sealed class ClusterTokenSharingTests(ITestOutputHelper output)
         StartAll(t, sharing: false);
         const int M = 300;
         var off = RunClients(t, M, subflowWaitMs: 1500);
-        int placedOff = off.Connections.Count(x => x.Ok && x.ReachedExpectedSubflows);
+        int mptcpOff = off.Connections.Count(x => x.Ok && x.Mptcp && x.Fallback == false);
+        int placedOff = off.Connections.Count(x => x.Ok && x.Mptcp && x.Fallback == false && x.ReachedExpectedSubflows);
         var (learnedOff, placedOffJoins, resetOff) = JoinCounters(t);
-        double failOff = 1 - placedOff / (double)M;
-        Log($"sharing OFF: {M} MPTCP connections, {off.Succeeded} succeeded, {placedOff} got their join subflow; " +
+        double failOff = 1 - placedOff / (double)Math.Max(1, mptcpOff);
+        Log($"sharing OFF: {M} MPTCP connections, {off.Succeeded} succeeded, {mptcpOff} stayed MPTCP, {placedOff} of those got their join subflow; " +
             $"join failure rate {100.0 * failOff:F1} % (appliances learned {learnedOff}, placed {placedOffJoins} join(s), reset {resetOff} unplaceable join(s))");
         Assert.True(off.Failed == 0 && off.Succeeded == M, off.ToString()); // the connections themselves survive on their first subflow
         // ECMP hashes each join's 5-tuple (random source port) independently over 3 next hops: the chance that all 300
         // land on their first subflow's appliance is 3^-300, so without sharing some must fail.
-        Assert.True(resetOff > 0 && failOff > 0, $"no join failed without sharing: {placedOff} of {M} placed");
+        Assert.True(resetOff > 0 && failOff > 0, $"no join failed without sharing: {placedOff} of {mptcpOff} placed");
     }
 }

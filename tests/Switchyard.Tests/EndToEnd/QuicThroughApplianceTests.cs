@@ -59,6 +59,8 @@ public sealed class QuicThroughApplianceTests(ITestOutputHelper output)
         var totals = counters.GetProperty("totals");
         Assert.True(totals.GetProperty("quicRoutedByCid").GetInt64() > 0);
         Assert.True(totals.GetProperty("quicClientInitial").GetInt64() >= Clients);
+        // The configuration checks length self-description (the server writes length - 1 into every CID it mints).
+        Assert.Equal(0, totals.GetProperty("quicCidLengthMismatch").GetInt64());
         foreach (var d in new[] { "QuicEmpty", "QuicLongHeaderTruncated", "QuicShortHeaderTruncated", "QuicDcidTooLong" })
             Assert.Equal(0, totals.GetProperty("drops").GetProperty(d).GetInt64());
         CountersInvariants.AssertHold(counters);
@@ -204,7 +206,7 @@ public sealed class QuicThroughApplianceTests(ITestOutputHelper output)
             Workers = EndToEndConfig.OneWorker(),
             Pools = new[] { new { Name = "p", Forwarding = "l2dsr", Backends = backends } },
             Vips = new[] { new { Name = "quic", Address = t.VipV4.ToString(), Port, Protocol = "udp", Pool = "p", QuicLb = quicLb } },
-            QuicLb = new { Configs = new[] { new { ConfigId, ServerIdLength = SidLength, NonceLength, Key } } },
+            QuicLb = new { Configs = new[] { new { ConfigId, ServerIdLength = SidLength, NonceLength, Key, SelfEncodedLength = true } } },
             Dataplane = new { FlowTableEntries = 65536 },
         };
         var path = Path.Combine(dir, "appliance.json");

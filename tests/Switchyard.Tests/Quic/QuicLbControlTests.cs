@@ -57,5 +57,16 @@ public sealed class QuicLbControlTests
         Assert.Equal("w2", h.BackendOf(h.Send(Short(5, 1004, next.Mint()))));
         Assert.Contains("\"ok\":false", ctl.Handle("{\"args\":[\"quic\",\"remove\",\"0\"]}"));
         Assert.Equal(4, h.Counters.Get(GlobalCounter.QuicRoutedByCid));
+
+        // Length self-description switched on live: the minter's CIDs still route, one with other low bits falls back.
+        Assert.Contains("\"usage\":true", ctl.Handle($"{{\"args\":[\"quic\",\"set\",\"3\",\"2\",\"8\",\"{Key2}\",\"selflength\"]}}"));
+        Assert.Contains("\"ok\":true", ctl.Handle($"{{\"args\":[\"quic\",\"set\",\"3\",\"2\",\"8\",\"{Key2}\",\"self-length\"]}}"));
+        Assert.Contains("\"selfEncodedLength\":true", ctl.Handle("{\"args\":[\"quic\",\"list\"]}"));
+        Assert.Equal("w2", h.BackendOf(h.Send(Short(6, 1005, next.Mint()))));
+        var foreign = next.Mint();
+        foreign[0] ^= 0x01;
+        h.Send(Short(7, 1006, foreign));
+        Assert.Equal(1, h.Counters.Get(GlobalCounter.QuicCidLengthMismatch));
+        Assert.Equal(5, h.Counters.Get(GlobalCounter.QuicRoutedByCid));
     }
 }

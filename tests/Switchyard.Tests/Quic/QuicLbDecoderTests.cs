@@ -240,6 +240,40 @@ public sealed class QuicLbDecoderTests
     }
 
     [Fact]
+    public void With_self_encoded_length_only_cids_whose_low_bits_give_their_length_decode_in_both_decoders()
+    {
+        // Config 1: four-pass, CID length 1 + 3 + 6 = 10, so a server's first octet carries 9 in its low five bits.
+        var self = new QuicLbConfig(1, 3, 6, Key, selfEncodedLength: true);
+        var off = new QuicLbConfig(2, 3, 6, Key);
+        var set = new QuicLbConfigSet(self, off);
+        byte[] sid = [7, 7, 7];
+        byte[] Mint(QuicLbConfig c, byte low) { var cid = new byte[c.CidLength]; QuicLbCipher.Encode(c, low, sid, new byte[] { 1, 2, 3, 4, 5, 6 }, cid); return cid; }
+        var good = Mint(self, 9);
+        var wrong = Mint(self, 3);    // a CID with config 1's rotation bits but another length in its low bits
+        var random = Mint(off, 3);    // config 2 does not look at the bits
+        var cases = new (byte[] Cid, QuicLbResult Expected)[]
+        {
+            (good, QuicLbResult.Ok), (wrong, QuicLbResult.CidLengthMismatch), (random, QuicLbResult.Ok),
+            ([.. good, 0xAA], QuicLbResult.CidLengthMismatch), // long header: 11 octets on the wire, the bits say 10
+        };
+        var cids = cases.Select(c => new QuicCid(c.Cid)).ToArray();
+        var ids = new QuicServerId[cids.Length];
+        var results = new QuicLbResult[cids.Length];
+        QuicLbDecoder.DecodeServerIds(cids, ids, results, set);
+        for (int i = 0; i < cases.Length; i++)
+        {
+            Assert.Equal(cases[i].Expected, results[i]);
+            Assert.Equal(cases[i].Expected, QuicLbDecoder.DecodeServerId(cases[i].Cid, set, out var one));
+            if (cases[i].Expected == QuicLbResult.Ok) { Assert.Equal(sid, one.ToBytes()); Assert.Equal(one, ids[i]); }
+        }
+        Assert.True(QuicHeader.FallsBack(QuicLbResult.CidLengthMismatch));
+        // Short header: the DCID is config 1's length, so the check is the bits against that length.
+        Assert.Equal(QuicLbResult.Ok, QuicHeader.LocateDcid(new byte[] { 0x40 }.Concat(wrong).ToArray(), set, out var dcid));
+        Assert.Equal(QuicLbResult.CidLengthMismatch, QuicLbDecoder.DecodeServerId(dcid, set, out _));
+        Assert.Contains("self-encoded length", self.ToString());
+    }
+
+    [Fact]
     public void Random_datagrams_never_throw_and_an_ok_dcid_always_lies_inside_the_datagram()
     {
         var set = MixedSet();

@@ -125,6 +125,26 @@ public sealed class QuicLbPipelineTests
     }
 
     [Fact]
+    public void With_SelfEncodedLength_a_cid_whose_low_bits_disagree_takes_the_four_tuple_path_and_is_counted()
+    {
+        using var h = Harness();
+        h.Options.QuicLb.Configs[0].SelfEncodedLength = true; // compiled from the options, as a file or ctl would set it
+        h.Republish();
+        var good = Minter(1, Key1, Servers[1]).Mint();        // the minter writes length - 1 = 9 into the low bits
+        Assert.Equal(good.Length - 1, good[0] & 0x1F);
+        var bad = (byte[])good.Clone();
+        bad[0] = (byte)((bad[0] & 0xE0) | 4);                 // same rotation bits and ciphertext, another length
+        var sent = h.Send([
+            Udp("198.51.100.30", 40030, QuicPort, Short(good)),
+            Udp("198.51.100.30", 40031, QuicPort, Short(bad))]);
+        Assert.Equal("w2", h.BackendOf(sent[0]));
+        Assert.NotNull(h.BackendOf(sent[1]));
+        Assert.Equal(1, h.Counters.Get(GlobalCounter.QuicRoutedByCid));
+        Assert.Equal(1, h.Counters.Get(GlobalCounter.QuicCidLengthMismatch));
+        h.AssertCounterInvariants();
+    }
+
+    [Fact]
     public void Cids_that_do_not_decode_to_a_live_server_take_the_four_tuple_path()
     {
         using var h = Harness();

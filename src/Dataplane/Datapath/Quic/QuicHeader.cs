@@ -37,6 +37,10 @@ public enum QuicLbResult : byte
     ShortHeaderTruncated,
     /// <summary>A QUIC v1/v2 long header whose DCID length exceeds 20 (RFC 9000 17.2).</summary>
     DcidTooLong,
+    // Fall back (appended after the malformed group: names and numbers stay as they were)
+    /// <summary>The configuration says servers self-encode the CID length, and the CID's low five bits disagree
+    /// with the DCID's length: not a CID of that configuration.</summary>
+    CidLengthMismatch,
     Count
 }
 
@@ -101,7 +105,7 @@ public static class QuicHeader
     }
 
     /// <summary>Whether a result sends the packet to the 4-tuple path (true) rather than dropping it.</summary>
-    public static bool FallsBack(QuicLbResult r) => r is > QuicLbResult.Ok and < QuicLbResult.Empty;
+    public static bool FallsBack(QuicLbResult r) => r is (> QuicLbResult.Ok and < QuicLbResult.Empty) or QuicLbResult.CidLengthMismatch;
 }
 
 /// <summary>A CID copied out of a packet into a fixed 32-octet buffer (the decoders read 16-octet vectors at any offset up to 16).</summary>

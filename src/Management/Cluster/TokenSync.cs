@@ -527,8 +527,8 @@ public sealed class TokenSync : IDisposable
                 ["enabled"] = _pins is not null, ["sent"] = Read(ref _c.PinsSent), ["received"] = Read(ref _c.PinsReceived),
                 ["installed"] = Read(ref _c.PinsInstalled), ["refreshed"] = Read(ref _c.PinsRefreshed), ["replaced"] = Read(ref _c.PinsReplaced),
                 ["unknownBackend"] = Read(ref _c.PinsUnknownBackend), ["notShared"] = Read(ref _c.PinsNotShared),
-                ["queueOverflows"] = _pinQueues.Sum(q => q.Overflows), ["live"] = _pins?.Count(DataplaneClock.Now) ?? 0,
-                ["capacity"] = _pins?.Capacity ?? 0,
+                ["queueOverflows"] = _pinQueues.Sum(q => q.Overflows), ["live"] = (long)(_pins?.Count(DataplaneClock.Now) ?? 0),
+                ["capacity"] = (long)(_pins?.Capacity ?? 0),
             },
             ["peers"] = new JsonArray([.. _peers.Select(p => (JsonNode)new JsonObject
             {

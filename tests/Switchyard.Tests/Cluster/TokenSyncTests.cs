@@ -245,7 +245,8 @@ public class TokenSyncTests
         }
         finally { File.Delete(file); }
         // Without a learned-token VIP the exchange still shares flow pins (issue 12 item 4); with that off too, nothing is left.
-        Assert.True(Load(ValidJson, [.. ValidCluster.Skip(1)]).Options.Cluster.SharePins);
+        Assert.False(Load(ValidJson, ValidCluster).Options.Cluster.SharePins); // off by default
+        Assert.True(Load(ValidJson, [.. ValidCluster.Skip(1), "--Cluster:SharePins=true"]).Options.Cluster.SharePins);
         var noLearned = Errors(ValidJson, [.. ValidCluster.Skip(1), "--Cluster:SharePins=false"]);
         Assert.Contains(noLearned, e => e.Path == "Cluster.Enabled" && e.Reason.Contains("learned-token"));
     }

@@ -60,6 +60,10 @@ public readonly record struct BackendEntry(
     uint Weight,
     BackendState State)
 {
+    /// <summary>Index of its pool in <see cref="DataplaneSnapshot.Pools"/> (-1: removed). The pin-sharing sweep
+    /// recomputes the pool's Maglev pick of a pinned flow from it.</summary>
+    public int Pool { get; init; } = -1;
+
     /// <summary>Pinned flows and joins may go to it: Active or Draining (one byte compare on the hot path).</summary>
     public bool Usable
     {

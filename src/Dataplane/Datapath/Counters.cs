@@ -44,6 +44,11 @@ public enum GlobalCounter
     QuicUnknownServerId,   // decoded to a server id no usable backend of the pool has
     QuicCidLengthMismatch, // self-encoded CID length (config SelfEncodedLength) disagrees with the DCID's length
     FloodGuardUnpinned,    // new flows above Dataplane.FloodGuardNewFlowsPerSecond: steered by Maglev, not pinned (also in MaglevSteered)
+    // Flow pins shared between the appliances of a cluster (issue 12 item 4)
+    PinsExported,          // live pins the sweep found differing from the current Maglev pick, queued for the peers
+    PinExportOverflows,    // of those, refused because the export queue was full (the next pass retries)
+    PinSweepPasses,        // full passes of the pin-sharing sweep over the flow table
+    SharedPinHits,         // non-SYN packets missing the flow table that a peer's shared pin placed (then pinned here)
     Count
 }
 

@@ -36,6 +36,18 @@ public static class ClusterMetrics
         w.Family("switchyard_cluster_queue_overflows_total", Kind.Counter, "Learned-token events the workers could not queue (the re-announcement carries them).")
             .Sample(L(s["queueOverflows"]));
         w.Family("switchyard_cluster_resyncs_total", Kind.Counter, "Full re-announcements of the table started.").Sample(L(s["resyncs"]));
+        if (s["pins"] is JsonObject pins)
+        {
+            w.Family("switchyard_cluster_pins_total", Kind.Counter,
+                "Shared flow pins (issue 12 item 4): sent, received, installed, refreshed, replaced, unknown_backend.");
+            w.Sample(L(pins["sent"]), ("result", "sent"));
+            w.Sample(L(pins["received"]), ("result", "received"));
+            w.Sample(L(pins["installed"]), ("result", "installed"));
+            w.Sample(L(pins["refreshed"]), ("result", "refreshed"));
+            w.Sample(L(pins["replaced"]), ("result", "replaced"));
+            w.Sample(L(pins["unknownBackend"]), ("result", "unknown_backend"));
+            w.Family("switchyard_cluster_pins_live", Kind.Gauge, "Live pins from peers in the shared pin table.").Sample(L(pins["live"]));
+        }
         var p = s["propagationUs"]!.AsObject();
         w.Family("switchyard_cluster_propagation_seconds", Kind.Gauge, "Learn on a peer's worker to install here, over the last samples.");
         w.Sample(L(p["p50"]) / 1e6, ("quantile", "0.5"));
@@ -61,6 +73,10 @@ public static class ClusterText
         sb.Append($"rejected: {r["badMac"]} bad MAC, {r["replay"]} replay/stale, {r["malformed"]} malformed, {r["unknownPeer"]} unknown peer, {r["rateLimited"]} rate-limited; " +
                   $"queue overflows {s["queueOverflows"]}, resyncs {s["resyncs"]}\n");
         sb.Append($"propagation (learned on a peer -> installed here): p50 {p["p50"]} us, p99 {p["p99"]} us, max {p["max"]} us over {p["samples"]} sample(s)\n");
+        if (s["pins"] is JsonObject pins && (bool?)pins["enabled"] == true)
+            sb.Append($"flow pins (Maglev no longer reproduces them): sent {pins["sent"]}, received {pins["received"]}, installed {pins["installed"]}, " +
+                      $"refreshed {pins["refreshed"]}, replaced {pins["replaced"]}, unknown backend {pins["unknownBackend"]}, queue overflows {pins["queueOverflows"]}, " +
+                      $"live {pins["live"]} of {pins["capacity"]}\n");
         sb.Append("peers:\n");
         foreach (var x in s["peers"]!.AsArray())
             sb.Append($"  {x!["peer"],-40} {(x["lastHeardMsAgo"] is { } a ? $"heard {a} ms ago" : "never heard"),-22} received {x["received"]}, rejected {x["rejected"]}, restarts {x["restarts"]}\n");

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json.Nodes;
+using Switchyard.Dataplane.Datapath.Steering.Pins;
 using Switchyard.Dataplane.Datapath.Steering.Tokens;
 using Switchyard.Dataplane.Datapath.Worker;
 using Switchyard.Management.Options;
@@ -52,8 +53,10 @@ public sealed class TokenSync : IDisposable
 {
     readonly ClusterOptions _o;
     readonly byte[] _key;
-    readonly LearnedTokenTable _table;
+    readonly LearnedTokenTable? _table;
     readonly TokenExportQueue[] _queues;
+    readonly PinExportQueue[] _pinQueues;
+    readonly SharedPinTable? _pins;
     readonly Func<BackendNames> _names;
     readonly Action<string> _log;
     readonly uint _idleTicks;
@@ -90,13 +93,18 @@ public sealed class TokenSync : IDisposable
     {
         public long DatagramsSent, DatagramsReceived, EntriesSent, EntriesReceived, Installed, Refreshed, Collisions, Forgotten,
             BadMac, Replayed, Malformed, UnknownPeer, RateLimited, UnknownBackend, TableFull, Expired, IgnoredForgotten,
-            SendErrors, SendDeferred, Resyncs, HellosSent, HellosReceived, BindErrors;
+            SendErrors, SendDeferred, Resyncs, HellosSent, HellosReceived, BindErrors,
+            PinsSent, PinsReceived, PinsInstalled, PinsRefreshed, PinsReplaced, PinsUnknownBackend, PinsNotShared;
     }
 
-    public TokenSync(ClusterOptions options, byte[] key, uint idleTicks, LearnedTokenTable table, TokenExportQueue[] queues,
-        Func<BackendNames> names, Action<string> log)
+    /// <param name="table">The learned-token table (null: no learned-token VIP, only pins are shared).</param>
+    /// <param name="pins">Where peers' pins are installed (null: pins are not shared, issue 12 item 4).</param>
+    /// <param name="pinQueues">The workers' queues of pins that differ from Maglev (empty: none exported).</param>
+    public TokenSync(ClusterOptions options, byte[] key, uint idleTicks, LearnedTokenTable? table, TokenExportQueue[] queues,
+        Func<BackendNames> names, Action<string> log, SharedPinTable? pins = null, PinExportQueue[]? pinQueues = null)
     {
         _o = options; _key = key; _idleTicks = idleTicks; _table = table; _queues = queues; _names = names; _log = log;
+        _pins = pins; _pinQueues = pinQueues ?? [];
         if (!OptionsValidator.TryParseEndpoint(options.Listen, out _listen)) throw new ArgumentException($"Cluster.Listen '{options.Listen}'");
         _peers = options.Peers.Select(p => OptionsValidator.TryParseEndpoint(p, out var ep) ? new Peer(ep) : throw new ArgumentException($"Cluster.Peers '{p}'")).ToArray();
     }
@@ -117,7 +125,7 @@ public sealed class TokenSync : IDisposable
         _sender = new Thread(SendLoop) { IsBackground = true, Name = "switchyard-cluster-tx" };
         _receiver = new Thread(ReceiveLoop) { IsBackground = true, Name = "switchyard-cluster-rx" };
         _sender.Start();
-        _log($"cluster: sharing learned tokens on {_listen} with {string.Join(", ", _peers.Select(p => p.Endpoint))} (resync every {_o.ResyncSeconds} s)");
+        _log($"cluster: sharing {(_table is null ? "" : "learned tokens")}{(_table is not null && _pins is not null ? " and " : "")}{(_pins is null ? "" : "flow pins")} on {_listen} with {string.Join(", ", _peers.Select(p => p.Endpoint))} (resync every {_o.ResyncSeconds} s)");
     }
 
     static long UnixMicroseconds() => (DateTime.UtcNow.Ticks - DateTime.UnixEpoch.Ticks) / 10;
@@ -136,6 +144,7 @@ public sealed class TokenSync : IDisposable
     {
         var live = new TokenSyncCodec.Writer(_o.MaxDatagramBytes);
         var resyncWriter = new TokenSyncCodec.Writer(_o.MaxDatagramBytes);
+        var pinWriter = new TokenSyncCodec.Writer(_o.MaxDatagramBytes);
         ResyncRun? run = null;
         long nextResync = _o.ResyncSeconds * 1000L;
         long lastHello = -1_000_000;
@@ -161,6 +170,10 @@ public sealed class TokenSync : IDisposable
                 }
             if (live.Count > 0) SendToAll(live, SyncMessageType.Tokens, ref budget);
 
+            // 1b. Pins the workers' sweeps found differing from Maglev (issue 12 item 4). Best effort within the
+            // budget: what stays queued (or overflows) is exported again by the next sweep pass.
+            if (_pinQueues.Length > 0) SendPins(pinWriter, names, ref budget);
+
             // 2. Hello until every peer has been heard from (a starting appliance asks for the others' tables).
             if (now - lastHello >= 1000 && _peers.Any(p => Volatile.Read(ref p.LastHeardMs) < 0))
             {
@@ -183,6 +196,28 @@ public sealed class TokenSync : IDisposable
         }
     }
 
+    void SendPins(TokenSyncCodec.Writer w, BackendNames names, ref double budget)
+    {
+        w.Clear();
+        foreach (var q in _pinQueues)
+            while (budget >= _peers.Length && q.TryDequeue(out var e))
+            {
+                var name = names.NameOf(e.BackendId);
+                if (name is null) { Interlocked.Increment(ref _c.PinsUnknownBackend); continue; }
+                var pin = new PinEntry(e.Hash, name, Math.Max(1u, e.RemainingTicks)); // ticks are milliseconds
+                if (!w.TryAddPin(pin)) { FlushPins(w, ref budget); w.TryAddPin(pin); }
+            }
+        if (w.Count > 0) FlushPins(w, ref budget);
+    }
+
+    void FlushPins(TokenSyncCodec.Writer w, ref double budget)
+    {
+        var d = Sign(w, SyncMessageType.Pins);
+        foreach (var p in _peers) Send(p, d, ref budget);
+        Interlocked.Add(ref _c.PinsSent, w.Count);
+        w.Clear();
+    }
+
     SyncEntry? ToEntry(TokenEvent e, BackendNames names)
     {
         ulong age = (ulong)Math.Max(0, (Stopwatch.GetTimestamp() - e.Stamp) * 1_000_000 / Stopwatch.Frequency);
@@ -203,7 +238,7 @@ public sealed class TokenSync : IDisposable
     ResyncRun Snapshot(List<Peer> targets, long now, BackendNames names)
     {
         var entries = new List<(uint, uint, bool, uint)>();
-        _table.ForEachEntry(DataplaneClock.Now, _idleTicks, (token, id, collided, age) =>
+        _table?.ForEachEntry(DataplaneClock.Now, _idleTicks, (token, id, collided, age) =>
         {
             if (collided || names.NameOf(id) is not null) entries.Add((token, id, collided, age));
         });
@@ -350,13 +385,33 @@ public sealed class TokenSync : IDisposable
             Interlocked.Exchange(ref peer.ResyncWanted, 1);
         }
         if (m.Type == SyncMessageType.Hello) { Interlocked.Increment(ref _c.HellosReceived); return; }
+        if (m.Type == SyncMessageType.Pins) { InstallPins(m.Pins); return; }
         long transitUs = Math.Max(0, nowUs - m.TimestampMicroseconds);
         Interlocked.Add(ref _c.EntriesReceived, m.Entries.Count);
         Install(m.Entries, transitUs);
     }
 
+    void InstallPins(IReadOnlyList<PinEntry> pins)
+    {
+        Interlocked.Add(ref _c.PinsReceived, pins.Count);
+        if (_pins is null) { Interlocked.Add(ref _c.PinsNotShared, pins.Count); return; }
+        var names = _current;
+        uint now = DataplaneClock.Now;
+        foreach (var p in pins)
+        {
+            if (!names.TryGetId(p.Backend, out int id) || id < 0) { Interlocked.Increment(ref _c.PinsUnknownBackend); continue; }
+            switch (_pins.Install(p.FlowHash, (uint)id, now, p.RemainingMilliseconds))
+            {
+                case PinInstall.Inserted: Interlocked.Increment(ref _c.PinsInstalled); break;
+                case PinInstall.Refreshed: Interlocked.Increment(ref _c.PinsRefreshed); break;
+                case PinInstall.Replaced: Interlocked.Increment(ref _c.PinsInstalled); Interlocked.Increment(ref _c.PinsReplaced); break;
+            }
+        }
+    }
+
     void Install(IReadOnlyList<SyncEntry> entries, long transitUs)
     {
+        if (_table is null) { Interlocked.Add(ref _c.UnknownBackend, entries.Count); return; }
         var names = _current;
         uint now = DataplaneClock.Now;
         foreach (var e in entries)
@@ -401,7 +456,7 @@ public sealed class TokenSync : IDisposable
     void NoteForgotten(uint token)
     {
         lock (_forgottenLock)
-            if (_recentlyForgotten.Count < _table.Capacity) _recentlyForgotten[token] = DataplaneClock.Now;
+            if (_recentlyForgotten.Count < (_table?.Capacity ?? 0)) _recentlyForgotten[token] = DataplaneClock.Now;
     }
 
     bool ForgottenSince(uint token, uint seen)
@@ -466,6 +521,14 @@ public sealed class TokenSync : IDisposable
             {
                 ["samples"] = (long)delays.Length, ["p50"] = Percentile(delays, 50), ["p99"] = Percentile(delays, 99),
                 ["max"] = delays.Length == 0 ? 0 : delays[^1],
+            },
+            ["pins"] = new JsonObject
+            {
+                ["enabled"] = _pins is not null, ["sent"] = Read(ref _c.PinsSent), ["received"] = Read(ref _c.PinsReceived),
+                ["installed"] = Read(ref _c.PinsInstalled), ["refreshed"] = Read(ref _c.PinsRefreshed), ["replaced"] = Read(ref _c.PinsReplaced),
+                ["unknownBackend"] = Read(ref _c.PinsUnknownBackend), ["notShared"] = Read(ref _c.PinsNotShared),
+                ["queueOverflows"] = _pinQueues.Sum(q => q.Overflows), ["live"] = (long)(_pins?.Count(DataplaneClock.Now) ?? 0),
+                ["capacity"] = (long)(_pins?.Capacity ?? 0),
             },
             ["peers"] = new JsonArray([.. _peers.Select(p => (JsonNode)new JsonObject
             {

@@ -15,7 +15,8 @@ public sealed partial class ApplianceHost
 
     /// <summary>One worker per plan: its own flow table, counters and packet path; created, not started.</summary>
     List<HostWorker> CreateWorkers(IReadOnlyList<WorkerPlan> plans, StartedPorts ports, SnapshotHolder snapshots, LearnedTokenTable? learned, StopFlag stop,
-        List<TokenExportQueue>? tokenQueues = null)
+        List<TokenExportQueue>? tokenQueues = null, Dataplane.Datapath.Steering.Pins.SharedPinTable? sharedPins = null,
+        List<Dataplane.Datapath.Steering.Pins.PinExportQueue>? pinQueues = null)
     {
         var workers = new List<HostWorker>();
         int portCount = _o.Ports.Length;
@@ -25,7 +26,11 @@ public sealed partial class ApplianceHost
             // Cluster (issue 12): this worker's lock-free queue of learned-token events for the exchange.
             var export = tokenQueues is null ? null : new TokenExportQueue(_o.Cluster.QueueCapacity);
             if (export is not null) tokenQueues!.Add(export);
-            var processor = new BurstProcessor(snapshots, new FlowTable(_o.Dataplane.FlowTableEntries), counters, learned, export) { ExceptionPath = _o.ExceptionPath.Enabled, FloodGuardNewFlowsPerSecond = _o.Dataplane.FloodGuardNewFlowsPerSecond };
+            // Issue 12 item 4: this worker's queue of pins that the current Maglev table no longer reproduces.
+            var pinExport = pinQueues is null ? null : new Dataplane.Datapath.Steering.Pins.PinExportQueue(_o.Cluster.QueueCapacity);
+            if (pinExport is not null) pinQueues!.Add(pinExport);
+            var processor = new BurstProcessor(snapshots, new FlowTable(_o.Dataplane.FlowTableEntries), counters, learned, export,
+                sharedPins, pinExport, _o.Cluster.PinSweepBucketsPerBurst) { ExceptionPath = _o.ExceptionPath.Enabled, FloodGuardNewFlowsPerSecond = _o.Dataplane.FloodGuardNewFlowsPerSecond };
             var rx = plan.Queues.Select(q => new RxQueueRef((byte)ports.Indexes[q.Port], (ushort)q.Queue)).ToArray();
             var tx = Enumerable.Repeat((ushort)plan.TxQueue, portCount).ToArray();
             // Run.ForwardOnly: the cycle budget's floor (same loop and ports, trivial handler). Run.StageStampsFile: stamps.

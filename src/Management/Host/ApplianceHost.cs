@@ -65,7 +65,8 @@ public sealed partial class ApplianceHost
 
     /// <summary>The cluster's learned-token exchange (issue 12, item 2): wire names "pool/backend" mapped to this
     /// process's backend ids, refreshed when a new snapshot is published.</summary>
-    Cluster.TokenSync StartTokenSync(ControlPlane control, LearnedTokenTable learned, List<TokenExportQueue> queues)
+    Cluster.TokenSync StartTokenSync(ControlPlane control, LearnedTokenTable? learned, List<TokenExportQueue> queues,
+        Dataplane.Datapath.Steering.Pins.SharedPinTable? pins, List<Dataplane.Datapath.Steering.Pins.PinExportQueue>? pinQueues)
     {
         var names = Cluster.BackendNames.Empty;
         Cluster.BackendNames Names()
@@ -74,7 +75,8 @@ public sealed partial class ApplianceHost
             if (g != names.Generation) names = new Cluster.BackendNames(g, control.Backends().Select(b => (b.Pool, b.Name, b.Id)));
             return names;
         }
-        var sync = new Cluster.TokenSync(_o.Cluster, Cluster.TokenSync.LoadKey(_o.Cluster), learned.IdleTicks, learned, [.. queues], Names, Log);
+        var sync = new Cluster.TokenSync(_o.Cluster, Cluster.TokenSync.LoadKey(_o.Cluster), learned?.IdleTicks ?? (uint)_o.Mptcp.LearnedTokenIdleTimeoutSeconds * 1000u,
+            learned, [.. queues], Names, Log, pins, pinQueues is null ? null : [.. pinQueues]);
         sync.Start();
         return sync;
     }
@@ -144,7 +146,10 @@ public sealed partial class ApplianceHost
             ? new LearnedTokenTable(_o.Mptcp.LearnedTokenCapacity, (uint)_o.Mptcp.LearnedTokenIdleTimeoutSeconds * 1000u) : null;
         var stop = new StopFlag();
         var tokenQueues = _o.Cluster.Enabled && learned is not null ? new List<TokenExportQueue>() : null;
-        var workers = CreateWorkers(plans, ports, control.Snapshots, learned, stop, tokenQueues);
+        // Issue 12 item 4: pins shared between the appliances (one table of peers' pins for all workers).
+        var sharedPins = _o.Cluster.Enabled && _o.Cluster.SharePins ? new Dataplane.Datapath.Steering.Pins.SharedPinTable(_o.Cluster.SharedPinCapacity) : null;
+        var pinQueues = sharedPins is null ? null : new List<Dataplane.Datapath.Steering.Pins.PinExportQueue>();
+        var workers = CreateWorkers(plans, ports, control.Snapshots, learned, stop, tokenQueues, sharedPins, pinQueues);
         var reason = new StopReason();
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; reason.Set("SIGINT"); stop.Request(); });
         // With BGP, SIGTERM first withdraws the VIPs and keeps forwarding for the hold-down (a second signal stops at once).
@@ -157,7 +162,8 @@ public sealed partial class ApplianceHost
         control.AttachWorkers(workers.Select(w => (IQuiescentWorker)w.Loop).ToArray(), workers.Select(w => w.Counters).ToArray());
         foreach (var w in workers) w.Loop.Start();
         scaleOut.Start(control, () => workers.Select(w => (w.Loop.QuiescentGeneration, w.Loop.HasExited)).ToArray());
-        using var tokenSync = tokenQueues is null ? null : StartTokenSync(control, learned!, tokenQueues);
+        using var tokenSync = tokenQueues is null && sharedPins is null ? null
+            : StartTokenSync(control, learned, tokenQueues ?? [], sharedPins, pinQueues);
         scaleOut.TokenSync = tokenSync;
         Log($"running: {workers.Count} worker(s) on core(s) {string.Join(',', plans.Select(p => p.Core))}");
 

@@ -74,6 +74,10 @@ public static class Metrics
         [GlobalCounter.QuicCidTooShort] = "QUIC long-header DCIDs shorter than their configuration's CID length, steered by 4-tuple.",
         [GlobalCounter.QuicUnknownServerId] = "QUIC CIDs that decoded to a server id no usable backend has, steered by 4-tuple.",
         [GlobalCounter.QuicCidLengthMismatch] = "QUIC CIDs whose self-encoded length (config SelfEncodedLength) disagrees with the DCID's length, steered by 4-tuple.",
+        [GlobalCounter.PinsExported] = "Flow pins the sweep found differing from the current Maglev pick, queued for the cluster's other appliances.",
+        [GlobalCounter.PinExportOverflows] = "Flow pins not queued for the cluster because the export queue was full (the next sweep pass retries).",
+        [GlobalCounter.PinSweepPasses] = "Full passes of the pin-sharing sweep over the flow table.",
+        [GlobalCounter.SharedPinHits] = "Packets missing the flow table that a pin shared by another appliance placed (then pinned here).",
     };
 
     static string Protocol(byte p) => p switch { 6 => "tcp", 17 => "udp", 0 => "any", _ => p.ToString(CultureInfo.InvariantCulture) };

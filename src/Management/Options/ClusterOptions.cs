@@ -38,6 +38,18 @@ public sealed class ClusterOptions
     public int MaxClockSkewSeconds { get; set; } = 30;
     /// <summary>UDP payload size of a datagram (bytes, 256..8192); the default stays under a 1500-byte MTU.</summary>
     public int MaxDatagramBytes { get; set; } = 1400;
+    /// <summary>Issue 12 item 4: share the flow pins that the current Maglev table no longer reproduces (connections
+    /// older than a backend-set change), so that an appliance ECMP moves such a connection to keeps its backend. Off by
+    /// default for now: with it on, an appliance of the token-sharing cluster test did not exit after SIGTERM (its
+    /// shutdown finished, the process stayed; not yet understood, README "Known limitations"). Turn it on with the
+    /// exchange: with an unchanged backend set nothing is sent (docs/scale-out.md).</summary>
+    public bool SharePins { get; set; }
+    /// <summary>Pins from peers held at most (rounded up to a power of two); the soonest-expiring of a full probe
+    /// group makes room. 32 bytes each.</summary>
+    public int SharedPinCapacity { get; set; } = 262144;
+    /// <summary>Flow-table buckets (4 pins each) each worker compares with Maglev per burst: a table of
+    /// Dataplane.FlowTableEntries is covered in FlowTableEntries / 4 / this many bursts.</summary>
+    public int PinSweepBucketsPerBurst { get; set; } = 4;
 
     public ClusterOptions Copy()
     {

@@ -49,8 +49,10 @@ public static partial class OptionsValidator
         if (c.MaxReceivePerSecond is < 10 or > 1_000_000) add("Cluster.MaxReceivePerSecond", $"{c.MaxReceivePerSecond} must be 10..1000000");
         if (c.MaxClockSkewSeconds is < 1 or > 3600) add("Cluster.MaxClockSkewSeconds", $"{c.MaxClockSkewSeconds} must be 1..3600");
         if (c.MaxDatagramBytes is < 256 or > 8192) add("Cluster.MaxDatagramBytes", $"{c.MaxDatagramBytes} must be 256..8192");
-        if (!o.Vips.Any(v => v.Joins.Contains(JoinMode.LearnedToken)))
-            add("Cluster.Enabled", "no VIP has the learned-token join mode (Vips[].Joins): there are no learned tokens to share");
+        if (c.SharedPinCapacity is < 64 or > 1 << 26) add("Cluster.SharedPinCapacity", $"{c.SharedPinCapacity} must be 64..67108864");
+        if (c.PinSweepBucketsPerBurst is < 1 or > 4096) add("Cluster.PinSweepBucketsPerBurst", $"{c.PinSweepBucketsPerBurst} must be 1..4096");
+        if (!c.SharePins && !o.Vips.Any(v => v.Joins.Contains(JoinMode.LearnedToken)))
+            add("Cluster.Enabled", "no VIP has the learned-token join mode (Vips[].Joins) and Cluster.SharePins is off: there is nothing to share");
     }
 
     /// <summary>ADDRESS:PORT, with IPv6 addresses in brackets.</summary>

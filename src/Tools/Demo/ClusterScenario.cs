@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 
 namespace Switchyard.Demo;
 
@@ -144,6 +145,137 @@ public static class ClusterScenario
         {
             foreach (var s in streams) try { if (!s.P.HasExited) s.P.Kill(true); } catch (InvalidOperationException) { }
             try { if (arrivals is { HasExited: false }) arrivals.Kill(true); } catch (InvalidOperationException) { }
+        }
+    }
+
+    /// <summary>What the katran-155 sequence did: connections older than the backend change that broke when ECMP moved them.</summary>
+    public sealed record Katran155Result(int Connections, int BrokenAfterBackendChange, ClusterEvent Move, string StreamSummaries, string Counters)
+    {
+        /// <summary>Backend change to every appliance having swept its table twice and the peers holding the pins (-1: not waited for).</summary>
+        public double PinsSharedMs { get; init; } = -1;
+        public string Summary() =>
+            $"katran-155 sequence: {Connections} long-lived TCP connections (IPv4 and IPv6), the last backend added (weight {Katran155Weight}) on every appliance, then a0 drained\n" +
+            (PinsSharedMs >= 0 ? $"  pins shared with the peers {PinsSharedMs:F0} ms after the backend change\n" : "") +
+            $"  broken by the backend change alone: {BrokenAfterBackendChange}\n" +
+            $"  broken when ECMP moved a0's flows: {Move.Broken} (route change {Move.RouteChangeMs:F0} ms, traffic moved {Move.TrafficMovedMs:F0} ms) {Move.Detail}\n" +
+            $"  streams: {StreamSummaries}\n  appliances: {Counters}";
+    }
+
+    /// <summary>Weight of the backend the katran-155 sequence adds (the others have 1): about half of the flow hashes
+    /// change backend, so a moved flow re-steered afresh lands elsewhere with probability ~1/2.</summary>
+    public const int Katran155Weight = 3;
+
+    /// <summary>
+    /// The katran-155 sequence (issue 12 item 4): every appliance starts with backends b0..b(N-2) (the topology has N);
+    /// long-lived TCP streams over IPv4 and IPv6 are established; the last backend is added on every appliance (the
+    /// backend set changes under established connections: each appliance keeps its own pins); then a0 is drained, so
+    /// ECMP moves a0's flows to appliances that have never seen them. Without shared state those re-steer by the new
+    /// Maglev table and the share that now maps to another backend breaks (the backend answers RST).
+    /// <paramref name="edit"/> edits every appliance's configuration (e.g. turns flow-pin sharing on).
+    /// </summary>
+    public static Katran155Result RunKatran155(ClusterTopology topo, string peerDll, Action<string> log, int connectionsPerFamily,
+        Action<int, JsonObject>? edit = null, bool waitForPinSharing = false)
+    {
+        var spec = topo.Spec;
+        if (spec.Backends < 2 || spec.Appliances < 2) throw new ArgumentException("the katran-155 sequence needs 2+ backends and 2+ appliances");
+        int added = spec.Backends - 1;
+        var streams = new List<Stream>();
+        try
+        {
+            topo.StartServers(peerDll, mptcp: false);
+            for (int i = 0; i < spec.Appliances; i++)
+                topo.StartAppliance(i, cfg =>
+                {
+                    var list = cfg["Pools"]![0]!["Backends"]!.AsArray();
+                    list.RemoveAt(added);
+                    edit?.Invoke(i, cfg);
+                });
+            var all = Enumerable.Range(0, spec.Appliances).ToArray();
+            WaitRoutes(topo, all, TimeSpan.FromSeconds(180), "every appliance announced");
+            streams.Add(StartStream(topo, peerDll, "tcp4", ClusterTopology.VipV4, connectionsPerFamily, mptcp: false));
+            streams.Add(StartStream(topo, peerDll, "tcp6", ClusterTopology.VipV6, connectionsPerFamily, mptcp: false));
+            foreach (var s in streams) WaitReady(s);
+            int connections = streams.Sum(s => Status(s).Count);
+            log($"{connections} long-lived TCP connections streaming over {spec.Appliances} appliances");
+            WaitProgress(streams, "before the backend change");
+
+            var passesBefore = all.Select(i => Total(topo.ControlSocket(i), "pinSweepPasses")).ToArray();
+            var changeWatch = Stopwatch.StartNew();
+            for (int i = 0; i < spec.Appliances; i++)
+                ApplianceCtl.Result(topo.ControlSocket(i), "backend", "add", "web", $"b{added}", ClusterTopology.BackendV4(added).ToString(),
+                    "mac", ClusterTopology.BackendMac(added), "weight", Katran155Weight.ToString(CultureInfo.InvariantCulture));
+            log($"backend b{added} (weight {Katran155Weight}) added on every appliance");
+            double pinsShared = -1;
+            if (waitForPinSharing)
+            {
+                // Every appliance sweeps its whole table twice after the change (each differing pin exported at least
+                // once), then the peers have received what had been sent by then.
+                var until = DateTime.UtcNow.AddSeconds(120);
+                while (all.Any(i => Total(topo.ControlSocket(i), "pinSweepPasses") < passesBefore[i] + 2))
+                {
+                    if (DateTime.UtcNow > until) throw new TimeoutException("the pin-sharing sweeps did not complete two passes within 120 s");
+                    Thread.Sleep(50);
+                }
+                long sent = all.Sum(i => Pins(topo.ControlSocket(i), "sent"));
+                while (all.Sum(i => Pins(topo.ControlSocket(i), "received")) < sent * (spec.Appliances - 1))
+                {
+                    if (DateTime.UtcNow > until) throw new TimeoutException($"peers did not receive the {sent} pins sent");
+                    Thread.Sleep(50);
+                }
+                pinsShared = changeWatch.Elapsed.TotalMilliseconds;
+                log($"pins shared: {sent} sent in all, every peer received them {pinsShared:F0} ms after the backend change");
+            }
+            WaitProgress(streams, "after the backend change");
+            int brokenAfterAdd = streams.Sum(s => Status(s).Count(c => c.State is "broken" or "corrupt"));
+
+            var move = Step(topo, streams, log, "drain a0 (ctl appliance drain)", all.Where(x => x != 0).ToArray(),
+                () => ApplianceCtl.Result(topo.ControlSocket(0), "appliance", "drain"));
+            var counters = string.Join("; ", all.Select(i => $"a{i} " + PinCounters(topo.ControlSocket(i))));
+            var summaries = new List<string>();
+            foreach (var s in streams)
+            {
+                try { s.P.StandardInput.WriteLine("stop"); s.P.StandardInput.Flush(); } catch (IOException) { }
+                if (!s.P.WaitForExit(30_000)) throw new TimeoutException($"stream {s.Name} did not finish");
+                s.P.WaitForExit();
+                var final = Status(s);
+                summaries.Add($"{s.Name}: {final.Count} connection(s), {final.Count(c => c.State == "closed")} ended cleanly" +
+                    (final.Any(c => c.State != "closed") ? " [" + string.Join("; ", final.Where(c => c.State != "closed").Select(c => $"#{c.Id} {c.State} {c.Error}")) + "]" : ""));
+            }
+            return new Katran155Result(connections, brokenAfterAdd, move, string.Join("; ", summaries), counters) { PinsSharedMs = pinsShared };
+        }
+        finally
+        {
+            foreach (var s in streams) try { if (!s.P.HasExited) s.P.Kill(true); } catch (InvalidOperationException) { }
+        }
+    }
+
+    static long Total(string socket, string name) => ApplianceCtl.Result(socket, "counters")["totals"]?[name]?.GetValue<long>() ?? 0;
+
+    static long Pins(string socket, string name) => ApplianceCtl.Result(socket, "cluster")["pins"]?[name]?.GetValue<long>() ?? 0;
+
+    /// <summary>The flow-table and shared-pin counters of one appliance (totals of the counters JSON).</summary>
+    static string PinCounters(string socket)
+    {
+        var t = ApplianceCtl.Result(socket, "counters")["totals"]?.AsObject();
+        if (t is null) return "(no totals)";
+        string pins = "";
+        if (ApplianceCtl.Send(socket, "cluster") is { } cl && cl["ok"]?.GetValue<bool>() == true && cl["result"]?["pins"] is JsonObject p)
+            pins = $", pins sent {p["sent"]} received {p["received"]} installed {p["installed"]} refreshed {p["refreshed"]} live {p["live"]}";
+        return string.Join(", ", t.Where(kv => kv.Key.StartsWith("flow", StringComparison.Ordinal) || kv.Key.StartsWith("maglev", StringComparison.Ordinal)
+            || kv.Key.StartsWith("pin", StringComparison.Ordinal) || kv.Key.StartsWith("sharedPin", StringComparison.Ordinal)).Select(kv => $"{kv.Key} {kv.Value}")) + pins;
+    }
+
+    /// <summary>Waits until every streaming connection has verified new bytes (the streams move data in this state).</summary>
+    static void WaitProgress(List<Stream> streams, string what)
+    {
+        var at = streams.SelectMany(s => Status(s).Select(c => (Key: s.Name + "#" + c.Id, c.Verified))).ToDictionary(x => x.Key, x => x.Verified);
+        var until = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            var now = streams.SelectMany(s => Status(s).Select(c => (Key: s.Name + "#" + c.Id, c))).ToList();
+            if (now.Where(x => x.c.State == "streaming").All(x => x.c.Verified > at.GetValueOrDefault(x.Key))) return;
+            if (DateTime.UtcNow > until) throw new TimeoutException($"streams made no progress {what}");
+            Thread.Sleep(20);
         }
     }
 

@@ -221,6 +221,8 @@ public class TokenSyncTests
     [InlineData("Cluster:MaxClockSkewSeconds=0", "Cluster.MaxClockSkewSeconds", "1..3600")]
     [InlineData("Cluster:MaxDatagramBytes=100", "Cluster.MaxDatagramBytes", "256..8192")]
     [InlineData("Cluster:Enable=true", "Cluster.Enable", "unknown setting")]
+    [InlineData("Cluster:SharedPinCapacity=10", "Cluster.SharedPinCapacity", "64..67108864")]
+    [InlineData("Cluster:PinSweepBucketsPerBurst=0", "Cluster.PinSweepBucketsPerBurst", "1..4096")]
     public void Each_cluster_mistake_is_reported_at_its_exact_path(string setting, string path, string reason)
     {
         var errors = Errors(ValidJson, [.. ValidCluster, $"--{setting}"]);
@@ -242,7 +244,10 @@ public class TokenSyncTests
             Assert.Contains(Errors(ValidJson, args), e => e.Path == "Cluster.KeyFile" && e.Reason.Contains("at least 16"));
         }
         finally { File.Delete(file); }
-        var noLearned = Errors(ValidJson, [.. ValidCluster.Skip(1)]);
+        // Without a learned-token VIP the exchange still shares flow pins (issue 12 item 4); with that off too, nothing is left.
+        Assert.False(Load(ValidJson, ValidCluster).Options.Cluster.SharePins); // off by default
+        Assert.True(Load(ValidJson, [.. ValidCluster.Skip(1), "--Cluster:SharePins=true"]).Options.Cluster.SharePins);
+        var noLearned = Errors(ValidJson, [.. ValidCluster.Skip(1), "--Cluster:SharePins=false"]);
         Assert.Contains(noLearned, e => e.Path == "Cluster.Enabled" && e.Reason.Contains("learned-token"));
     }
 

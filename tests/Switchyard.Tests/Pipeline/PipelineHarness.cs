@@ -43,12 +43,15 @@ sealed unsafe class PipelineHarness : IDisposable
     /// <param name="exceptionPath">Hand the appliance's own traffic to the kernel (issue 12's exception path).</param>
     /// <param name="flowTableEntries">The worker's flow-table capacity.</param>
     /// <param name="floodGuardNewFlowsPerSecond">Dataplane.FloodGuardNewFlowsPerSecond (0 = off).</param>
-    public PipelineHarness(ApplianceOptions? options = null, bool exceptionPath = false, int flowTableEntries = 1 << 16, int floodGuardNewFlowsPerSecond = 0)
+    /// <param name="sharedPins">Pins shared by other appliances (issue 12 item 4); <paramref name="pinExport"/> receives the
+    /// pins this one's sweep finds differing from Maglev.</param>
+    public PipelineHarness(ApplianceOptions? options = null, bool exceptionPath = false, int flowTableEntries = 1 << 16, int floodGuardNewFlowsPerSecond = 0,
+        Dataplane.Datapath.Steering.Pins.SharedPinTable? sharedPins = null, Dataplane.Datapath.Steering.Pins.PinExportQueue? pinExport = null)
     {
         Options = options ?? DefaultOptions();
         Snapshots = new SnapshotHolder(Compile());
         Processor = new BurstProcessor(Snapshots, new FlowTable(flowTableEntries),
-            new WorkerCounters(Options.Dataplane.MaxVips, Options.Dataplane.MaxBackends))
+            new WorkerCounters(Options.Dataplane.MaxVips, Options.Dataplane.MaxBackends), sharedPins: sharedPins, pinExport: pinExport)
         { ExceptionPath = exceptionPath, FloodGuardNewFlowsPerSecond = floodGuardNewFlowsPerSecond };
     }
 
@@ -117,7 +120,7 @@ sealed unsafe class PipelineHarness : IDisposable
         Assert.Equal(forwarded, backendPackets);
         // Every steered packet is steered exactly one way.
         Assert.Equal(forwarded + tooBig + c.Get(DropReason.NoHeadroom) + c.Get(DropReason.EncapTooBigNoDf) + c.Get(DropReason.EncapTooBigIcmpError),
-            c.Get(GlobalCounter.FlowHits) + c.Get(GlobalCounter.FlowInserts) + c.Get(GlobalCounter.FlowRepins) + c.Get(GlobalCounter.MaglevSteered));
+            c.Get(GlobalCounter.FlowHits) + c.Get(GlobalCounter.FlowInserts) + c.Get(GlobalCounter.FlowRepins) + c.Get(GlobalCounter.MaglevSteered) + c.Get(GlobalCounter.SharedPinHits));
     }
 
     static BackendOptions B(string name, string address, string? mac = null, int weight = 1, bool enabled = true) =>

@@ -33,20 +33,26 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
     readonly FlowSteering _steering;
     readonly QuicSteering _quic;
     readonly TokenTracker? _tokens;
+    readonly Steering.Pins.PinSharing? _pins;
     readonly Answers _answers;
     readonly Forwarder _forwarder;
 
     /// <param name="learned">The learned-token table shared by every worker (null: learned-token mode places no joins).</param>
     /// <param name="tokenExport">This worker's queue of learned-token events for the cluster's exchange (null: no cluster).</param>
+    /// <param name="sharedPins">Pins shared by the cluster's other appliances (null: no pin sharing, issue 12 item 4).</param>
+    /// <param name="pinExport">This worker's queue of pins that differ from the current Maglev pick (null: none exported).</param>
+    /// <param name="pinSweepBuckets">Flow-table buckets the pin-sharing sweep compares per burst.</param>
     public BurstProcessor(SnapshotHolder snapshots, FlowTable flows, WorkerCounters counters, LearnedTokenTable? learned = null,
-        TokenExportQueue? tokenExport = null)
+        TokenExportQueue? tokenExport = null, Steering.Pins.SharedPinTable? sharedPins = null, Steering.Pins.PinExportQueue? pinExport = null,
+        int pinSweepBuckets = 4)
     {
         _snapshots = snapshots;
         _flows = flows;
         _counters = counters;
         _classifier = new Classifier(_frames, flows, counters, learnedTokens: learned is not null);
         _joins = new JoinSteering(_frames, flows, counters, learned);
-        _steering = new FlowSteering(_frames, flows, counters, _floodGuard);
+        _pins = sharedPins is null ? null : new Steering.Pins.PinSharing(flows, counters, sharedPins, pinExport, pinSweepBuckets);
+        _steering = new FlowSteering(_frames, flows, counters, _floodGuard, _pins);
         _quic = new QuicSteering(_frames, flows, counters);
         _tokens = learned is null ? null : new TokenTracker(_frames, learned, counters, flows.Capacity, tokenExport);
         _answers = new Answers(_frames, counters);
@@ -130,6 +136,7 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
         // looked at again for 2^31 ms would otherwise look live after the tick counter wraps.
         _flows.ExpireSome(now, 1);
         _tokens?.ExpireSome(snap, now);
+        _pins?.Sweep(snap, now); // pins Maglev no longer reproduces, for the cluster's other appliances
         if (stamp)
         {
             ulong t3 = StageBudget.Now();

@@ -8,9 +8,10 @@ namespace Switchyard.Dataplane.Datapath.Steering;
 /// Steers every frame that is not a join: the flow table first (a pinned flow keeps its backend while
 /// that backend is usable), else the pool's weighted Maglev table (or the backend of an announced
 /// port), pinning TCP flows from their SYN and UDP flows from their first packet. A flow pinned to a
-/// gone backend follows the pool's RemovedFlows policy.
+/// gone backend follows the pool's RemovedFlows policy. A non-SYN TCP segment that misses the table asks the
+/// pins shared by the cluster's other appliances first (issue 12 item 4, <see cref="Pins.PinSharing"/>).
 /// </summary>
-public sealed class FlowSteering(FrameState frames, FlowTable flows, WorkerCounters counters, FloodGuard guard)
+public sealed class FlowSteering(FrameState frames, FlowTable flows, WorkerCounters counters, FloodGuard guard, Pins.PinSharing? pins = null)
 {
     /// <summary>The backend of frame <paramref name="i"/>, or a negative <see cref="Steered"/> outcome.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -45,6 +46,15 @@ public sealed class FlowSteering(FrameState frames, FlowTable flows, WorkerCount
             return Steered.ResetGoneFlow;
         }
         int id;
+        // A TCP segment of a connection this worker never saw (ECMP moved it here from another appliance): a pin
+        // another appliance shared (it differs from today's Maglev pick: the backend set changed since the connection
+        // started, issue 12 item 4) wins over Maglev, and is pinned here.
+        if (!hit && !mayPin && pins is not null && p.Protocol == IpProtocol.Tcp && v.AnnouncedBackend < 0
+            && pins.TryShared(snap, hash, v.Pool, now, out id))
+        {
+            flows.Insert(hash, (uint)id, now, idle);
+            return id;
+        }
         if (v.AnnouncedBackend >= 0)
         {
             // VIP:P announced by one backend: everything to it goes there, pinned or not.

@@ -54,6 +54,7 @@ public sealed unsafe class FlowTable : IDisposable
     readonly uint _mask;       // bucket count - 1 (bucket count is a power of two)
     readonly int _bucketCount;
     uint _sweepCursor;         // next bucket ExpireSome looks at
+    uint _visitCursor;         // next bucket VisitSome looks at
 
     /// <summary>Creates a table for at least <paramref name="capacity"/> entries: the bucket count
     /// is ceil(capacity / 4) rounded up to a power of two (at least 1), so <see cref="Capacity"/> may
@@ -147,6 +148,33 @@ public sealed unsafe class FlowTable : IDisposable
             }
         }
         return cleared;
+    }
+
+    /// <summary>Something <see cref="VisitSome{TVisitor}"/> shows each live entry to.</summary>
+    public interface IEntryVisitor
+    {
+        /// <summary>A live entry: its full flow hash, value and ticks left before it idles out (&gt; 0).</summary>
+        void Visit(ulong hash, uint value, uint remainingTicks);
+    }
+
+    /// <summary>Shows the live entries of the next <paramref name="buckets"/> buckets (round-robin, a cursor of its
+    /// own) to <paramref name="visitor"/>; returns how many full passes over the table ended in this call (0 or more).
+    /// Housekeeping (the pin-sharing sweep of issue 12 item 4): generic over a struct, no allocation.</summary>
+    public int VisitSome<TVisitor>(uint now, int buckets, ref TVisitor visitor) where TVisitor : struct, IEntryVisitor
+    {
+        int passes = 0;
+        for (int i = 0; i < buckets; i++)
+        {
+            Bucket* b = _buckets + (_visitCursor & _mask);
+            if ((++_visitCursor & _mask) == 0) passes++;
+            for (int j = 0; j < EntriesPerBucket; j++)
+            {
+                uint e = b->Expires[j];
+                if (!IsLive(e, now)) continue;
+                visitor.Visit(((ulong)b->SigB[j] << 32) | b->SigA[j], b->Value[j], e - now);
+            }
+        }
+        return passes;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -34,7 +34,10 @@ public static class Program
                     "(./build.sh run); set Demo.Enabled=false (or --Demo:Enabled=false) to run the appliance on its ports");
                 return 2;
             }
-            return new ApplianceHost(options, cl.EalArgs, Console.Error, cl.ConfigPath, cl.ConfigArgs).Run();
+            int code = new ApplianceHost(options, cl.EalArgs, Console.Error, cl.ConfigPath, cl.ConfigArgs).Run();
+            Console.Out.Flush();
+            ExitWatchdog.Arm(code, TimeSpan.FromSeconds(10), Console.Error);
+            return code;
         }
         catch (ConfigurationException e)
         {

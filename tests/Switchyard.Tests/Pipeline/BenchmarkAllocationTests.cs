@@ -92,10 +92,19 @@ public class BenchmarkAllocationTests
                     args.Zip(m.GetParameters(), (a, p) => (Expression)Expression.Constant(a, p.ParameterType)));
                 var run = Expression.Lambda<Action>(call).Compile();
                 for (int i = 0; i < 20; i++) run();
-                long before = GC.GetAllocatedBytesForCurrentThread();
-                for (int i = 0; i < 100; i++) run();
-                long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-                Assert.True(allocated == 0, $"{benchmark}.{method}({string.Join(", ", args)}) [{param}] allocated {allocated} bytes in 100 calls");
+                // Windows of 100 calls until two in a row allocate nothing (at most four). A packet path that allocates
+                // per call, per burst or periodically shows in every window; what the runtime allocates once on the
+                // calling thread (the tiered JIT's background worker is created by the thread whose method reaches its
+                // call count, around the 30th call, when no worker is alive) shows in one window only.
+                var windows = new List<long>();
+                while (windows.Count < 4 && !(windows.Count >= 2 && windows[^1] == 0 && windows[^2] == 0))
+                {
+                    long before = GC.GetAllocatedBytesForCurrentThread();
+                    for (int i = 0; i < 100; i++) run();
+                    windows.Add(GC.GetAllocatedBytesForCurrentThread() - before);
+                }
+                Assert.True(windows.Count >= 2 && windows[^1] == 0 && windows[^2] == 0,
+                    $"{benchmark}.{method}({string.Join(", ", args)}) [{param}] allocated {string.Join(", ", windows)} bytes in windows of 100 calls");
             }
         }
         finally { Method<GlobalCleanupAttribute>(type)?.Invoke(bench, null); }

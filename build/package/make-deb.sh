@@ -62,6 +62,7 @@ mkdir -p "$stage/usr/share/man/man1"
 sh "$pkgdir/make-man.sh" "$publish/switchyard" "$version" | gzip -9n > "$stage/usr/share/man/man1/switchyard.1.gz"
 chmod 644 "$stage/usr/share/man/man1/switchyard.1.gz"
 install -D -m 644 "$pkgdir/lintian-overrides" "$stage/usr/share/lintian/overrides/switchyard"
+install -D -m 644 "$pkgdir/switchyard.bash-completion" "$stage/usr/share/bash-completion/completions/switchyard"
 
 # Maintainer scripts and conffiles.
 for s in postinst prerm postrm; do install -m 755 "$pkgdir/$s" "$stage/DEBIAN/$s"; done

@@ -31,6 +31,13 @@ public class ControlSocketIntegrationTests(ITestOutputHelper output)
         public required string ConfigPath { get; init; }
         public void Dispose()
         {
+            // A clean stop first (SIGTERM): the appliance then removes its DPDK runtime directory itself, which a kill
+            // would leave in /var/run/dpdk; the kill stays as the fallback.
+            if (!Process.Process.HasExited)
+            {
+                ProcessRunner.Run("kill", "-TERM", Process.Process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                Process.Process.WaitForExit(30_000);
+            }
             Process.Dispose();
             try { Directory.Delete(Dir, true); } catch (IOException) { }
         }

@@ -56,7 +56,8 @@ public sealed class PackageTests(ITestOutputHelper output)
         string R(string p) => System.IO.Path.Combine(root.Dir, p.TrimStart('/'));
         foreach (var f in new[] { "/usr/lib/switchyard/switchyard", "/usr/lib/switchyard/libswitchyard_shim.so", "/usr/lib/switchyard/mptcpd/switchyard_pm.so",
                      "/etc/switchyard/appliance.json", "/etc/switchyard/path-manager.json", "/lib/systemd/system/switchyard.service",
-                     "/lib/systemd/system/switchyard-pm.service", "/usr/share/man/man1/switchyard.1.gz", "/usr/share/doc/switchyard/copyright" })
+                     "/lib/systemd/system/switchyard-pm.service", "/usr/share/man/man1/switchyard.1.gz", "/usr/share/doc/switchyard/copyright",
+                     "/usr/share/bash-completion/completions/switchyard" })
             Assert.True(File.Exists(R(f)), $"{f} is not installed");
         Assert.Equal("../lib/switchyard/switchyard", new FileInfo(R("/usr/bin/switchyard")).LinkTarget);
         Assert.Equal("/etc/switchyard/appliance.json\n/etc/switchyard/path-manager.json\n",

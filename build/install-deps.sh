@@ -6,7 +6,7 @@
 set -eu
 # dpkg-dev and lintian: the Debian package (./build.sh package) and its test (PackageTests).
 # meson ... xz-utils: pktgen-dpdk built from source (./build.sh pktgen) for PktgenSmokeTests.
-pkgs="${SWITCHYARD_DEPS_PACKAGES:-gobgpd golang-github-osrg-gobgp-dev bird2 dpdk dpdk-dev libdpdk-dev pkg-config make gcc tshark tcpdump iproute2 ethtool nftables iperf3 mptcpd libmptcpd3-dev libjson-c-dev mptcpize libpcap-dev iputils-ping python3-scapy lua5.4 libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev ngtcp2-client ngtcp2-server openssl jq dpkg-dev binutils lintian meson ninja-build libnuma-dev liblua5.4-dev patch xz-utils}"
+pkgs="${SWITCHYARD_DEPS_PACKAGES:-gobgpd golang-github-osrg-gobgp-dev bird2 dpdk dpdk-dev libdpdk-dev pkg-config make gcc tshark tcpdump iproute2 ethtool nftables iperf3 mptcpd libmptcpd3-dev libjson-c-dev mptcpize libpcap-dev iputils-ping python3-scapy lua5.4 libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev ngtcp2-client ngtcp2-server openssl jq curl linux-perf dpkg-dev binutils lintian meson ninja-build libnuma-dev liblua5.4-dev patch xz-utils}"
 # The locks apt and dpkg take (fcntl locks; lslocks lists them with their holder).
 locks="${SWITCHYARD_APT_LOCKS:-/var/lib/dpkg/lock-frontend /var/lib/dpkg/lock /var/lib/apt/lists/lock /var/cache/apt/archives/lock}"
 wait_max="${SWITCHYARD_APT_LOCK_WAIT:-600}"

@@ -16,7 +16,7 @@ require_tools() {
     cmd=${spec%%:*} pkg=${spec#*:}
     if ! command -v "$cmd" >/dev/null 2>&1; then missing_cmds="$missing_cmds $cmd"; missing_pkgs="$missing_pkgs $pkg"; fi
   done
-  [ -z "$missing_cmds" ] && return 0
+  [ -z "$missing_cmds" ] && { _require_check_only; return 0; }
   echo "$_require_name: needs$missing_cmds (Debian packages:$missing_pkgs)" >&2
   if [ "$(id -u)" = 0 ] && [ -z "${SWITCHYARD_NO_INSTALL:-}" ]; then
     echo "$_require_name: installing$missing_pkgs" >&2
@@ -30,5 +30,14 @@ require_tools() {
   if [ -n "$still" ]; then
     echo "$_require_name: cannot run without:$still; install them (as root: apt-get install -y$missing_pkgs) and run again" >&2
     exit 1
+  fi
+  _require_check_only
+}
+
+# SWITCHYARD_PERF_CHECK_ONLY=1: stop after the prerequisites (what PerfPrerequisiteTests runs for every entry point).
+_require_check_only() {
+  if [ -n "${SWITCHYARD_PERF_CHECK_ONLY:-}" ]; then
+    echo "$_require_name: prerequisites present"
+    exit 0
   fi
 }

@@ -7,9 +7,10 @@
 # token batches: ... prof.dll tok 32.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-mix=$1 tag=$2 top=${3:-15}
 . "$here/../lib/require.sh"
 require_tools perf:linux-perf python3:python3
+if [ $# -lt 2 ]; then echo "usage: perf/profile/profile.sh MIX TAG [TOP]   (e.g. TcpEstablishedIpip ipip)" >&2; exit 2; fi
+mix=$1 tag=$2 top=${3:-15}
 dotnet build "$here" -c Release -v q >/dev/null
 export DOTNET_PerfMapEnabled=3 DOTNET_EnableWriteXorExecute=0 DOTNET_JitDisasm='Run' DOTNET_JitDisasmWithCodeBytes=1
 export DOTNET_JitStdOutFile="$PWD/$tag.asm"

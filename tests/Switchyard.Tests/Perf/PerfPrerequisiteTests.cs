@@ -16,6 +16,19 @@ public sealed class PerfPrerequisiteTests
     ];
 
     [Fact]
+    public void Every_entry_point_runs_to_its_prerequisite_check_on_this_machine()
+    {
+        // Each entry point once, stopped right after its prerequisites (SWITCHYARD_PERF_CHECK_ONLY): it starts, finds
+        // (or, as root, installs) every program it uses, and says so. CI runs this on a freshly installed machine.
+        foreach (var e in EntryPoints)
+        {
+            var r = ProcessRunner.Run("env", ["SWITCHYARD_PERF_CHECK_ONLY=1", "bash", PerfPaths.Perf(e)], TimeSpan.FromMinutes(5));
+            Assert.True(r.ExitCode == 0 && r.StdOut.Contains($"{Path.GetFileName(e)}: prerequisites present", StringComparison.Ordinal),
+                r.Describe(e));
+        }
+    }
+
+    [Fact]
     public void Every_entry_point_checks_its_tools_with_require_sh()
     {
         // Every executable script under perf/ is in the list (a new one must check its tools too).

@@ -346,8 +346,8 @@ BUDGET_CASES = [  # (row, pcap, extra): the appliance's mixes, then the floor on
     ("syn flood (l2dsr)", "syn", []),
     ("floor: forward-only (est pcap)", "est", ["--Run:ForwardOnly=true"]),
 ]
-BUDGET_STAGES = ["receive", "handler", "transmit", "parse", "vipLookup", "flowLookup", "maglev", "token", "rewrite",
-                 "steerAndForward"]
+BUDGET_STAGES = ["receive", "handler", "transmit", "parse", "vipLookup", "flowLookup", "maglev", "token", "steer",
+                 "rewrite", "steerAndForward"]
 
 
 def stage_budget(a, huge, logdir, tp):
@@ -635,7 +635,7 @@ def main():
                 f.write("One non-empty burst in 64 is stamped with rdtsc between the worker loop's stages (receive = the "
                         "rx call and the loop's rx bookkeeping; handler = the whole packet path; transmit = routing to "
                         "tx buffers, the tx call, freeing drops; inside the handler: parse = the first pass (parse, VIP, flow hash), "
-                        "token = the burst's batch decryption, steerAndForward = the second pass). TSC cycles per packet: the median over the stamped bursts "
+                        "token = the burst's batch decryption, steer = the steering pass, rewrite = the forwarding bodies; runs of builds before 2026-12-07 stamp steering and forwarding together as steerAndForward). TSC cycles per packet: the median over the stamped bursts "
                         "(robust to the bursts a preemption landed in; the JSON also has the means); the "
                         "TSC ticks at a constant rate (tscHz), not the core clock. \"floor\" = the same process, ports "
                         "and loop with Run:ForwardOnly (a MAC swap, like testpmd macswap) in place of the packet path.\n\n")

@@ -40,6 +40,8 @@ public sealed class FrameState
     public readonly uint[] JoinToken = new uint[Burst.Size];
     /// <summary>Decrypted server id of a join; <see cref="NoServerId"/> when none, <see cref="ToDecrypt"/> until decrypted.</summary>
     public readonly int[] ServerId = new int[Burst.Size];
+    /// <summary>Backend a steered frame goes to, for the forwarding pass.</summary>
+    public readonly int[] Backend = new int[Burst.Size];
     /// <summary>Joins of this burst waiting for <c>JoinSteering.DecryptTokens</c>.</summary>
     public int PendingDecrypts;
 

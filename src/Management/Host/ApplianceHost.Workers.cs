@@ -30,7 +30,8 @@ public sealed partial class ApplianceHost
             var pinExport = pinQueues is null ? null : new Dataplane.Datapath.Steering.Pins.PinExportQueue(_o.Cluster.QueueCapacity);
             if (pinExport is not null) pinQueues!.Add(pinExport);
             var processor = new BurstProcessor(snapshots, new FlowTable(_o.Dataplane.FlowTableEntries), counters, learned, export,
-                sharedPins, pinExport, _o.Cluster.PinSweepBucketsPerBurst) { ExceptionPath = _o.ExceptionPath.Enabled, FloodGuardNewFlowsPerSecond = _o.Dataplane.FloodGuardNewFlowsPerSecond };
+                sharedPins, pinExport, _o.Cluster.PinSweepBucketsPerBurst) { ExceptionPath = _o.ExceptionPath.Enabled, FloodGuardNewFlowsPerSecond = _o.Dataplane.FloodGuardNewFlowsPerSecond,
+                SpecialisedBodies = _o.Dataplane.SpecialisedBodies };
             var rx = plan.Queues.Select(q => new RxQueueRef((byte)ports.Indexes[q.Port], (ushort)q.Queue)).ToArray();
             var tx = Enumerable.Repeat((ushort)plan.TxQueue, portCount).ToArray();
             // Run.ForwardOnly: the cycle budget's floor (same loop and ports, trivial handler). Run.StageStampsFile: stamps.

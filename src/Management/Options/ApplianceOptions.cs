@@ -280,6 +280,10 @@ public sealed class DataplaneOptions
     /// Maglev but not pinned, so a flood of new 5-tuples cannot evict established flows. 0 (default) = off.</summary>
     public int FloodGuardNewFlowsPerSecond { get; set; }
 
+    /// <summary>Forward with one loop per (forwarding mode x address family), compiled for it (true, default), or
+    /// with the one plain body that branches per packet (false): the same output bytes (tested); a diagnostic switch.</summary>
+    public bool SpecialisedBodies { get; set; } = true;
+
     public DataplaneOptions Copy() => (DataplaneOptions)MemberwiseClone();
     /// <summary>Idle back-off for workers sharing cores with other work (several appliances on one host):
     /// after <see cref="IdleBackoffPolls"/> empty polls in a row, a worker sleeps this many microseconds

@@ -49,8 +49,8 @@ public static class RestartSettings
         a.Core == b.Core && SameItems(a.Queues, b.Queues, (x, y) => (x.Port, x.Queue) == (y.Port, y.Queue));
 
     static bool Same(DataplaneOptions a, DataplaneOptions b) =>
-        (a.FlowTableEntries, a.MaxBackends, a.MaxVips, a.FlowHashSeed, a.MempoolMbufs, a.MbufCacheSize, a.FloodGuardNewFlowsPerSecond)
-        == (b.FlowTableEntries, b.MaxBackends, b.MaxVips, b.FlowHashSeed, b.MempoolMbufs, b.MbufCacheSize, b.FloodGuardNewFlowsPerSecond);
+        (a.FlowTableEntries, a.MaxBackends, a.MaxVips, a.FlowHashSeed, a.MempoolMbufs, a.MbufCacheSize, a.FloodGuardNewFlowsPerSecond, a.SpecialisedBodies)
+        == (b.FlowTableEntries, b.MaxBackends, b.MaxVips, b.FlowHashSeed, b.MempoolMbufs, b.MbufCacheSize, b.FloodGuardNewFlowsPerSecond, b.SpecialisedBodies);
 
     static bool Same(RunOptions a, RunOptions b) =>
         (a.DurationSeconds, a.StopAfterIdleMilliseconds, a.CountersFile, a.CountersIntervalSeconds)

@@ -16,11 +16,13 @@ public sealed class ApplianceProcess : IDisposable
     readonly StringBuilder _err = new();
     readonly ManualResetEventSlim _ready = new();
     readonly Action<string>? _echo;
+    readonly string? _filePrefix;
 
-    ApplianceProcess(Process p, Action<string>? echo)
+    ApplianceProcess(Process p, Action<string>? echo, string? filePrefix)
     {
         _p = p;
         _echo = echo;
+        _filePrefix = filePrefix;
         p.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_out) _out.AppendLine(e.Data); };
         p.ErrorDataReceived += (_, e) =>
         {
@@ -45,7 +47,7 @@ public sealed class ApplianceProcess : IDisposable
         var psi = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in new[] { "netns", "exec", ns, Dotnet, DllPath, "--config", configPath }.Concat(extraArgs)) psi.ArgumentList.Add(a);
         var p = Process.Start(psi) ?? throw new InvalidOperationException("could not start the appliance");
-        var ap = new ApplianceProcess(p, echo);
+        var ap = new ApplianceProcess(p, echo, FilePrefixOf(configPath, extraArgs));
         var until = DateTime.UtcNow + (readyTimeout ?? TimeSpan.FromSeconds(60));
         while (!ap._ready.Wait(100))
         {
@@ -58,6 +60,21 @@ public sealed class ApplianceProcess : IDisposable
             }
         }
         return ap;
+    }
+
+    /// <summary>The DPDK file prefix the appliance runs with (a --Eal:FilePrefix= argument, else the configuration
+    /// file's Eal.FilePrefix), or null: Dispose removes its /var/run/dpdk folder when the process had to be killed.</summary>
+    static string? FilePrefixOf(string configPath, IEnumerable<string> extraArgs)
+    {
+        foreach (var a in extraArgs)
+            if (a.StartsWith("--Eal:FilePrefix=", StringComparison.Ordinal)) return a["--Eal:FilePrefix=".Length..];
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllText(configPath));
+            return doc.RootElement.TryGetProperty("Eal", out var eal) && eal.TryGetProperty("FilePrefix", out var fp)
+                && fp.ValueKind == JsonValueKind.String ? fp.GetString() : null;
+        }
+        catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException) { return null; }
     }
 
     public string StdErr { get { lock (_err) return _err.ToString(); } }
@@ -94,7 +111,14 @@ public sealed class ApplianceProcess : IDisposable
     public void Dispose()
     {
         try { if (!_p.HasExited) _p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
-        _p.WaitForExit(5000);
+        bool gone = _p.WaitForExit(5000);
         _p.Dispose();
+        // An appliance that exits in order removes its DPDK runtime folder; a killed one (a failed start, a test
+        // that failed before Stop) leaves it behind.
+        if (gone && !string.IsNullOrEmpty(_filePrefix) && !_filePrefix.Contains('/'))
+        {
+            var d = Path.Combine("/var/run/dpdk", _filePrefix);
+            try { if (Directory.Exists(d)) Directory.Delete(d, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
     }
 }

@@ -46,14 +46,27 @@ sealed unsafe class PipelineHarness : IDisposable
     /// <param name="sharedPins">Pins shared by other appliances (issue 12 item 4); <paramref name="pinExport"/> receives the
     /// pins this one's sweep finds differing from Maglev.</param>
     public PipelineHarness(ApplianceOptions? options = null, bool exceptionPath = false, int flowTableEntries = 1 << 16, int floodGuardNewFlowsPerSecond = 0,
-        Dataplane.Datapath.Steering.Pins.SharedPinTable? sharedPins = null, Dataplane.Datapath.Steering.Pins.PinExportQueue? pinExport = null)
+        Dataplane.Datapath.Steering.Pins.SharedPinTable? sharedPins = null, Dataplane.Datapath.Steering.Pins.PinExportQueue? pinExport = null,
+        bool plainTwin = true, bool specialisedBodies = true)
     {
         Options = options ?? DefaultOptions();
         Snapshots = new SnapshotHolder(Compile());
         Processor = new BurstProcessor(Snapshots, new FlowTable(flowTableEntries),
             new WorkerCounters(Options.Dataplane.MaxVips, Options.Dataplane.MaxBackends), sharedPins: sharedPins, pinExport: pinExport)
-        { ExceptionPath = exceptionPath, FloodGuardNewFlowsPerSecond = floodGuardNewFlowsPerSecond };
+        { ExceptionPath = exceptionPath, FloodGuardNewFlowsPerSecond = floodGuardNewFlowsPerSecond, SpecialisedBodies = specialisedBodies };
+        // Issue 14: every frame any pipeline test sends also goes through a twin forwarding with the plain body
+        // (per-packet branches on mode and family); Send fails unless both wrote the same bytes.
+        if (plainTwin)
+            _twin = new BurstProcessor(Snapshots, new FlowTable(flowTableEntries),
+                new WorkerCounters(Options.Dataplane.MaxVips, Options.Dataplane.MaxBackends), sharedPins: sharedPins)
+            { ExceptionPath = exceptionPath, FloodGuardNewFlowsPerSecond = floodGuardNewFlowsPerSecond, SpecialisedBodies = false };
     }
+
+    readonly BurstProcessor? _twin;
+    readonly Burst _twinBurst = new();
+
+    /// <summary>Frames compared between the processor and its plain-body twin so far.</summary>
+    public long TwinCompared { get; private set; }
 
     public DataplaneSnapshot Snapshot => Snapshots.Current;
 
@@ -67,6 +80,7 @@ sealed unsafe class PipelineHarness : IDisposable
     {
         var result = new Sent[frames.Count];
         using var port = new MemoryPort(frames);
+        using var twinPort = _twin is null ? null : new MemoryPort(frames);
         for (int first = 0; first < frames.Count; first += Burst.Size)
         {
             int n = Math.Min(Burst.Size, frames.Count - first);
@@ -76,6 +90,20 @@ sealed unsafe class PipelineHarness : IDisposable
             for (int i = 0; i < n; i++)
                 result[first + i] = new Sent(_burst.OutPort[i], _burst.Delta[i], _burst.OutLength[i],
                     _burst.OutPort[i] == Burst.DropPort ? [] : MemoryPort.Output(_burst, i).ToArray());
+            if (_twin is null) continue;
+            twinPort!.Receive(_twinBurst, first, n);
+            _twin.Process(_twinBurst, rxPort, now);
+            for (int i = 0; i < n; i++)
+            {
+                var s = result[first + i];
+                var t = new Sent(_twinBurst.OutPort[i], _twinBurst.Delta[i], _twinBurst.OutLength[i],
+                    _twinBurst.OutPort[i] == Burst.DropPort ? [] : MemoryPort.Output(_twinBurst, i).ToArray());
+                if (s.OutPort != t.OutPort || s.Delta != t.Delta || s.OutLength != t.OutLength || !s.Frame.AsSpan().SequenceEqual(t.Frame))
+                    throw new Xunit.Sdk.XunitException($"frame {first + i}: the specialised forwarding body wrote port {s.OutPort}, delta {s.Delta}, " +
+                        $"length {s.OutLength}, {Convert.ToHexString(s.Frame)}; the plain body port {t.OutPort}, delta {t.Delta}, " +
+                        $"length {t.OutLength}, {Convert.ToHexString(t.Frame)}");
+                TwinCompared++;
+            }
         }
         return result;
     }
@@ -185,6 +213,8 @@ sealed unsafe class PipelineHarness : IDisposable
     public void Dispose()
     {
         Processor.Dispose();
+        _twin?.Dispose();
+        _twinBurst.Dispose();
         _burst.Dispose();
     }
 }

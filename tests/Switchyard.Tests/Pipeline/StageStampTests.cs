@@ -6,7 +6,7 @@ namespace Switchyard.Tests.Pipeline;
 
 /// <summary>
 /// The packet path's stage stamps (issue 14, Run.StageStampsFile): in a stamped burst the processor adds
-/// cycles to Parse, Token and SteerAndForward; outside one it adds nothing; and stamping changes no output
+/// cycles to Parse, Token, Steer and Rewrite; outside one it adds nothing; and stamping changes no output
 /// byte (the same mixed corpus through a stamped and an unstamped processor).
 /// </summary>
 public sealed class StageStampTests
@@ -54,7 +54,8 @@ public sealed class StageStampTests
         }
         Assert.Contains(expected, s => !s.Dropped);
         Assert.True(budget.Cycles(Stage.Parse) > 0);
-        Assert.True(budget.Cycles(Stage.SteerAndForward) > 0);
+        Assert.True(budget.Cycles(Stage.Steer) > 0);
+        Assert.True(budget.Cycles(Stage.Rewrite) > 0);
         Assert.True(budget.Cycles(Stage.Token) > 0); // two back-to-back stamps at least
 
         // Outside a stamped burst nothing is added.

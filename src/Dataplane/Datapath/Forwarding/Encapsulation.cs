@@ -45,6 +45,10 @@ public struct EncapParams
 public interface IEncap
 {
     static abstract ForwardingMode Mode { get; }
+    /// <summary>True when the address family is a constant of the type (the forwarding bodies, Forwarder.cs):
+    /// then <see cref="V6"/> is used instead of the packet's family.</summary>
+    static virtual bool FamilyKnown => false;
+    static virtual bool V6 => false;
 }
 
 public readonly struct IpipEncap : IEncap { public static ForwardingMode Mode => ForwardingMode.Ipip; }
@@ -180,12 +184,13 @@ public static unsafe class Encapsulation
         return EncapsulateInto<TEncap>(frame, headroom, p, e, ref delta, ref newLen);
     }
 
-    /// <summary><see cref="Encapsulate{TEncap}"/> writing delta and length only on <see cref="EncapResult.Ok"/>.</summary>
+    /// <summary><see cref="Encapsulate{TEncap}"/> writing delta and length only on <see cref="EncapResult.Ok"/>.
+    /// The family is <c>TEncap.V6</c> where the type fixes it (<see cref="IEncap.FamilyKnown"/>), else the packet's.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static EncapResult EncapsulateInto<TEncap>(byte* frame, int headroom, in PacketInfo p, in EncapParams e,
+    internal static EncapResult EncapsulateInto<TEncap>(byte* frame, int headroom, in PacketInfo p, in EncapParams e,
         ref short delta, ref ushort newLen) where TEncap : struct, IEncap
     {
-        bool v6 = p.IsIPv6;
+        bool v6 = TEncap.FamilyKnown ? TEncap.V6 : p.IsIPv6;
         int overhead = Overhead(TEncap.Mode, v6);
         int inner = p.L3Length;
         bool tag = e.KeepVlan && p.Has(PacketFlags.HasVlan);

@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using Switchyard.Dataplane.Control;
 using Switchyard.Dataplane.Datapath.Parsing;
@@ -6,15 +7,66 @@ using Switchyard.Dataplane.Datapath.Worker;
 namespace Switchyard.Dataplane.Datapath.Forwarding;
 
 /// <summary>
+/// The forwarding bodies, one per (forwarding mode x address family) (issue 14): the second pass sorts a burst's
+/// steered frames by body, then runs each body's loop once over its frames, compiled for that mode and family with
+/// no branch on either. L2 DSR does not depend on the family (one body). <see cref="Plain"/> is the one body that
+/// branches per frame; the specialised bodies must write exactly what it writes (ForwardBodyEqualityTests).
+/// </summary>
+public enum ForwardBody : byte
+{
+    L2Dsr = 0,
+    Ipip4, Ipip6, Gue4, Gue6, Gre4, Gre6,
+    /// <summary>Branches per frame on the pool's mode and the packet's family (BurstProcessor.SpecialisedBodies off).</summary>
+    Plain,
+}
+
+/// <summary>A forwarding body as a type: the mode and family are constants in the code compiled for it.</summary>
+public interface IForwardBody : IEncap
+{
+    /// <summary>True only for the plain body: mode and family are read per frame.</summary>
+    static abstract bool Plain { get; }
+}
+
+public readonly struct L2DsrBody : IForwardBody { public static ForwardingMode Mode => ForwardingMode.L2Dsr; public static bool FamilyKnown => true; public static bool V6 => false; public static bool Plain => false; }
+public readonly struct Ipip4Body : IForwardBody { public static ForwardingMode Mode => ForwardingMode.Ipip; public static bool FamilyKnown => true; public static bool V6 => false; public static bool Plain => false; }
+public readonly struct Ipip6Body : IForwardBody { public static ForwardingMode Mode => ForwardingMode.Ipip; public static bool FamilyKnown => true; public static bool V6 => true; public static bool Plain => false; }
+public readonly struct Gue4Body : IForwardBody { public static ForwardingMode Mode => ForwardingMode.Gue; public static bool FamilyKnown => true; public static bool V6 => false; public static bool Plain => false; }
+public readonly struct Gue6Body : IForwardBody { public static ForwardingMode Mode => ForwardingMode.Gue; public static bool FamilyKnown => true; public static bool V6 => true; public static bool Plain => false; }
+public readonly struct Gre4Body : IForwardBody { public static ForwardingMode Mode => ForwardingMode.Gre; public static bool FamilyKnown => true; public static bool V6 => false; public static bool Plain => false; }
+public readonly struct Gre6Body : IForwardBody { public static ForwardingMode Mode => ForwardingMode.Gre; public static bool FamilyKnown => true; public static bool V6 => true; public static bool Plain => false; }
+public readonly struct PlainBody : IForwardBody { public static ForwardingMode Mode => ForwardingMode.L2Dsr; public static bool FamilyKnown => false; public static bool V6 => false; public static bool Plain => true; }
+
+/// <summary>
 /// Last stage: sends a steered frame to its backend the pool's way (L2 DSR MAC rewrite, or IPIP / GUE /
 /// GRE encapsulation into the headroom) and counts it; an encapsulated packet that would exceed the
 /// egress MTU is answered with ICMP too-big by <see cref="Answers"/>.
 /// </summary>
 public sealed unsafe class Forwarder(FrameState frames, WorkerCounters counters, Answers answers)
 {
-    /// <summary>Forwards frame <paramref name="i"/> to backend <paramref name="id"/>; returns its egress port (or DropPort, counted).</summary>
+    /// <summary>The body for a pool's mode and a packet's family.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public byte Forward(DataplaneSnapshot snap, Burst burst, int i, byte rxPort, int id)
+    public static ForwardBody BodyOf(ForwardingMode mode, bool v6) => mode == ForwardingMode.L2Dsr
+        ? ForwardBody.L2Dsr
+        : (ForwardBody)(1 + ((int)mode - 1) * 2 + (v6 ? 1 : 0));
+
+    /// <summary>Forwards the frames of <paramref name="mask"/> (bit i = frame i, steered to <c>frames.Backend[i]</c>)
+    /// with one body: writes each frame's egress port (or DropPort / an answer's port) into the burst.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)] // one compiled loop per body, outside the second pass's own budget
+    public void Run<TBody>(DataplaneSnapshot snap, Burst burst, uint mask, byte rxPort) where TBody : struct, IForwardBody
+    {
+        while (mask != 0)
+        {
+            int i = BitOperations.TrailingZeroCount(mask);
+            mask &= mask - 1;
+            burst.OutPort[i] = Forward<TBody>(snap, burst, i, rxPort, frames.Backend[i]);
+        }
+    }
+
+    /// <summary>Forwards frame <paramref name="i"/> to backend <paramref name="id"/>, branching on mode and family; returns its egress port (or DropPort, counted).</summary>
+    public byte Forward(DataplaneSnapshot snap, Burst burst, int i, byte rxPort, int id) => Forward<PlainBody>(snap, burst, i, rxPort, id);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    byte Forward<TBody>(DataplaneSnapshot snap, Burst burst, int i, byte rxPort, int id) where TBody : struct, IForwardBody
     {
         ref PacketInfo p = ref frames.Info[i];
         int vip = frames.Vip[i];
@@ -23,17 +75,18 @@ public sealed unsafe class Forwarder(FrameState frames, WorkerCounters counters,
         var egress = snap.Ports[be.EgressPort];
         byte* frame = burst.Data[i];
         int len = burst.Length[i];
-        if (pool.Mode == ForwardingMode.L2Dsr)
+        if (TBody.Plain ? pool.Mode == ForwardingMode.L2Dsr : TBody.Mode == ForwardingMode.L2Dsr)
         {
             Encapsulation.L2Rewrite(frame, be.Mac, egress.Mac);
         }
         else
         {
             ulong hash = frames.Hash[i];
+            bool v6 = TBody.Plain ? p.IsIPv6 : TBody.V6;
             var e = new EncapParams
             {
-                Mode = pool.Mode,
-                OuterSource = Encapsulation.OuterSource(pool, hash, p.IsIPv6),
+                Mode = TBody.Plain ? pool.Mode : TBody.Mode,
+                OuterSource = Encapsulation.OuterSource(pool, hash, v6),
                 OuterDestination = be.Address,
                 DstMac = be.Mac != 0 ? be.Mac : egress.GatewayMac,
                 SrcMac = egress.Mac,
@@ -46,9 +99,11 @@ public sealed unsafe class Forwarder(FrameState frames, WorkerCounters counters,
                 KeepVlan = true,
             };
             // Delta and length go straight into the burst (written only on Ok).
-            var r = Encapsulation.EncapsulateInto(frame, len, burst.Headroom[i], p, e, ref burst.Delta[i], ref burst.OutLength[i]);
+            var r = TBody.Plain
+                ? Encapsulation.EncapsulateInto(frame, len, burst.Headroom[i], p, e, ref burst.Delta[i], ref burst.OutLength[i])
+                : Encapsulation.EncapsulateInto<TBody>(frame, burst.Headroom[i], p, e, ref burst.Delta[i], ref burst.OutLength[i]);
             if (r == EncapResult.TooBig)
-                return answers.TooBig(snap, burst, i, rxPort, Encapsulation.InnerMtu(e, p.IsIPv6));
+                return answers.TooBig(snap, burst, i, rxPort, Encapsulation.InnerMtu(e, v6));
             if (r != EncapResult.Ok) return answers.Drop(DropReason.NoHeadroom);
         }
         counters.Count(Outcome.Forwarded);

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Switchyard.Dataplane.Control;
 using Switchyard.Dataplane.Datapath.Forwarding;
 using Switchyard.Dataplane.Datapath.Parsing;
@@ -15,7 +16,9 @@ namespace Switchyard.Dataplane.Datapath.Pipeline;
 /// <item>between the passes, <see cref="JoinSteering.DecryptTokens"/>: the burst's encrypted join tokens in one batch,
 ///   and <see cref="QuicSteering.DecodeCids"/>: the QUIC-LB connection IDs of the burst in one batch;</item>
 /// <item>second pass: <see cref="JoinSteering"/>, <see cref="QuicSteering"/> or <see cref="FlowSteering"/> (Steering) pick the backend,
-///   <see cref="TokenTracker"/> learns tokens, <see cref="Forwarder"/> (Forwarding) rewrites or encapsulates.</item>
+///   <see cref="TokenTracker"/> learns tokens; answers and drops end here;</item>
+/// <item>forwarding: <see cref="Forwarder"/> (Forwarding) rewrites or encapsulates, one loop per forwarding body
+///   (mode x family, <see cref="ForwardBody"/>) over that body's frames.</item>
 /// </list>
 /// Reads the snapshot once per burst. No allocation, logging, locks or syscalls (asserted by a test and
 /// by the benchmarks' MemoryDiagnoser). The one structure shared between workers is the learned-token
@@ -61,7 +64,7 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
 
     /// <summary>The worker's cycle budget (Run.StageStampsFile), or null: in the bursts the worker loop stamps
     /// (<see cref="StageBudget.Active"/>), the passes are stamped as <see cref="Stage.Parse"/> (first pass),
-    /// <see cref="Stage.Token"/> (batch decryption: join tokens and QUIC-LB CIDs) and <see cref="Stage.SteerAndForward"/> (second pass).</summary>
+    /// <see cref="Stage.Token"/> (batch decryption: join tokens and QUIC-LB CIDs), <see cref="Stage.Steer"/> (steering pass) and <see cref="Stage.Rewrite"/> (forwarding bodies).</summary>
     public StageBudget? Budget { get; set; }
 
     /// <summary>Hand the appliance's own traffic that the dataplane does not answer (BGP, ICMP echo, ARP replies, ...)
@@ -84,6 +87,23 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
     public FlowTable Flows => _flows;
     public WorkerCounters Counters => _counters;
 
+    /// <summary>Forward each steered frame with the body compiled for its (forwarding mode x address family)
+    /// (true, the default), or with the one plain body that branches per frame (false: the reference the
+    /// specialised bodies are tested against, ForwardBodyEqualityTests; Dataplane.SpecialisedBodies).</summary>
+    public bool SpecialisedBodies { get; init; } = true;
+
+    // The second pass's frames per forwarding body: bit i = frame i of the burst (Burst.Size <= 32).
+    readonly uint[] _bodyFrames = new uint[(int)ForwardBody.Plain + 1];
+
+    /// <summary>Burst counts per forwarding body run (for tests: which bodies a corpus exercised).</summary>
+    public long BodyRuns(ForwardBody body) => _bodyRuns[(int)body];
+    readonly long[] _bodyRuns = new long[(int)ForwardBody.Plain + 1];
+
+    /// <summary>
+    /// The burst in stages, each a loop over the burst in a method of its own (issue 14): classify (parse,
+    /// VIP, hash, prefetch the flow bucket), the batch decryptions, steer (pick each frame's backend; answers and
+    /// drops), then forward: one loop per forwarding body present in the burst, over that body's frames.
+    /// </summary>
     public void Process(Burst burst, byte rxPort, uint now)
     {
         var snap = _snapshots.Current; // one acquire per burst; see SnapshotHolder
@@ -91,6 +111,33 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
         StageBudget? budget = Budget;
         bool stamp = budget is not null && budget.Active;
         ulong t0 = stamp ? StageBudget.Now() : 0;
+        ClassifyPass(snap, burst, n, rxPort);
+        ulong t1 = stamp ? StageBudget.Now() : 0;
+        if (_frames.PendingDecrypts > 0) _joins.DecryptTokens(snap, n);
+        if (_quic.Pending > 0) _quic.DecodeCids(snap);
+        ulong t2 = stamp ? StageBudget.Now() : 0;
+        SteerPass(snap, burst, n, rxPort, now);
+        ulong t3 = stamp ? StageBudget.Now() : 0;
+        ForwardPass(snap, burst, rxPort);
+        // Sweep one bucket (one cache line) per burst: lookups expire lazily, but an entry never
+        // looked at again for 2^31 ms would otherwise look live after the tick counter wraps.
+        _flows.ExpireSome(now, 1);
+        _tokens?.ExpireSome(snap, now);
+        _pins?.Sweep(snap, now); // pins Maglev no longer reproduces, for the cluster's other appliances
+        if (stamp)
+        {
+            ulong t4 = StageBudget.Now();
+            budget!.Add(Stage.Parse, t1 - t0);
+            budget.Add(Stage.Token, t2 - t1);
+            budget.Add(Stage.Steer, t3 - t2);
+            budget.Add(Stage.Rewrite, t4 - t3);
+        }
+    }
+
+    /// <summary>First pass: parse, VIP, flow hash, MPTCP signalling, prefetches; neighbour answers.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    void ClassifyPass(DataplaneSnapshot snap, Burst burst, int n, byte rxPort)
+    {
         for (int i = 0; i < n; i++)
         {
             burst.Delta[i] = 0;
@@ -104,10 +151,15 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
                 _ => Burst.DropPort,
             };
         }
-        ulong t1 = stamp ? StageBudget.Now() : 0;
-        if (_frames.PendingDecrypts > 0) _joins.DecryptTokens(snap, n);
-        if (_quic.Pending > 0) _quic.DecodeCids(snap);
-        ulong t2 = stamp ? StageBudget.Now() : 0;
+    }
+
+    /// <summary>Second pass: each frame's backend (flow table, Maglev, join or QUIC-LB steering), token learning;
+    /// answers (join rejected, gone flow reset) and drops are finished here; steered frames are sorted by body.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    void SteerPass(DataplaneSnapshot snap, Burst burst, int n, byte rxPort, uint now)
+    {
+        uint[] bodies = _bodyFrames;
+        bool specialised = SpecialisedBodies;
         for (int i = 0; i < n; i++)
         {
             var kind = _frames.Kind[i];
@@ -123,7 +175,11 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
             {
                 if (_tokens is not null && kind != FrameKind.Join && _frames.Action[i] != TokenAction.None)
                     _tokens.Track(snap, i, id, now, idle);
-                burst.OutPort[i] = _forwarder.Forward(snap, burst, i, rxPort, id);
+                _frames.Backend[i] = id;
+                var body = specialised
+                    ? Forwarder.BodyOf(snap.Pools[snap.Vips[_frames.Vip[i]].Pool].Mode, _frames.Info[i].IsIPv6)
+                    : ForwardBody.Plain;
+                bodies[(int)body] |= 1u << i;
             }
             else burst.OutPort[i] = id switch
             {
@@ -132,18 +188,29 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
                 _ => Burst.DropPort, // counted by the stage
             };
         }
-        // Sweep one bucket (one cache line) per burst: lookups expire lazily, but an entry never
-        // looked at again for 2^31 ms would otherwise look live after the tick counter wraps.
-        _flows.ExpireSome(now, 1);
-        _tokens?.ExpireSome(snap, now);
-        _pins?.Sweep(snap, now); // pins Maglev no longer reproduces, for the cluster's other appliances
-        if (stamp)
-        {
-            ulong t3 = StageBudget.Now();
-            budget!.Add(Stage.Parse, t1 - t0);
-            budget.Add(Stage.Token, t2 - t1);
-            budget.Add(Stage.SteerAndForward, t3 - t2);
-        }
+    }
+
+    /// <summary>Last pass: one loop per forwarding body the burst needs (usually one), each compiled for its
+    /// mode and family.</summary>
+    void ForwardPass(DataplaneSnapshot snap, Burst burst, byte rxPort)
+    {
+        uint[] f = _bodyFrames;
+        if (f[(int)ForwardBody.L2Dsr] != 0) Run<L2DsrBody>(snap, burst, ForwardBody.L2Dsr, rxPort);
+        if (f[(int)ForwardBody.Ipip4] != 0) Run<Ipip4Body>(snap, burst, ForwardBody.Ipip4, rxPort);
+        if (f[(int)ForwardBody.Ipip6] != 0) Run<Ipip6Body>(snap, burst, ForwardBody.Ipip6, rxPort);
+        if (f[(int)ForwardBody.Gue4] != 0) Run<Gue4Body>(snap, burst, ForwardBody.Gue4, rxPort);
+        if (f[(int)ForwardBody.Gue6] != 0) Run<Gue6Body>(snap, burst, ForwardBody.Gue6, rxPort);
+        if (f[(int)ForwardBody.Gre4] != 0) Run<Gre4Body>(snap, burst, ForwardBody.Gre4, rxPort);
+        if (f[(int)ForwardBody.Gre6] != 0) Run<Gre6Body>(snap, burst, ForwardBody.Gre6, rxPort);
+        if (f[(int)ForwardBody.Plain] != 0) Run<PlainBody>(snap, burst, ForwardBody.Plain, rxPort);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    void Run<TBody>(DataplaneSnapshot snap, Burst burst, ForwardBody body, byte rxPort) where TBody : struct, IForwardBody
+    {
+        _forwarder.Run<TBody>(snap, burst, _bodyFrames[(int)body], rxPort);
+        _bodyFrames[(int)body] = 0;
+        _bodyRuns[(int)body]++;
     }
 
     public void Dispose()

@@ -23,9 +23,9 @@ public enum Stage
     Maglev,
     Token,
     Rewrite,
-    /// <summary>The packet path's second pass as a whole (flow/join steering, token tracking, rewrite), until
-    /// the stages inside it are stamped on their own.</summary>
-    SteerAndForward,
+    /// <summary>The packet path's steering pass (flow table, Maglev, join and QUIC-LB steering, token tracking,
+    /// answers); the forwarding bodies that follow it are stamped as <see cref="Rewrite"/>.</summary>
+    Steer,
 }
 
 /// <summary>

@@ -1,0 +1,99 @@
+using Switchyard.Dataplane.Datapath;
+using Switchyard.Dataplane.Datapath.Forwarding;
+using Switchyard.Tests.Infrastructure;
+using static Switchyard.Tests.Pipeline.PipelineHarness;
+
+namespace Switchyard.Tests.Pipeline;
+
+/// <summary>
+/// Issue 14: the forwarding bodies compiled per (mode x family) write exactly the bytes of the plain body that
+/// branches per packet. PipelineHarness compares the two on every frame any pipeline test sends; this corpus makes
+/// sure every body runs, in bursts that mix bodies, next to answers (ICMP too-big) and drops.
+/// </summary>
+public sealed class ForwardBodyEqualityTests
+{
+    const string Vip = "192.0.2.100", Vip6 = "2001:db8::100";
+
+    static List<byte[]> Corpus()
+    {
+        var frames = new List<byte[]>();
+        for (int i = 0; i < 64; i++)
+        {
+            ushort sport = (ushort)(30000 + i);
+            string src = $"198.51.100.{i + 1}", src6 = $"2001:db8:c::{i + 1:x}";
+            foreach (ushort port in new ushort[] { 80, 81, 82, 83 })
+            {
+                var syn = i % 2 == 0 ? TcpFlags.Syn : TcpFlags.Ack;
+                frames.Add(FrameBuilder.Ethernet(ClientMac, OutsideMac).Ipv4(src, Vip).Tcp(sport, port, syn).Payload(new byte[i]).PadTo(60).Build());
+                frames.Add(FrameBuilder.Ethernet(ClientMac, OutsideMac).Ipv6(src6, Vip6, trafficClass: (byte)i, flowLabel: (uint)i).Tcp(sport, port, syn).Payload(new byte[i]).Build());
+                if (i % 8 == 0)
+                {
+                    // 802.1Q-tagged, and too big once encapsulated (ICMP too-big answers; IPv4 without DF: dropped).
+                    frames.Add(FrameBuilder.Ethernet(ClientMac, OutsideMac).Vlan((ushort)(100 + i)).Ipv4(src, Vip).Tcp(sport, port, TcpFlags.Ack).Payload(new byte[i]).PadTo(60).Build());
+                    frames.Add(FrameBuilder.Ethernet(ClientMac, OutsideMac).Vlan((ushort)(100 + i)).Ipv6(src6, Vip6).Tcp(sport, port, TcpFlags.Ack).Build());
+                    frames.Add(FrameBuilder.Ethernet(ClientMac, OutsideMac).Ipv4(src, Vip, dontFragment: i % 16 == 0).Tcp(sport, port, TcpFlags.Ack).Payload(new byte[1460]).Build());
+                    frames.Add(FrameBuilder.Ethernet(ClientMac, OutsideMac).Ipv6(src6, Vip6).Tcp(sport, port, TcpFlags.Ack).Payload(new byte[1440]).Build());
+                }
+            }
+            frames.Add(FrameBuilder.Ethernet(ClientMac, OutsideMac).Ipv4(src, Vip).Udp(sport, 53).Payload(new byte[8]).PadTo(60).Build());
+            frames.Add(FrameBuilder.Ethernet(ClientMac, OutsideMac).Ipv4(src, "192.0.2.200").Udp(sport, 9).Payload(new byte[i]).PadTo(60).Build());
+            if (i % 10 == 0) frames.Add(new byte[13]); // a runt
+            if (i % 7 == 0) frames.Add(FrameBuilder.Ethernet(ClientMac, OutsideMac).Ipv4(src, "203.0.113.9").Tcp(sport, 80, TcpFlags.Syn).PadTo(60).Build()); // not for a VIP
+        }
+        return frames;
+    }
+
+    [Fact]
+    public void Every_specialised_body_writes_what_the_plain_body_writes()
+    {
+        var frames = Corpus();
+        using var h = new PipelineHarness();
+        var sent = h.Send(frames, now: 5);
+        sent = sent.Concat(h.Send(frames, now: 6)).ToArray(); // again: now as pinned flows (flow-table hits)
+        Assert.Equal(2 * frames.Count, h.TwinCompared);
+
+        for (var b = ForwardBody.L2Dsr; b < ForwardBody.Plain; b++)
+            Assert.True(h.Processor.BodyRuns(b) > 0, $"the corpus never ran the {b} body");
+        Assert.Equal(0, h.Processor.BodyRuns(ForwardBody.Plain));
+        // Forwarded, answered and dropped frames all occur (the comparison covers each kind).
+        Assert.Contains(sent, s => !s.Dropped && s.Delta < 0);
+        Assert.Contains(sent, s => !s.Dropped && s.Delta == 0);
+        Assert.Contains(sent, s => s.Dropped);
+        Assert.True(h.Counters.Get(Outcome.IcmpTooBigSent) > 0);
+        Assert.True(h.Counters.Get(DropReason.EncapTooBigNoDf) > 0);
+        h.AssertCounterInvariants();
+    }
+
+    [Fact]
+    public void The_plain_body_alone_serves_every_frame_when_specialised_bodies_are_off()
+    {
+        var frames = Corpus();
+        using var specialised = new PipelineHarness(plainTwin: false);
+        using var plain = new PipelineHarness(plainTwin: false, specialisedBodies: false);
+        var expected = specialised.Send(frames, now: 5);
+        var got = plain.Send(frames, now: 5);
+        Assert.Equal(expected.Length, got.Length);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            Assert.Equal(expected[i].OutPort, got[i].OutPort);
+            Assert.Equal(expected[i].Delta, got[i].Delta);
+            Assert.Equal(expected[i].OutLength, got[i].OutLength);
+            Assert.Equal(expected[i].Frame, got[i].Frame);
+        }
+        for (var b = ForwardBody.L2Dsr; b < ForwardBody.Plain; b++) Assert.Equal(0, plain.Processor.BodyRuns(b));
+        Assert.True(plain.Processor.BodyRuns(ForwardBody.Plain) > 0);
+        Assert.Equal(0, specialised.Processor.BodyRuns(ForwardBody.Plain));
+    }
+
+    [Theory]
+    [InlineData(Dataplane.Control.ForwardingMode.L2Dsr, false, ForwardBody.L2Dsr)]
+    [InlineData(Dataplane.Control.ForwardingMode.L2Dsr, true, ForwardBody.L2Dsr)]
+    [InlineData(Dataplane.Control.ForwardingMode.Ipip, false, ForwardBody.Ipip4)]
+    [InlineData(Dataplane.Control.ForwardingMode.Ipip, true, ForwardBody.Ipip6)]
+    [InlineData(Dataplane.Control.ForwardingMode.Gue, false, ForwardBody.Gue4)]
+    [InlineData(Dataplane.Control.ForwardingMode.Gue, true, ForwardBody.Gue6)]
+    [InlineData(Dataplane.Control.ForwardingMode.Gre, false, ForwardBody.Gre4)]
+    [InlineData(Dataplane.Control.ForwardingMode.Gre, true, ForwardBody.Gre6)]
+    public void The_body_of_a_mode_and_family(Dataplane.Control.ForwardingMode mode, bool v6, ForwardBody body) =>
+        Assert.Equal(body, Forwarder.BodyOf(mode, v6));
+}

@@ -50,7 +50,8 @@ public static class WorkerLoop
 /// registers with the device, then loops:
 /// <list type="number">
 /// <item>receive a burst per owned (port, queue) and hand it to the <see cref="IBurstHandler"/>;</item>
-/// <item>move each frame to its egress port's transmit buffer (sent when 32 deep) or to a free list
+/// <item>a burst whose frames all leave by one port with an empty buffer is transmitted from the burst at once;
+///   otherwise each frame moves to its egress port's transmit buffer (sent when 32 deep) or to a free list
 ///   (freed in bulk once per burst);</item>
 /// <item>send partial transmit buffers every <see cref="TxDrainMicroseconds"/>;</item>
 /// <item>after every loop: publish the quiescent generation (the grace period of a snapshot change is two loops);</item>
@@ -377,6 +378,19 @@ public sealed unsafe class WorkerLoop<TPort> : IQuiescentWorker, IDisposable whe
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     void Route(Burst burst, int n, int ports)
     {
+        // The common case, as testpmd: every frame of the burst to one port whose buffer is empty: transmitted
+        // straight from the burst's arrays, nothing copied or held back for the drain.
+        int first = burst.OutPort[0];
+        if ((uint)first < (uint)ports && _txCount[first] == 0)
+        {
+            int same = 1;
+            while (same < n && burst.OutPort[same] == first) same++;
+            if (same == n)
+            {
+                Send(first, burst.Handles, burst.Delta, burst.OutLength, n);
+                return;
+            }
+        }
         int nfree = 0;
         for (int i = 0; i < n; i++)
         {
@@ -416,17 +430,22 @@ public sealed unsafe class WorkerLoop<TPort> : IQuiescentWorker, IDisposable whe
 
     void Flush(int port)
     {
-        int n = _txCount[port];
         int baseSlot = port * Burst.Size;
-        int sent = _io.Transmit((byte)port, _txQueue[port], _txHandles + baseSlot, _txDelta + baseSlot, _txLen + baseSlot, n);
+        Send(port, _txHandles + baseSlot, _txDelta + baseSlot, _txLen + baseSlot, _txCount[port]);
+        _txCount[port] = 0;
+    }
+
+    /// <summary>Transmits <paramref name="n"/> frames on <paramref name="port"/> and counts them.</summary>
+    void Send(int port, nint* handles, short* delta, ushort* len, int n)
+    {
+        int sent = _io.Transmit((byte)port, _txQueue[port], handles, delta, len, n);
         long bytes = 0;
-        for (int i = 0; i < sent; i++) bytes += _txLen[baseSlot + i];
+        for (int i = 0; i < sent; i++) bytes += len[i];
         long[] global = _counters.Global;
         global[WorkerCounters.Offset + (int)GlobalCounter.TxPackets] += sent;
         global[WorkerCounters.Offset + (int)GlobalCounter.TxBytes] += bytes;
         // The device did not take n - sent frames; Transmit has already freed them.
         if (sent != n) _counters.Drops[WorkerCounters.Offset + (int)DropReason.TxQueueFull] += n - sent;
-        _txCount[port] = 0;
     }
 
     public void Dispose()

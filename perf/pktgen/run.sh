@@ -170,7 +170,7 @@ if [ "$smoke" = 1 ]; then
     rm -f "$work"/counters-*.json
     start_switchyard smoke; wait_sockets
     echo "run.sh: smoke: $mixes (pcap frames $total), load $(loadavg)" >&2
-    SY_MODE=count SY_COUNT=${SY_COUNT:-2048} SY_RATE=0.01 SY_CLIENTS_LAST=10.0.0.64 SY_COUNTERS="$work/counters-smoke.json" \
+    SY_MODE=count SY_COUNT=${SY_COUNT:-2048} SY_RATE=0.01 SY_CLIENTS_LAST=10.0.0.64 SY_COUNTERS="$work/counters-smoke.json" SY_LATENCY=1 \
       SY_MIX=pcap SY_PCAP_COUNT=$total run_pktgen smoke "$scripts" "$([ "$total" -gt 0 ] && echo "$work/smoke.pcap")" || exit 1
     grep -q '^error=links-down' "$work/res-smoke.txt" || break
     echo "run.sh: smoke: links never came up; once more" >&2

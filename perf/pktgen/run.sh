@@ -280,9 +280,9 @@ pct_us() { # FILE P: the P-th percentile of pktgen's latency samples (ns), in mi
   [ -n "$mixes" ] && echo "|---|---|---|---|---|---|---|"
   for m in ${mixes//,/ }; do
     g=$m; case "$m" in est|udp|tcp6) g=range ;; esac
-    tp=$(grep -h "^mix=$m mode=search" "$work/res-testpmd-$g.txt" 2>/dev/null | field zero_loss_pps)
-    sy=$(grep -h "^mix=$m mode=search" "$work/res-switchyard-$g.txt" 2>/dev/null | field zero_loss_pps)
-    lim=$(grep -h "^mix=$m mode=search" "$work/res-switchyard-$g.txt" 2>/dev/null | field limited)
+    tp=$(grep -h "^mix=$m mode=search" "$work/res-testpmd-$g.txt" 2>/dev/null | field zero_loss_pps || true)
+    sy=$(grep -h "^mix=$m mode=search" "$work/res-switchyard-$g.txt" 2>/dev/null | field zero_loss_pps || true)
+    lim=$(grep -h "^mix=$m mode=search" "$work/res-switchyard-$g.txt" 2>/dev/null | field limited || true)
     n=$(grep -c "^mix=$m mode=trial" "$work/res-switchyard-$g.txt" 2>/dev/null || true)
     latp=$(field loadavg_before < "$work/res-testpmd-$g.txt" 2>/dev/null || true)
     las=$(field loadavg_before < "$work/res-switchyard-$g.txt" 2>/dev/null || true)

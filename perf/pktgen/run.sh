@@ -19,7 +19,8 @@
 #              with its own encrypted token minted for the flood pool, then MPTCP connections and joins
 #              carrying their learned tokens (10x the table of each).
 #   --smoke    functional: every mix, a few thousand packets each, one pktgen start against the appliance
-#              (range mixes, then one pcap holding syn, imix, join-enc and join-learned); writes the results
+#              (range mixes, then one pcap holding syn, imix, join-enc and join-learned; after each mix a latency
+#              phase, SY_LATENCY=1 in count mode); writes the results
 #              and the appliance's counters per mix under --work DIR (kept) and judges nothing (the test does).
 #   --mixes L  only these mixes (none: only --flood).   --targets L  switchyard and/or testpmd.
 # Environment: FLOOD_GUARD (the guard's new flows per second, default 300), SY_EST_FLOWS (flood.lua's
@@ -50,7 +51,7 @@ while [ $# -gt 0 ]; do
     --prefix) prefix=$2; shift ;;
     --switchyard) sydll=$2; shift ;;
     --no-build) build=0 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift

@@ -1,8 +1,8 @@
 -- pktgen-dpdk: unique-flow flood while established streams run (perf/pktgen/run.sh --flood).
 --   1. port 1 (SY_RX_PORT, into the appliance's backend-side port "out") opens SY_EST_FLOWS established
 --      flows to tcp4 (198.18.0.100:80): one SYN each, pinned to dsr's backends b1..b4;
---   2. SY_CHANGE runs (run.sh runs it when flood.lua asks: `switchyard ctl backend add dsr b5 ...`): the Maglev table of "dsr" now
---      sends about a fifth of all 5-tuples to b5, so an established flow that loses its pin moves to b5
+--   2. SY_CHANGE runs (run.sh runs it when flood.lua asks: `switchyard ctl backend add dsr b5 ...`): the
+--      Maglev table of "dsr" now sends about a fifth of all 5-tuples to b5, so an established flow that loses its pin moves to b5
 --      with that probability, and b5's packet counter counts the moved flows' packets;
 --   3. port 1 sends ACKs on the established flows without pause while port 0 sends a SYN flood of
 --      SY_FLOOD_FLOWS new 5-tuples (default 10240: 10x the 1024-entry flow table run.sh configures),

@@ -13,14 +13,19 @@
 #              testpmd io and the appliance (--targets testpmd,switchyard); mixes est,udp,tcp6,syn,imix,
 #              join-enc,join-learned. Writes the report to --report FILE (default perf/results/<date>-pktgen.md).
 #   --latency  also pktgen's latency packets at 10/50/90 % of each zero-loss rate.
-#   --flood    also the unique-flow flood (flood.lua): SYN flood with new 5-tuples at 10x the flow table
-#              (1024 entries) while established streams run, without and with Dataplane.FloodGuardNewFlowsPerSecond.
+#   --flood    also the unique-flow floods (flood.lua) while established streams run, on the smallest flow table
+#              (1024 entries), each without and with Dataplane.FloodGuardNewFlowsPerSecond: a SYN flood of new
+#              5-tuples at 10x the table (range mode), and an MP_JOIN flood (pcap): joins from new 5-tuples, each
+#              with its own encrypted token minted for the flood pool, then MPTCP connections and joins
+#              carrying their learned tokens (10x the table of each).
 #   --smoke    functional: every mix, a few thousand packets each, one pktgen start against the appliance
-#              (range mixes, then one pcap holding syn, imix, join-enc and join-learned); writes the results
+#              (range mixes, then one pcap holding syn, imix, join-enc and join-learned; after each mix a latency
+#              phase, SY_LATENCY=1 in count mode); writes the results
 #              and the appliance's counters per mix under --work DIR (kept) and judges nothing (the test does).
 #   --mixes L  only these mixes (none: only --flood).   --targets L  switchyard and/or testpmd.
 # Environment: FLOOD_GUARD (the guard's new flows per second, default 300), SY_EST_FLOWS (flood.lua's
-# established flows, 256), MEMIF_RSIZE (log2 of the memif ring slots, 12), SY_* (perf/pktgen/sy_common.lua).
+# established flows, 256), SY_JOIN_FLOWS (distinct joins of each kind in the join flood's pcap, 10240),
+# SY_JOIN_PASSES (loops of it, 5), MEMIF_RSIZE (log2 of the memif ring slots, 12), SY_* (perf/pktgen/sy_common.lua).
 # Needs root, dpdk-testpmd, python3 (mixgen), dotnet. Cleans up its DPDK runtime directories and sockets.
 set -euo pipefail
 argv=("$@")
@@ -46,7 +51,7 @@ while [ $# -gt 0 ]; do
     --prefix) prefix=$2; shift ;;
     --switchyard) sydll=$2; shift ;;
     --no-build) build=0 ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -76,6 +81,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+field() { sed -n "s/\(^\|.* \)$1=\([^ ]*\).*/\2/p" | head -1; }  # field KEY < "k=v k=v ...": the value of KEY
 
 # ---- traffic: mixgen pcaps for the mixes pktgen cannot make in range mode -------------------------
 flows=1024 rounds=4
@@ -91,6 +97,37 @@ fi
 frames() { python3 -c "import sys; d=open(sys.argv[1],'rb').read(); n=o=0; o=24
 while o < len(d): l=int.from_bytes(d[o+8:o+12],'little'); o+=16+l; n+=1
 print(n)" "$1"; }
+# The join flood's pcap (--flood): SY_JOIN_FLOWS MP_JOIN SYNs from distinct 5-tuples to flood4 with tokens
+# minted for the flood pool, then mixgen's join-learned-new (connections, then joins with their learned
+# tokens); join-flood.txt: what one loop of it holds, counted from the frames' MPTCP options.
+if [ "$flood" = 1 ] && [[ ",$targets," == *,switchyard,* ]]; then
+  jn=${SY_JOIN_FLOWS:-10240}
+  mkdir -p "$work/join-flood"
+  dotnet "$load/JoinGen/bin/Release/net10.0/joingen.dll" "$here/switchyard.json" flood "$jn" > "$work/join-flood/tokens.txt"
+  python3 "$load/mixgen.py" "$work/join-flood" --mixes join-enc-new,join-learned-new --new-flows "$jn" \
+    --join-tokens "$work/join-flood/tokens.txt" --vip 198.18.0.101 >/dev/null
+  python3 - "$work/join-flood.pcap" "$work/join-flood/join-enc-new.pcap" "$work/join-flood/join-learned-new.pcap" > "$work/join-flood.txt" <<'PY'
+import sys
+out = open(sys.argv[1], "wb")
+n = {"frames": 0, "enc_joins": 0, "learned_joins": 0, "capable": 0, "other": 0}
+for i, p in enumerate(sys.argv[2:]):
+    d = open(p, "rb").read()
+    out.write(d if i == 0 else d[24:])
+    o = 24
+    while o < len(d):
+        l = int.from_bytes(d[o + 8:o + 12], "little"); f = d[o + 16:o + 16 + l]; o += 16 + l
+        n["frames"] += 1
+        t = 14 + (f[14] & 15) * 4; opts = f[t + 20:t + (f[t + 12] >> 4) * 4]
+        j, sub = 0, None
+        while j < len(opts):
+            if opts[j] in (0, 1): j += 1; continue
+            if opts[j] == 30: sub = opts[j + 2] >> 4
+            j += max(opts[j + 1], 2)
+        key = "other" if sub is None else "capable" if sub == 0 else ("enc_joins" if i == 0 else "learned_joins") if sub == 1 else "other"
+        n[key] += 1
+print(" ".join(f"{k}={v}" for k, v in n.items()))
+PY
+fi
 # The smoke run's one pcap: every pcap mix's frames in turn (join-learned's connections before its joins).
 if [ "$smoke" = 1 ] && [ -n "$pcapmixes" ]; then
   python3 - "$work/smoke.pcap" $(for m in ${pcapmixes//,/ }; do echo "$work/$m.pcap"; done) <<'EOF'
@@ -149,7 +186,16 @@ run_pktgen() { # TAG SCRIPTS [PCAP]   (environment: SY_*)
     --vdev "$(vdev 0 client in)" --vdev "$(vdev 1 client out)" -- -P -m "0.[0-1]" \
     ${pcap:+-s "0:$pcap"} -f "$here/suite.lua" </dev/null > "$work/pktgen-$tag.out" 2>&1 &
   pk=$!; pids+=("$pk")
-  while kill -0 "$pk" 2>/dev/null && ! grep -q '^done=1' "$work/res-$tag.txt" 2>/dev/null; do sleep 0.2; done
+  rm -f "$work/change-request" "$work/change-done"
+  while kill -0 "$pk" 2>/dev/null && ! grep -q '^done=1' "$work/res-$tag.txt" 2>/dev/null; do
+    # flood.lua asks for the backend change (SY_CHANGE) once its established flows are pinned.
+    if [ -n "${SY_CHANGE:-}" ] && [ -f "$work/change-request" ] && [ ! -f "$work/change-done" ]; then
+      local t0 rc=0; t0=$(date +%s.%N)
+      bash -c "$SY_CHANGE" || rc=$?
+      echo "rc=$rc,seconds=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')" > "$work/change-done.tmp" && mv "$work/change-done.tmp" "$work/change-done"
+    fi
+    sleep 0.2
+  done
   stop_target
   wait "$pk" 2>/dev/null || true
   rm -rf /var/run/dpdk/"$prefix"-pk
@@ -170,7 +216,7 @@ if [ "$smoke" = 1 ]; then
     rm -f "$work"/counters-*.json
     start_switchyard smoke; wait_sockets
     echo "run.sh: smoke: $mixes (pcap frames $total), load $(loadavg)" >&2
-    SY_MODE=count SY_COUNT=${SY_COUNT:-2048} SY_RATE=0.01 SY_CLIENTS_LAST=10.0.0.64 SY_COUNTERS="$work/counters-smoke.json" \
+    SY_MODE=count SY_COUNT=${SY_COUNT:-2048} SY_RATE=0.01 SY_CLIENTS_LAST=10.0.0.64 SY_COUNTERS="$work/counters-smoke.json" SY_LATENCY=1 \
       SY_MIX=pcap SY_PCAP_COUNT=$total run_pktgen smoke "$scripts" "$([ "$total" -gt 0 ] && echo "$work/smoke.pcap")" || exit 1
     grep -q '^error=links-down' "$work/res-smoke.txt" || break
     echo "run.sh: smoke: links never came up; once more" >&2
@@ -188,18 +234,18 @@ print(round(b/n)+4)" "$1"; }  # pktgen counts frame sizes with the 4-byte CRC
 groups=()
 [ -n "$range_scripts" ] && groups+=(range)
 for m in ${pcapmixes//,/ }; do groups+=("pcap:$m"); done
-[ "$flood" = 1 ] && [[ ",$targets," == *,switchyard,* ]] && groups+=(flood flood-guard)
+[ "$flood" = 1 ] && [[ ",$targets," == *,switchyard,* ]] && groups+=(flood flood-guard join-flood join-flood-guard)
 for t in ${targets//,/ }; do
   for g in "${groups[@]}"; do
-    [[ "$g" == flood* ]] && [ "$t" != switchyard ] && continue
+    [[ "$g" == *flood* ]] && [ "$t" != switchyard ] && continue
     tag="$t-${g#pcap:}"
     la=$(loadavg)
     echo "run.sh: $tag: load $la" >&2
     extra=()
     # The flood: the smallest flow table (1024 entries), a control socket for the backend change, and
     # for flood-guard the flood guard at ${FLOOD_GUARD:-300} new flows per second.
-    [[ "$g" == flood* ]] && extra=(--Dataplane:FlowTableEntries=1024 "--Control:Socket=$work/ctl.sock")
-    [ "$g" = flood-guard ] && extra+=("--Dataplane:FloodGuardNewFlowsPerSecond=${FLOOD_GUARD:-300}")
+    [[ "$g" == *flood* ]] && extra=(--Dataplane:FlowTableEntries=1024 "--Control:Socket=$work/ctl.sock")
+    [[ "$g" == *flood-guard ]] && extra+=("--Dataplane:FloodGuardNewFlowsPerSecond=${FLOOD_GUARD:-300}")
     for attempt in 1 2; do  # once more if pktgen's links never came up (memif connect failed)
     if [ "$t" = switchyard ]; then start_switchyard "$tag" "${extra[@]}"; else start_testpmd "$tag"; fi
     wait_sockets
@@ -208,9 +254,12 @@ for t in ${targets//,/ }; do
       pcap:*) m=${g#pcap:}
         ( export "${mode_env[@]}" SY_MIX="$m" SY_FRAME="$(avgframe "$work/$m.pcap")" SY_COUNTERS="$work/counters-$tag.json"
           run_pktgen "$tag" "$here/pcap.lua" "$work/$m.pcap" ) || true ;;
-      flood*) ( export SY_MODE=flood SY_MIX="$g" SY_COUNTERS="$work/counters-$tag.json" \
+      *flood*) ( export SY_MODE=flood SY_MIX="$g" SY_COUNTERS="$work/counters-$tag.json" \
           SY_CHANGE="dotnet $sydll ctl --socket $work/ctl.sock backend add dsr b5 198.19.0.15 mac 02:53:59:02:00:05 port out >> $work/ctl-$g.log 2>&1"
-          run_pktgen "$tag" "$here/flood.lua" ) || true ;;
+          if [[ "$g" == join-* ]]; then
+            export SY_FLOOD_KIND=pcap SY_FLOOD_FLOWS="$(field frames < "$work/join-flood.txt")" SY_FLOOD_PASSES="${SY_JOIN_PASSES:-5}"
+            run_pktgen "$tag" "$here/flood.lua" "$work/join-flood.pcap"
+          else run_pktgen "$tag" "$here/flood.lua"; fi ) || true ;;
     esac
     stop_target
     grep -q '^error=links-down' "$work/res-$tag.txt" 2>/dev/null || break
@@ -223,7 +272,6 @@ done
 
 # ---- report ------------------------------------------------------------------------------------
 [ -z "$report" ] && report="$root/perf/results/$(date +%Y-%m-%d)-pktgen.md"
-field() { sed -n "s/\(^\|.* \)$1=\([^ ]*\).*/\2/p" | head -1; }
 pct_us() { # FILE P: the P-th percentile of pktgen's latency samples (ns), in microseconds
   tail -n +2 "$1" 2>/dev/null | sort -n | awk -v p="$2" '{v[NR]=$1} END {if (NR==0) {print "-"; exit}
     i=int((NR-1)*p/100)+1; printf "%.1f", v[i]/1000}'
@@ -233,9 +281,9 @@ pct_us() { # FILE P: the P-th percentile of pktgen's latency samples (ns), in mi
   [ -n "$mixes" ] && echo "|---|---|---|---|---|---|---|"
   for m in ${mixes//,/ }; do
     g=$m; case "$m" in est|udp|tcp6) g=range ;; esac
-    tp=$(grep -h "^mix=$m mode=search" "$work/res-testpmd-$g.txt" 2>/dev/null | field zero_loss_pps)
-    sy=$(grep -h "^mix=$m mode=search" "$work/res-switchyard-$g.txt" 2>/dev/null | field zero_loss_pps)
-    lim=$(grep -h "^mix=$m mode=search" "$work/res-switchyard-$g.txt" 2>/dev/null | field limited)
+    tp=$(grep -h "^mix=$m mode=search" "$work/res-testpmd-$g.txt" 2>/dev/null | field zero_loss_pps || true)
+    sy=$(grep -h "^mix=$m mode=search" "$work/res-switchyard-$g.txt" 2>/dev/null | field zero_loss_pps || true)
+    lim=$(grep -h "^mix=$m mode=search" "$work/res-switchyard-$g.txt" 2>/dev/null | field limited || true)
     n=$(grep -c "^mix=$m mode=trial" "$work/res-switchyard-$g.txt" 2>/dev/null || true)
     latp=$(field loadavg_before < "$work/res-testpmd-$g.txt" 2>/dev/null || true)
     las=$(field loadavg_before < "$work/res-switchyard-$g.txt" 2>/dev/null || true)
@@ -260,32 +308,71 @@ pct_us() { # FILE P: the P-th percentile of pktgen's latency samples (ns), in mi
     done; done
   fi
   if [ "$flood" = 1 ]; then
+    guard_of() { if [[ "$1" == *-guard ]]; then echo "${FLOOD_GUARD:-300}"; else echo off; fi; }
     echo
     echo "Unique-flow flood (flood.lua; flow table 1024 entries; established flows opened by SYN, then dsr gains backend b5;"
     echo "ACKs on the established flows run during the SYN flood of new 5-tuples to flood4; moved = packets of established flows at b5):"
     echo
-    echo "| run | established flows | flood SYNs sent (distinct 5-tuples x passes) | flood seconds | new flows/s offered (M) | flowInserts | flowEvictions | floodGuardUnpinned | established packets sent / arriving at b5 (moved) | load average before |"
-    echo "|---|---|---|---|---|---|---|---|---|---|"
+    echo "| run | guard (new flows/s) | established flows | flood SYNs sent (distinct 5-tuples x passes) | flood seconds | new flows/s offered (M) | flowInserts | flowEvictions | floodGuardUnpinned | established packets sent / arriving at b5 (moved) | backend change (s) | load average before |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
     for g in flood flood-guard; do
       r="$work/res-switchyard-$g.txt"; [ -f "$r" ] || continue
-      line=$(grep -h "^mix=$g mode=flood est_flows" "$r" || true)
-      python3 - "$work/counters-$g-pinned.json" "$work/counters-$g.json" "$g" "$line" "$(field loadavg_before < "$r")" <<'PY'
+      line=$(grep -h "^mix=$g mode=flood kind=" "$r" || true)
+      python3 - "$work/counters-$g-pinned.json" "$work/counters-$g.json" "$g" "$line" "$(field loadavg_before < "$r")" "$(guard_of "$g")" <<'PY'
 import json, sys
-a, b, g, line, la = sys.argv[1:6]
+a, b, g, line, la, guard = sys.argv[1:7]
 kv = dict(x.split("=", 1) for x in line.split()) if line else {}
 try:
     A, B = json.load(open(a)), json.load(open(b))
 except Exception as e:
-    print(f"| {g} | (no counters: {e}) | | | | | | | {la} |"); sys.exit(0)
+    print(f"| {g} | {guard} | (no counters: {e}) | | | | | | | | | {la} |"); sys.exit(0)
 d = lambda k: B["totals"][k] - A["totals"][k]
 b5 = sum(x["packets"] for x in B["backends"] if x["name"] == "b5")
 secs = float(kv.get("flood_seconds", "0") or 0)
 sent = int(kv.get("flood_sent", "0") or 0)
 rate = f"{sent / secs / 1e6:.3f}" if secs > 0 else "-"
-print(f"| {g} | {kv.get('est_flows','-')} | {sent} ({kv.get('flood_flows','-')} x {kv.get('passes','-')}) | {secs:.2f} | {rate} | {d('flowInserts')} | {d('flowEvictions')} | "
-      f"{d('floodGuardUnpinned')} | {kv.get('est_sent','-')} / {b5} | {la} |")
+chg = kv.get("change", "-").replace("rc=0,seconds=", "")
+print(f"| {g} | {guard} | {kv.get('est_flows','-')} | {sent} ({kv.get('flood_flows','-')} x {kv.get('passes','-')}) | {secs:.2f} | {rate} | {d('flowInserts')} | {d('flowEvictions')} | "
+      f"{d('floodGuardUnpinned')} | {kv.get('est_sent','-')} / {b5} | {chg} | {la} |")
 PY
     done
+    if [ -f "$work/join-flood.txt" ]; then
+      echo
+      echo "MP_JOIN flood (flood.lua, SY_FLOOD_KIND=pcap; same table, established flows and b5 as above): pktgen replays join-flood.pcap"
+      echo "to flood4 ($(cat "$work/join-flood.txt") per loop): joins from distinct new 5-tuples, each with its own token minted"
+      echo "for the flood pool's ServerIds, then MPTCP connections (SYN, third ACK with both keys) and joins from distinct new 5-tuples"
+      echo "carrying their learned tokens. Joins sent: pktgen's frames sent x the joins' share of a loop; the rest are the appliance's"
+      echo "counters over the flood phase; rates are per flood second:"
+      echo
+      echo "| run | guard (new flows/s) | established flows | joins sent: encrypted + learned (loops) | connection frames sent | flood seconds | new joins/s offered (k) | joinsSeen | placed by encrypted token | placed by learned token | joins placed/s (k) | tokensLearned | joinsUnplaceable / joinReset | flowInserts | flowEvictions | floodGuardUnpinned | established packets sent / arriving at b5 (moved) | backend change (s) | load average before |"
+      echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+      for g in join-flood join-flood-guard; do
+        r="$work/res-switchyard-$g.txt"; [ -f "$r" ] || continue
+        line=$(grep -h "^mix=$g mode=flood kind=" "$r" || true)
+        python3 - "$work/counters-$g-pinned.json" "$work/counters-$g.json" "$g" "$line" "$(field loadavg_before < "$r")" "$(guard_of "$g")" "$(cat "$work/join-flood.txt")" <<'PY'
+import json, sys
+a, b, g, line, la, guard, comp = sys.argv[1:8]
+kv = dict(x.split("=", 1) for x in line.split()) if line else {}
+c = {k: int(v) for k, v in (x.split("=", 1) for x in comp.split())}
+try:
+    A, B = json.load(open(a)), json.load(open(b))
+except Exception as e:
+    print(f"| {g} | {guard} | (no counters: {e}) |" + " |" * 16 + f" {la} |"); sys.exit(0)
+d = lambda k: B["totals"][k] - A["totals"][k]
+b5 = sum(x["packets"] for x in B["backends"] if x["name"] == "b5")
+secs = float(kv.get("flood_seconds", "0") or 0)
+sent = int(kv.get("flood_sent", "0") or 0)
+loops = sent / c["frames"] if c["frames"] else 0
+enc, learned = round(loops * c["enc_joins"]), round(loops * c["learned_joins"])
+conn = round(loops * c["capable"])
+placed = d("joinsByEncryptedToken") + d("joinsByLearnedToken")
+per_s = lambda n: f"{n / secs / 1e3:.1f}" if secs > 0 else "-"
+print(f"| {g} | {guard} | {kv.get('est_flows','-')} | {enc} + {learned} ({loops:g}) | {conn} | {secs:.2f} | {per_s(enc + learned)} | {d('joinsSeen')} | "
+      f"{d('joinsByEncryptedToken')} | {d('joinsByLearnedToken')} | {per_s(placed)} | {d('tokensLearned')} | {d('joinsUnplaceable')} / {d('joinReset')} | "
+      f"{d('flowInserts')} | {d('flowEvictions')} | {d('floodGuardUnpinned')} | {kv.get('est_sent','-')} / {b5} | {kv.get('change', '-').replace('rc=0,seconds=', '')} | {la} |")
+PY
+      done
+    fi
   fi
 } > "$work/table.md"
 cat "$work/table.md"

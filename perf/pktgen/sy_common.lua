@@ -234,10 +234,42 @@ function M.measure(name)
   emit(string.format("mix=%s mode=measure forwarded_mpps=%.4f seconds=%d", name, sum / n / 1e6, n))
 end
 
--- count mode: SY_COUNT packets at SY_RATE percent; tx and rx as pktgen counted them.
+-- count mode: SY_COUNT packets at SY_RATE percent; tx and rx as pktgen counted them. With SY_LATENCY=1
+-- (the smoke run) a latency phase follows in the same window: SY_LAT_COUNT packets in single-packet mode
+-- (the template as the mix script left it, from a source port of its own: one new flow per phase) with
+-- pktgen's latency packets among them (made from the same template: the first at once, then one per
+-- 10 ms), so that the judge sees each mix's latency packets reach the VIP and come back. sent and
+-- received are the window's (both phases); lat_pkts are the timestamped packets port 1 recognised.
+M.lat_count = tonumber(env("SY_LAT_COUNT", "1024"))
+local lat_phases = 0
 function M.count_mix(name)
-  local tx, rx = M.trial(M.rate, M.count)
-  emit(string.format("mix=%s mode=count sent=%d received=%d", name, tx, rx))
+  local p, both = M.tx_port, M.tx_port .. "," .. M.rx_port
+  pktgen.clr()
+  pktgen.set(p, "rate", M.rate)
+  pktgen.set(p, "count", M.count)
+  pktgen.start(p)
+  wait_sent(120 + M.count / 10000)
+  local lat_sent = 0
+  if M.latency then
+    lat_phases = lat_phases + 1
+    pktgen.pcap(p, "off")
+    pktgen.set_range(p, "off")
+    pktgen.set(p, "sport", 20000 + lat_phases)
+    pktgen.latency(both, "enable")
+    pktgen.set(p, "count", M.lat_count)
+    pktgen.start(p)
+    wait_sent(120 + M.lat_count / 10000)
+    lat_sent = M.lat_count
+  end
+  settle()
+  local tx, rx = stats()
+  local line = string.format("mix=%s mode=count sent=%d received=%d", name, tx, rx)
+  if M.latency then
+    local lat = (pktgen.pktStats(M.rx_port)[tonumber(M.rx_port)] or {}).latency or {}
+    pktgen.latency(both, "disable")
+    line = line .. string.format(" lat_sent=%d lat_pkts=%d lat_skipped=%d", lat_sent, lat.num_pkts or 0, lat.num_skipped or 0)
+  end
+  emit(line)
   M.snapshot(name)
 end
 

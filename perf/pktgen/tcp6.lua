@@ -9,9 +9,14 @@ local sy = require "sy_common"
 
 local p = sy.tx_port
 sy.setup("tcp", 78)
+-- The single-packet template, which pktgen makes its latency packets from: IPv6 UDP to [VIP6]:SY_UDP_PORT
+-- (VIP udp6), on both ports (port 1 finds the timestamp by the same layout). pktgen 23.03 itself makes
+-- every latency packet IPv4 UDP, whatever the template (pktgen_latency_setup), so that an IPv6 template
+-- gave IPv4 packets addressed from the first bytes of the IPv6 addresses (the appliance counted them
+-- NotForVip); perf/pktgen/patches/04-latency-ipv6.patch keeps an IPv6 template IPv6.
 pktgen.set_type(p .. "," .. sy.rx_port, "ipv6")
-pktgen.set_proto(p .. "," .. sy.rx_port, "tcp")  -- latency packets: TCP to [VIP6]:80 (no IPv6 UDP VIP)
-pktgen.set(p, "dport", sy.tcp_port)
+pktgen.set_proto(p .. "," .. sy.rx_port, "udp")
+pktgen.set(p, "dport", sy.udp_port)
 pktgen.set_ipaddr(p, "dst", sy.vip6)
 pktgen.set_ipaddr(p, "src", "2001:db8:abcd::1/64")
 pktgen.range.set_type(p, "ipv6")

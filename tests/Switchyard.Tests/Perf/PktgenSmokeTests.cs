@@ -14,7 +14,9 @@ namespace Switchyard.Tests.Perf;
 /// nothing was dropped by it, everything it transmitted came back to pktgen's second port and what it
 /// forwarded but could not transmit is counted (TxQueueFull: the memif ring back to pktgen was full);
 /// each mix took its own path (pins and hits for est, the UDP and IPv6 VIPs, joins placed by encrypted and
-/// learned tokens). No speed is asserted.
+/// learned tokens). After each mix, in the same window, a short latency phase (`SY_LATENCY=1`): pktgen's latency
+/// packets, made from the single-packet template the mix script left (IPv4 UDP to udp4; IPv6 UDP to udp6 for tcp6),
+/// must reach their VIP (no NotForVip) and come back timestamped. No speed is asserted.
 /// </summary>
 [Trait("Category", "Integration")]
 [Collection(ApplianceCollection.Name)]
@@ -41,36 +43,39 @@ public class PktgenSmokeTests
             var results = File.ReadAllLines(Path.Combine(dir.FullName, "res-smoke.txt"));
             Assert.DoesNotContain(results, l => l.StartsWith("error=", StringComparison.Ordinal));
 
-            (long Sent, long Received) Pktgen(string mix)
+            Dictionary<string, long> Pktgen(string mix)
             {
                 var line = results.FirstOrDefault(l => l.StartsWith($"mix={mix} ", StringComparison.Ordinal));
                 Assert.True(line is not null, $"pktgen reported nothing for {mix}\n{string.Join('\n', results)}\n{what}");
-                var kv = line!.Split(' ').Select(x => x.Split('=', 2)).ToDictionary(x => x[0], x => x[1]);
-                return (long.Parse(kv["sent"]), long.Parse(kv["received"]));
+                return line!.Split(' ').Select(x => x.Split('=', 2)).Where(x => x[0] != "mix" && x[0] != "mode")
+                    .ToDictionary(x => x[0], x => long.Parse(x[1]));
             }
 
             JsonElement previous = default;
             bool first = true;
             foreach (var (mix, expectSent) in new[] { ("est", RangeCount), ("udp", RangeCount), ("tcp6", RangeCount), ("pcap", PcapFrames) })
             {
-                var (sent, received) = Pktgen(mix);
+                var kv = Pktgen(mix);
+                long sent = kv["sent"], received = kv["received"], latSent = kv["lat_sent"], latPkts = kv["lat_pkts"];
                 long sentInMix = sent;
                 if (mix == "est")
                 {
-                    var (openSent, openReceived) = Pktgen("est-open");
-                    Assert.Equal(RangeFlows, openSent);
-                    sentInMix += openSent;
-                    received += openReceived;
+                    var open = Pktgen("est-open");
+                    Assert.Equal(RangeFlows, open["sent"]);
+                    sentInMix += open["sent"];
+                    received += open["received"];
                 }
-                Assert.Equal(expectSent, sent);
+                Assert.True(latSent > 0, $"{mix}: no latency phase (SY_LATENCY=1)\n{what}");
+                Assert.Equal(expectSent + latSent, sent);
                 string file = Path.Combine(dir.FullName, $"counters-{mix}.json");
                 Assert.True(File.Exists(file), $"no counters copied after {mix}\n{what}");
                 var now = JsonDocument.Parse(File.ReadAllText(file)).RootElement.Clone();
                 long D(string counter) => Total(now, counter) - (first ? 0 : Total(previous, counter));
                 long Drop(string reason) => Drops(now, reason) - (first ? 0 : Drops(previous, reason));
                 long Vip(string name) => VipPackets(now, name) - (first ? 0 : VipPackets(previous, name));
-                string ctx = $"{mix}: pktgen sent {sentInMix}, received {received}; appliance rx {D("rxPackets")}, forwarded {D("forwarded")}, "
-                    + $"tx {D("txPackets")}, dropped {D("dropped")}, TxQueueFull {Drop("TxQueueFull")}\n{File.ReadAllText(file)}";
+                string ctx = $"{mix}: pktgen sent {sentInMix}, received {received}, latency packets back {latPkts} (skipped {kv["lat_skipped"]}); "
+                    + $"appliance rx {D("rxPackets")}, forwarded {D("forwarded")}, "
+                    + $"tx {D("txPackets")}, dropped {D("dropped")}, TxQueueFull {Drop("TxQueueFull")}, NotForVip {Drop("NotForVip")}\n{File.ReadAllText(file)}";
 
                 Assert.True(sentInMix == D("rxPackets"), "the appliance did not receive what pktgen sent: " + ctx);
                 Assert.True(D("dropped") == 0 && D("joinReset") == 0 && D("flowReset") == 0, "the appliance dropped or reset: " + ctx);
@@ -79,15 +84,21 @@ public class PktgenSmokeTests
                 Assert.True(D("forwarded") == D("txPackets") + Drop("TxQueueFull"), "forwarded frames unaccounted for: " + ctx);
                 Assert.True(received == D("txPackets"), "pktgen's port 1 did not receive what the appliance transmitted: " + ctx);
                 Assert.True(received > 0, "nothing came back: " + ctx);
+                // The latency phase: every packet to the template's VIP (none NotForVip), and pktgen found its
+                // timestamps in what came back (the first latency packet goes out with the phase's first burst).
+                Assert.True(Drop("NotForVip") == 0, "packets not for a VIP (the latency template?): " + ctx);
+                Assert.True(latPkts > 0, "no latency packet came back: " + ctx);
+                Assert.True(Vip(mix == "tcp6" ? "udp6" : "udp4") == (mix == "udp" ? RangeCount : 0) + latSent,
+                    "the latency phase's packets did not all reach the template's VIP: " + ctx);
 
                 switch (mix)
                 {
-                    case "est": // the SYN pass pins the flows, the ACKs hit them
-                        Assert.True(D("flowInserts") == RangeFlows && D("flowHits") == RangeCount, ctx);
-                        Assert.True(Vip("tcp4") == sentInMix, ctx);
+                    case "est": // the SYN pass pins the flows, the ACKs hit them (the latency phase: one UDP flow)
+                        Assert.True(D("flowInserts") == RangeFlows + 1 && D("flowHits") == RangeCount + latSent - 1, ctx);
+                        Assert.True(Vip("tcp4") == sentInMix - latSent, ctx);
                         break;
                     case "udp":
-                        Assert.True(Vip("udp4") == RangeCount && D("flowInserts") == RangeFlows, ctx);
+                        Assert.True(D("flowInserts") == RangeFlows + 1, ctx);
                         break;
                     case "tcp6": // ACKs on flows never opened: Maglev, unpinned
                         Assert.True(Vip("tcp6") == RangeCount && D("maglevSteered") == RangeCount, ctx);

@@ -97,6 +97,9 @@ public sealed class PoolEntry
     /// <summary>Idle timeouts in dataplane ticks (milliseconds).</summary>
     public uint TcpIdleTicks { get; init; } = 300_000;
     public uint UdpIdleTicks { get; init; } = 30_000;
+    /// <summary>Lifetime of a pin made by a TCP SYN or an MP_JOIN SYN until the connection's first non-SYN segment
+    /// refreshes it to <see cref="TcpIdleTicks"/>: flood pins expire first, so the table evicts them, not established flows.</summary>
+    public uint HandshakeIdleTicks { get; init; } = 10_000;
     /// <summary>Encrypted-token joins: server id -> backend id (-1 = none); empty when no backend has a server id.</summary>
     public int[] ServerIdToBackend { get; init; } = [];
     /// <summary>Flows pinned to a backend that is Down, Disabled or Removed: re-steer, or reset.</summary>

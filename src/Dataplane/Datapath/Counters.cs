@@ -49,6 +49,7 @@ public enum GlobalCounter
     PinExportOverflows,    // of those, refused because the export queue was full (the next pass retries)
     PinSweepPasses,        // full passes of the pin-sharing sweep over the flow table
     SharedPinHits,         // non-SYN packets missing the flow table that a peer's shared pin placed (then pinned here)
+    HandshakePinsRefused,  // SYNs and MP_JOIN SYNs steered but not pinned: their bucket's four live entries all outlive a handshake pin
     Count
 }
 

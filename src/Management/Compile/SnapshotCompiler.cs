@@ -132,6 +132,7 @@ public sealed class SnapshotCompiler
                 EncapSourceV6HostMask = v6Mask,
                 TcpIdleTicks = (uint)pool.TcpIdleTimeoutSeconds * 1000u, // ticks are milliseconds
                 UdpIdleTicks = (uint)pool.UdpIdleTimeoutSeconds * 1000u,
+                HandshakeIdleTicks = (uint)Math.Min(pool.HandshakeTimeoutSeconds, pool.TcpIdleTimeoutSeconds) * 1000u,
                 ServerIdToBackend = serverIds,
                 RemovedFlows = pool.RemovedFlows,
                 QuicServerIds = QuicLbCompile.ServerIds(pool, ids.AsSpan(k - pool.Backends.Length, pool.Backends.Length)),

@@ -78,6 +78,7 @@ public static class Metrics
         [GlobalCounter.PinExportOverflows] = "Flow pins not queued for the cluster because the export queue was full (the next sweep pass retries).",
         [GlobalCounter.PinSweepPasses] = "Full passes of the pin-sharing sweep over the flow table.",
         [GlobalCounter.SharedPinHits] = "Packets missing the flow table that a pin shared by another appliance placed (then pinned here).",
+        [GlobalCounter.HandshakePinsRefused] = "SYNs and MP_JOIN SYNs steered but not pinned: their flow-table bucket held four live entries that all outlive a handshake pin (Pools[].HandshakeTimeoutSeconds).",
     };
 
     static string Protocol(byte p) => p switch { 6 => "tcp", 17 => "udp", 0 => "any", _ => p.ToString(CultureInfo.InvariantCulture) };

@@ -183,6 +183,10 @@ public sealed class PoolOptions
     public int MaglevSize { get; set; } = 65537;
     public int TcpIdleTimeoutSeconds { get; set; } = 300;
     public int UdpIdleTimeoutSeconds { get; set; } = 30;
+    /// <summary>How long the pin of a TCP SYN (or MP_JOIN SYN) lives before the connection's first non-SYN segment
+    /// makes it an established flow (TcpIdleTimeoutSeconds): the flow table evicts the entry that expires soonest,
+    /// so the pins of a SYN or join flood push each other out, not established flows.</summary>
+    public int HandshakeTimeoutSeconds { get; set; } = 10;
     /// <summary>Flows pinned to a backend that is down, disabled or removed: "rehash" (steer again with the
     /// current Maglev table and re-pin) or "reset" (TCP answered with a RST, other packets dropped).</summary>
     public RemovedFlowPolicy RemovedFlows { get; set; } = RemovedFlowPolicy.Rehash;

@@ -159,6 +159,9 @@ public static partial class OptionsValidator
                 Add($"{at}.MaglevSize", $"{pool.MaglevSize} is smaller than the pool's {pool.Backends.Length} backends (use at least 100x as many slots)");
             if (pool.TcpIdleTimeoutSeconds is < 1 or > MaxIdleTimeoutSeconds) Add($"{at}.TcpIdleTimeoutSeconds", $"{pool.TcpIdleTimeoutSeconds} must be 1..{MaxIdleTimeoutSeconds} seconds");
             if (pool.UdpIdleTimeoutSeconds is < 1 or > MaxIdleTimeoutSeconds) Add($"{at}.UdpIdleTimeoutSeconds", $"{pool.UdpIdleTimeoutSeconds} must be 1..{MaxIdleTimeoutSeconds} seconds");
+            // Above TcpIdleTimeoutSeconds it is capped at it (SnapshotCompiler): a pool with short idle timeouts need not lower it too.
+            if (pool.HandshakeTimeoutSeconds is < 1 or > MaxIdleTimeoutSeconds)
+                Add($"{at}.HandshakeTimeoutSeconds", $"{pool.HandshakeTimeoutSeconds} must be 1..{MaxIdleTimeoutSeconds} seconds");
             bool srcV4Bad = false, srcV6Bad = false;
             if (pool.EncapSourceV4 is not null)
             {

@@ -47,14 +47,14 @@ sealed unsafe class JoinHarness : IDisposable
     readonly Burst _burst = new();
     readonly long[] _received;
 
-    public JoinHarness(int workers = 1, Action<ApplianceOptions>? edit = null, int exportCapacity = 0)
+    public JoinHarness(int workers = 1, Action<ApplianceOptions>? edit = null, int exportCapacity = 0, int flowTableEntries = 1 << 14)
     {
         Options = DefaultOptions();
         edit?.Invoke(Options);
         Snapshots = new SnapshotHolder(Compile());
         Learned = new LearnedTokenTable(Options.Mptcp.LearnedTokenCapacity, (uint)Options.Mptcp.LearnedTokenIdleTimeoutSeconds * 1000u);
         Exports = exportCapacity > 0 ? Enumerable.Range(0, workers).Select(_ => new TokenExportQueue(exportCapacity)).ToArray() : null;
-        Workers = Enumerable.Range(0, workers).Select(i => new BurstProcessor(Snapshots, new FlowTable(1 << 14),
+        Workers = Enumerable.Range(0, workers).Select(i => new BurstProcessor(Snapshots, new FlowTable(flowTableEntries),
             new WorkerCounters(Options.Dataplane.MaxVips, Options.Dataplane.MaxBackends), Learned, Exports?[i])).ToArray();
         _received = new long[workers];
     }
@@ -118,7 +118,8 @@ sealed unsafe class JoinHarness : IDisposable
         Assert.Equal(forwarded, vipPackets);
         Assert.Equal(forwarded, backendPackets);
         Assert.Equal(forwarded + tooBig + c.Get(DropReason.NoHeadroom) + c.Get(DropReason.EncapTooBigNoDf) + c.Get(DropReason.EncapTooBigIcmpError),
-            c.Get(GlobalCounter.FlowHits) + c.Get(GlobalCounter.FlowInserts) + c.Get(GlobalCounter.FlowRepins) + c.Get(GlobalCounter.MaglevSteered));
+            c.Get(GlobalCounter.FlowHits) + c.Get(GlobalCounter.FlowInserts) + c.Get(GlobalCounter.FlowRepins) + c.Get(GlobalCounter.MaglevSteered)
+            + c.Get(GlobalCounter.HandshakePinsRefused));
         Assert.Equal(c.Get(GlobalCounter.JoinsSeen), c.Get(GlobalCounter.JoinsByEncryptedToken) + c.Get(GlobalCounter.JoinsByLearnedToken)
             + c.Get(GlobalCounter.JoinsByAnnouncedPort) + c.Get(GlobalCounter.JoinsUnplaceable));
         Assert.Equal(c.Get(GlobalCounter.JoinsUnplaceable), resets + c.Get(DropReason.JoinUnplaceable)

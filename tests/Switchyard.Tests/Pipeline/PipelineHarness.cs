@@ -148,7 +148,8 @@ sealed unsafe class PipelineHarness : IDisposable
         Assert.Equal(forwarded, backendPackets);
         // Every steered packet is steered exactly one way.
         Assert.Equal(forwarded + tooBig + c.Get(DropReason.NoHeadroom) + c.Get(DropReason.EncapTooBigNoDf) + c.Get(DropReason.EncapTooBigIcmpError),
-            c.Get(GlobalCounter.FlowHits) + c.Get(GlobalCounter.FlowInserts) + c.Get(GlobalCounter.FlowRepins) + c.Get(GlobalCounter.MaglevSteered) + c.Get(GlobalCounter.SharedPinHits));
+            c.Get(GlobalCounter.FlowHits) + c.Get(GlobalCounter.FlowInserts) + c.Get(GlobalCounter.FlowRepins) + c.Get(GlobalCounter.MaglevSteered) + c.Get(GlobalCounter.SharedPinHits)
+            + c.Get(GlobalCounter.HandshakePinsRefused));
     }
 
     static BackendOptions B(string name, string address, string? mac = null, int weight = 1, bool enabled = true) =>

@@ -27,12 +27,15 @@ public sealed class FlowSteering(FrameState frames, FlowTable flows, WorkerCount
         byte flowProtocol = (p.Flags & PacketFlags.IcmpError) != 0 ? p.InnerProtocol : p.Protocol;
         idle = flowProtocol == IpProtocol.Udp ? pool.UdpIdleTicks : pool.TcpIdleTicks;
         var backends = snap.Backends;
-        bool hit = flows.Lookup(hash, now, idle, out uint pinned) == FlowLookup.Hit;
         // A SYN opens a connection: one that finds a live entry is a retransmission (keep it) or a new
         // connection on a reused 5-tuple (the client's TIME_WAIT ends long before the entry idles out). A
         // new connection must not follow an old pin to a backend that takes no new flows (draining,
         // weight 0), and is no old connection to reset: it is steered afresh and pinned.
         bool synOpens = mayPin && p.Protocol == IpProtocol.Tcp;
+        // A SYN's pin lives for the handshake only; the connection's first non-SYN segment refreshes it to the TCP
+        // idle timeout. The table evicts the entry that expires soonest: a SYN flood's pins, not established flows.
+        uint pinIdle = synOpens ? pool.HandshakeIdleTicks : idle;
+        bool hit = flows.Lookup(hash, now, pinIdle, out uint pinned) == FlowLookup.Hit;
         if (hit && pinned < (uint)backends.Length && backends[pinned].Usable && (!synOpens || backends[pinned].TakesNewFlows))
         {
             counters.Add(GlobalCounter.FlowHits);
@@ -84,8 +87,10 @@ public sealed class FlowSteering(FrameState frames, FlowTable flows, WorkerCount
         }
         else if (mayPin)
         {
-            if (flows.Insert(hash, (uint)id, now, idle) == FlowInsert.Replaced) counters.Add(GlobalCounter.FlowEvictions);
-            counters.Add(GlobalCounter.FlowInserts);
+            // A SYN's pin never evicts an entry that would outlive it (a bucket full of established flows keeps them).
+            var r = synOpens ? flows.InsertShortLived(hash, (uint)id, now, pinIdle) : flows.Insert(hash, (uint)id, now, pinIdle);
+            if (r == FlowInsert.Replaced) counters.Add(GlobalCounter.FlowEvictions);
+            counters.Add(r == FlowInsert.Refused ? GlobalCounter.HandshakePinsRefused : GlobalCounter.FlowInserts);
             counters.AddVip(frames.Vip[i], ServiceCounter.NewFlows);
             counters.AddBackend(id, ServiceCounter.NewFlows);
         }

@@ -25,6 +25,9 @@ public enum FlowInsert : byte
     Updated,
     /// <summary>All four slots of the bucket were live; the one expiring soonest was evicted.</summary>
     Replaced,
+    /// <summary><see cref="FlowTable.InsertShortLived"/> only: all four slots were live and each outlives the new
+    /// entry; nothing was stored.</summary>
+    Refused,
 }
 
 /// <summary>
@@ -102,6 +105,15 @@ public sealed unsafe class FlowTable : IDisposable
         => Vector128.IsHardwareAccelerated
             ? InsertCore<VectorMatcher>(hash, value, now, idleTicks)
             : InsertCore<ScalarMatcher>(hash, value, now, idleTicks);
+
+    /// <summary><see cref="Insert"/> for a short-lived entry (a handshake's pin): when the bucket is full of live
+    /// entries that all expire after now + <paramref name="idleTicks"/>, none is evicted and
+    /// <see cref="FlowInsert.Refused"/> is returned. A flood of short-lived entries then only displaces its own kind.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public FlowInsert InsertShortLived(ulong hash, uint value, uint now, uint idleTicks)
+        => Vector128.IsHardwareAccelerated
+            ? InsertCore<VectorMatcher>(hash, value, now, idleTicks, refuseLonger: true)
+            : InsertCore<ScalarMatcher>(hash, value, now, idleTicks, refuseLonger: true);
 
     /// <summary>Removes the entry for <paramref name="hash"/> (live or expired). Returns whether one
     /// was present.</summary>
@@ -200,7 +212,7 @@ public sealed unsafe class FlowTable : IDisposable
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal FlowInsert InsertCore<TMatcher>(ulong hash, uint value, uint now, uint idleTicks)
+    internal FlowInsert InsertCore<TMatcher>(ulong hash, uint value, uint now, uint idleTicks, bool refuseLonger = false)
         where TMatcher : struct, IBucketMatcher
     {
         Debug.Assert(idleTicks is > 0 and <= int.MaxValue);
@@ -224,6 +236,7 @@ public sealed unsafe class FlowTable : IDisposable
         else
         {
             slot = SoonestExpiring(b, now);
+            if (refuseLonger && (int)(b->Expires[slot] - now) > (int)idleTicks) return FlowInsert.Refused;
             outcome = FlowInsert.Replaced;
         }
         b->SigA[slot] = sigA;

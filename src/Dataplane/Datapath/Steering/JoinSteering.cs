@@ -42,7 +42,7 @@ public sealed class JoinSteering(FrameState frames, FlowTable flows, WorkerCount
         var backends = snap.Backends;
         ulong hash = frames.Hash[i];
         // A retransmitted join SYN follows the choice made for the first one.
-        if (flows.Lookup(hash, now, pool.TcpIdleTicks, out uint pinned) == FlowLookup.Hit
+        if (flows.Lookup(hash, now, pool.HandshakeIdleTicks, out uint pinned) == FlowLookup.Hit
             && pinned < (uint)backends.Length && backends[pinned].Usable)
         {
             counters.Add(GlobalCounter.FlowHits);
@@ -91,9 +91,14 @@ public sealed class JoinSteering(FrameState frames, FlowTable flows, WorkerCount
             if (collided) counters.Add(GlobalCounter.JoinsWithCollidedToken);
             return Steered.RejectJoin;
         }
-        // Pin the join's own 5-tuple: its SYN/ACK-ACK and data carry no token.
-        if (flows.Insert(hash, (uint)id, now, pool.TcpIdleTicks) == FlowInsert.Replaced) counters.Add(GlobalCounter.FlowEvictions);
-        counters.Add(GlobalCounter.FlowInserts);
+        // Pin the join's own 5-tuple: its SYN/ACK-ACK and data carry no token. For the handshake only: the subflow's
+        // first non-SYN segment refreshes it to the TCP idle timeout, and a join flood's pins expire (and are evicted)
+        // before established flows'.
+        // Never at the cost of an entry that outlives it: in a bucket full of established flows the join goes unpinned
+        // (counted; its later segments follow Maglev and the backend may reset it: the connection keeps its other subflows).
+        var pin = flows.InsertShortLived(hash, (uint)id, now, pool.HandshakeIdleTicks);
+        if (pin == FlowInsert.Replaced) counters.Add(GlobalCounter.FlowEvictions);
+        counters.Add(pin == FlowInsert.Refused ? GlobalCounter.HandshakePinsRefused : GlobalCounter.FlowInserts);
         counters.AddVip(vip, ServiceCounter.NewFlows);
         counters.AddBackend(id, ServiceCounter.NewFlows);
         return id;

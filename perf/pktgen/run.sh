@@ -313,8 +313,8 @@ pct_us() { # FILE P: the P-th percentile of pktgen's latency samples (ns), in mi
     echo "Unique-flow flood (flood.lua; flow table 1024 entries; established flows opened by SYN, then dsr gains backend b5;"
     echo "ACKs on the established flows run during the SYN flood of new 5-tuples to flood4; moved = packets of established flows at b5):"
     echo
-    echo "| run | guard (new flows/s) | established flows | flood SYNs sent (distinct 5-tuples x passes) | flood seconds | new flows/s offered (M) | flowInserts | flowEvictions | floodGuardUnpinned | established packets sent / arriving at b5 (moved) | backend change (s) | load average before |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+    echo "| run | guard (new flows/s) | established flows | flood SYNs sent (distinct 5-tuples x passes) | flood seconds | new flows/s offered (M) | flowInserts | flowEvictions | handshakePinsRefused | floodGuardUnpinned | established packets sent / arriving at b5 (moved) | backend change (s) | load average before |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     for g in flood flood-guard; do
       r="$work/res-switchyard-$g.txt"; [ -f "$r" ] || continue
       line=$(grep -h "^mix=$g mode=flood kind=" "$r" || true)
@@ -333,7 +333,7 @@ sent = int(kv.get("flood_sent", "0") or 0)
 rate = f"{sent / secs / 1e6:.3f}" if secs > 0 else "-"
 chg = kv.get("change", "-").replace("rc=0,seconds=", "")
 print(f"| {g} | {guard} | {kv.get('est_flows','-')} | {sent} ({kv.get('flood_flows','-')} x {kv.get('passes','-')}) | {secs:.2f} | {rate} | {d('flowInserts')} | {d('flowEvictions')} | "
-      f"{d('floodGuardUnpinned')} | {kv.get('est_sent','-')} / {b5} | {chg} | {la} |")
+      f"{d('handshakePinsRefused')} | {d('floodGuardUnpinned')} | {kv.get('est_sent','-')} / {b5} | {chg} | {la} |")
 PY
     done
     if [ -f "$work/join-flood.txt" ]; then
@@ -344,8 +344,8 @@ PY
       echo "carrying their learned tokens. Joins sent: pktgen's frames sent x the joins' share of a loop; the rest are the appliance's"
       echo "counters over the flood phase; rates are per flood second:"
       echo
-      echo "| run | guard (new flows/s) | established flows | joins sent: encrypted + learned (loops) | connection frames sent | flood seconds | new joins/s offered (k) | joinsSeen | placed by encrypted token | placed by learned token | joins placed/s (k) | tokensLearned | joinsUnplaceable / joinReset | flowInserts | flowEvictions | floodGuardUnpinned | established packets sent / arriving at b5 (moved) | backend change (s) | load average before |"
-      echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+      echo "| run | guard (new flows/s) | established flows | joins sent: encrypted + learned (loops) | connection frames sent | flood seconds | new joins/s offered (k) | joinsSeen | placed by encrypted token | placed by learned token | joins placed/s (k) | tokensLearned | joinsUnplaceable / joinReset | flowInserts | flowEvictions | handshakePinsRefused | floodGuardUnpinned | established packets sent / arriving at b5 (moved) | backend change (s) | load average before |"
+      echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
       for g in join-flood join-flood-guard; do
         r="$work/res-switchyard-$g.txt"; [ -f "$r" ] || continue
         line=$(grep -h "^mix=$g mode=flood kind=" "$r" || true)
@@ -369,7 +369,7 @@ placed = d("joinsByEncryptedToken") + d("joinsByLearnedToken")
 per_s = lambda n: f"{n / secs / 1e3:.1f}" if secs > 0 else "-"
 print(f"| {g} | {guard} | {kv.get('est_flows','-')} | {enc} + {learned} ({loops:g}) | {conn} | {secs:.2f} | {per_s(enc + learned)} | {d('joinsSeen')} | "
       f"{d('joinsByEncryptedToken')} | {d('joinsByLearnedToken')} | {per_s(placed)} | {d('tokensLearned')} | {d('joinsUnplaceable')} / {d('joinReset')} | "
-      f"{d('flowInserts')} | {d('flowEvictions')} | {d('floodGuardUnpinned')} | {kv.get('est_sent','-')} / {b5} | {kv.get('change', '-').replace('rc=0,seconds=', '')} | {la} |")
+      f"{d('flowInserts')} | {d('flowEvictions')} | {d('handshakePinsRefused')} | {d('floodGuardUnpinned')} | {kv.get('est_sent','-')} / {b5} | {kv.get('change', '-').replace('rc=0,seconds=', '')} | {la} |")
 PY
       done
     fi

@@ -106,7 +106,8 @@ NEWFLOW_PAIRS = {
 }
 SMOKE_CASES = CASES + NEWFLOW_CASES
 JOIN_COUNTERS = ["joinsSeen", "joinsByEncryptedToken", "joinsByLearnedToken", "joinsUnplaceable", "joinReset", "flowHits",
-                 "flowInserts", "flowEvictions", "mptcpMalformedOptions", "tokensLearned", "maglevSteered", "rxPackets"]
+                 "flowInserts", "flowEvictions", "mptcpMalformedOptions", "tokensLearned", "maglevSteered", "rxPackets",
+                 "handshakePinsRefused"]
 PREFIX = "load"  # --prefix: DPDK file prefixes tp-PREFIX / sy-PREFIX (a test runs beside a measurement)
 
 
@@ -413,18 +414,27 @@ def newflow_report(rows):
             ok = False
             continue
         rx = max(1, w["rxPackets"])
-        misses = (w["flowInserts"] + w["maglevSteered"]) / rx
+        # A SYN or join whose pin the table refused (its bucket full of entries that outlive a handshake pin) took the
+        # new-flow path too: steered anew, not pinned. Builds before 2026-12-07 have no such counter.
+        refused = w.get("handshakePinsRefused", 0)
+        misses = (w["flowInserts"] + w["maglevSteered"] + refused) / rx
         pinned_name = NEWFLOW_PAIRS[name]
         pin = by.get(pinned_name)
         table.append("| " + " | ".join([
             name, fmt(sy["mpps"]), f"{sy['mpps'] / ms['mpps']:.3f}" if ms["mpps"] else "-",
-            f"{w['flowInserts'] / dt / 1e6:.2f}", f"{misses:.2f}", f"{w['flowEvictions'] / dt / 1e6:.2f}",
+            f"{(w['flowInserts'] + refused) / dt / 1e6:.2f}", f"{misses:.2f}", f"{w['flowEvictions'] / dt / 1e6:.2f}",
             pinned_name if pin else "(not in this run)", fmt(pin["mpps"]) if pin else "-",
             f"{sy['mpps'] / pin['mpps']:.2f}" if pin and pin["mpps"] else "-"]) + " |")
-        # est-10x: the third... every ACK of an evicted flow is steered (Maglev) without a pin, the SYNs insert.
-        if misses < 0.9:
+        # est-10x: 10240 flows over the 1024-entry table: at most the table's share of them can hit (the flows pinned
+        # first keep their entries: a SYN's pin never evicts a longer-lived one); the others' SYNs are refused or
+        # inserted, their ACKs steered by Maglev. The other mixes: every packet new.
+        # join-learned-new: a sixteenth of its frames are its connections' third ACKs, which hit their SYN's pin, and a
+        # replayed period finds up to the table's 1024 of its 16384 5-tuples still pinned: about 0.88-0.94.
+        least = (1 - 1024 / 10240 - 0.02 if name.startswith("est-10x")
+                 else 0.8 if name.startswith("join-learned-new") else 0.9)
+        if misses < least:
             log(f"FAILED: {name}: only {misses:.2f} of the window's packets missed the flow table "
-                f"(flowInserts {w['flowInserts']}, maglevSteered {w['maglevSteered']}, rxPackets {w['rxPackets']})")
+                f"(flowInserts {w['flowInserts']}, handshakePinsRefused {refused}, maglevSteered {w['maglevSteered']}, rxPackets {w['rxPackets']})")
             ok = False
     return table, ok
 
@@ -642,8 +652,9 @@ def main():
                 f.write("\n".join(budget_table) + "\n\n")
             if newflow_table:
                 f.write("## New flows at rate (every packet a distinct 5-tuple the table no longer holds)\n\n")
-                f.write("Counter deltas over the measured window. \"new flows/s\" = flowInserts per second on the one "
-                        "worker core (steered and pinned anew); \"misses/pkt\" = (flowInserts + maglevSteered) / rxPackets, "
+                f.write("Counter deltas over the measured window. \"new flows/s\" = (flowInserts + handshakePinsRefused) per "
+                        "second on the one worker core (steered anew; pinned, or not where the bucket held only entries that "
+                        "outlive a handshake pin); \"misses/pkt\" = (flowInserts + handshakePinsRefused + maglevSteered) / rxPackets, "
                         "1.00 when every packet took the new-flow path; \"pinned\" = the same kind of traffic with the "
                         "default 1M-entry table, where after the first period every packet is a flow-table hit.\n\n")
                 f.write("\n".join(newflow_table) + "\n\n")
@@ -672,7 +683,7 @@ def main():
                 f.write(profile_txt + "\n```\n")
         log(f"wrote {a.results}")
     if not ok:
-        log("FAILED: some run measured 0 Mpps (logs in the work directory)")
+        log("FAILED: a run measured 0 Mpps, or a new-flow mix hit the flow table (see above; logs in the work directory)")
         return 1
     return 0
 

@@ -246,7 +246,7 @@ for t in ${targets//,/ }; do
     # for flood-guard the flood guard at ${FLOOD_GUARD:-300} new flows per second.
     [[ "$g" == *flood* ]] && extra=(--Dataplane:FlowTableEntries=1024 "--Control:Socket=$work/ctl.sock")
     [[ "$g" == *flood-guard ]] && extra+=("--Dataplane:FloodGuardNewFlowsPerSecond=${FLOOD_GUARD:-300}")
-    for attempt in 1 2; do  # once more if pktgen's links never came up (memif connect failed)
+    for attempt in 1 2 3; do  # up to twice more if pktgen's links never came up (memif connect failed)
     if [ "$t" = switchyard ]; then start_switchyard "$tag" "${extra[@]}"; else start_testpmd "$tag"; fi
     wait_sockets
     case "$g" in

@@ -43,8 +43,10 @@ public static class ProcessRunner
             p.WaitForExit(5000);
         }
         else p.WaitForExit(); // flushes the async readers
-        // After a kill, grandchildren may still hold the pipes; don't wait for them forever.
-        Task.WaitAll([so, se], TimeSpan.FromSeconds(5));
+        // After a kill, grandchildren may still hold the pipes; don't wait for them forever. After a normal exit the
+        // output is complete once every writer closed its end: wait longer (a CI run once returned a check script's
+        // exit 0 with both outputs empty after the 5 s meant for the kill case).
+        Task.WaitAll([so, se], timedOut ? TimeSpan.FromSeconds(5) : TimeSpan.FromSeconds(60));
         return new ProcessResult(timedOut ? 124 : p.ExitCode, so.IsCompleted ? so.Result : "", se.IsCompleted ? se.Result : "",
             timedOut, sw.Elapsed);
     }

@@ -23,6 +23,21 @@ public sealed class FloodEvictionTests
         send(Enumerable.Range(0, Established).Select(i => frame(i, TcpFlags.Ack)).ToList(), 2_000);
     }
 
+    /// <summary>One ACK per established flow after the flood: with <paramref name="kept"/>, every one hits its pin;
+    /// otherwise (the control) more than a quarter of them lost it and were steered by Maglev.</summary>
+    static void AssertPinsKept(WorkerCounters c, Action<IReadOnlyList<byte[]>> send, Func<int, TcpFlags, byte[]> frame, bool kept)
+    {
+        long hits = c.Get(GlobalCounter.FlowHits), misses = c.Get(GlobalCounter.MaglevSteered);
+        send(Enumerable.Range(0, Established).Select(i => frame(i, TcpFlags.Ack)).ToList());
+        long missed = c.Get(GlobalCounter.MaglevSteered) - misses;
+        if (kept)
+        {
+            Assert.Equal(0, missed);
+            Assert.Equal(Established, c.Get(GlobalCounter.FlowHits) - hits);
+        }
+        else Assert.True(missed > Established / 4, $"only {missed} of {Established} established flows lost their pin");
+    }
+
     [Theory]
     [InlineData(10, 0)]
     [InlineData(300, -1)] // handshake pins as long-lived as established ones: established flows are evicted
@@ -40,15 +55,7 @@ public sealed class FloodEvictionTests
         h.Send(flood, 3_000);
         Assert.True(h.Counters.Get(GlobalCounter.FlowEvictions) > Flood / 2, "the flood did not overflow the table");
 
-        long hits = h.Counters.Get(GlobalCounter.FlowHits), misses = h.Counters.Get(GlobalCounter.MaglevSteered);
-        h.Send(Enumerable.Range(0, Established).Select(i => Est(i, TcpFlags.Ack)).ToList(), 4_000);
-        long missed = h.Counters.Get(GlobalCounter.MaglevSteered) - misses;
-        if (expectedMisses == 0)
-        {
-            Assert.Equal(0, missed);
-            Assert.Equal(Established, h.Counters.Get(GlobalCounter.FlowHits) - hits);
-        }
-        else Assert.True(missed > Established / 4, $"only {missed} of {Established} established flows lost their pin");
+        AssertPinsKept(h.Counters, f => h.Send(f, 4_000), Est, expectedMisses == 0);
         h.AssertCounterInvariants();
     }
 
@@ -67,15 +74,7 @@ public sealed class FloodEvictionTests
         Assert.Equal(Flood, h.Counters.Get(GlobalCounter.JoinsByEncryptedToken)); // every join placed by its token
         Assert.True(h.Counters.Get(GlobalCounter.FlowEvictions) > Flood / 2, "the flood did not overflow the table");
 
-        long hits = h.Counters.Get(GlobalCounter.FlowHits), misses = h.Counters.Get(GlobalCounter.MaglevSteered);
-        h.Send(Enumerable.Range(0, Established).Select(i => Est(i, TcpFlags.Ack)).ToList(), 4_000);
-        long missed = h.Counters.Get(GlobalCounter.MaglevSteered) - misses;
-        if (expectedMisses == 0)
-        {
-            Assert.Equal(0, missed);
-            Assert.Equal(Established, h.Counters.Get(GlobalCounter.FlowHits) - hits);
-        }
-        else Assert.True(missed > Established / 4, $"only {missed} of {Established} established flows lost their pin");
+        AssertPinsKept(h.Counters, f => h.Send(f, 4_000), Est, expectedMisses == 0);
         h.AssertCounterInvariants();
     }
 }

@@ -23,6 +23,35 @@ public sealed class FlowHashTests
     const ulong ExpectedV4 = 0x3866B9ECBBA13CEAUL, ExpectedStable = 0xEFE7CA5B895E9A23UL;
 
     [Fact]
+    public void One_chain_form_equals_two_chains_with_their_own_seeds()
+    {
+        // The hash runs one CRC chain and derives the second seed's chain by linearity; the definition is two chains.
+        static ulong Reference(Addr128 s, Addr128 d, ushort sp, ushort dp, byte proto, uint seed)
+        {
+            ulong ports = (ulong)sp << 32 | (ulong)dp << 16 | proto;
+            static uint Half(uint c, Addr128 s, Addr128 d, ulong ports)
+            {
+                c = System.Numerics.BitOperations.Crc32C(c, s.Hi); c = System.Numerics.BitOperations.Crc32C(c, s.Lo);
+                c = System.Numerics.BitOperations.Crc32C(c, d.Hi); c = System.Numerics.BitOperations.Crc32C(c, d.Lo);
+                c = System.Numerics.BitOperations.Crc32C(c, ports);
+                c ^= c >> 16; c *= 0x85EBCA6B; c ^= c >> 13; c *= 0xC2B2AE35; c ^= c >> 16;
+                return c;
+            }
+            return (ulong)Half(seed ^ 0x9E3779B9, s, d, ports) << 32 | Half(seed, s, d, ports);
+        }
+        var rng = new Random(5);
+        for (int i = 0; i < 20000; i++)
+        {
+            var s = new Addr128((ulong)rng.NextInt64(), (ulong)rng.NextInt64());
+            var d = i % 2 == 0 ? Addr128.FromV4((uint)rng.Next()) : new Addr128((ulong)rng.NextInt64(), (ulong)rng.NextInt64());
+            ushort sp = (ushort)rng.Next(65536), dp = (ushort)rng.Next(65536);
+            byte proto = (byte)rng.Next(256);
+            uint seed = (uint)rng.NextInt64();
+            Assert.Equal(Reference(s, d, sp, dp, proto, seed), FlowHash.FiveTuple(s, d, sp, dp, proto, seed));
+        }
+    }
+
+    [Fact]
     public void Seed_changes_the_hash()
         => Assert.NotEqual(FlowHash.FiveTuple(Client4, Vip4, 40000, 443, 6, 1), FlowHash.FiveTuple(Client4, Vip4, 40000, 443, 6, 2));
 

@@ -55,6 +55,15 @@ public class PacketParserFuzzTests
         var atStart = PacketParser.Parse(mem.PlaceAtStart(frame), frame.Length, ref info2);
         Assert.True(atEnd == atStart, $"{what}: placement changed the verdict");
         if (atStart == DropReason.None) Compare(expected, atStart, info2, frame, what);
+        // Parse takes the common frame through its straight pass (TryParseCommon): it must give what the general
+        // parser gives, verdict and every byte of the result.
+        var general = new PacketInfo { Flags = PacketFlags.IPv6, DstPort = 7 };
+        var atEndGeneral = PacketParser.ParseGeneral(mem.PlaceAtEnd(frame), frame.Length, ref general);
+        Assert.True(atEnd == atEndGeneral, $"{what}: Parse {atEnd}, ParseGeneral {atEndGeneral}; frame {Convert.ToHexString(frame)}");
+        if (atEnd == DropReason.None)
+            Assert.True(System.Runtime.InteropServices.MemoryMarshal.AsBytes(new ReadOnlySpan<PacketInfo>(in info))
+                    .SequenceEqual(System.Runtime.InteropServices.MemoryMarshal.AsBytes(new ReadOnlySpan<PacketInfo>(in general))),
+                $"{what}: Parse and ParseGeneral differ; frame {Convert.ToHexString(frame)}");
         return atEnd;
     }
 
@@ -121,6 +130,34 @@ public class PacketParserFuzzTests
     {
         int l3 = Ipv4Offset(f);
         return l3 >= 0 && rng.Next(10) < 8 ? f.FixIpv4Checksum(l3) : f;
+    }
+
+    [Fact]
+    public unsafe void The_straight_pass_takes_the_common_frames_and_leaves_the_rest_to_the_general_parser()
+    {
+        static bool Common(byte[] f)
+        {
+            var info = new PacketInfo();
+            fixed (byte* p = f) return PacketParser.TryParseCommon(p, f.Length, ref info);
+        }
+        Assert.True(Common(V4Tcp(Bytes(9))));
+        Assert.True(Common(V4Udp()));
+        Assert.True(Common(V6Tcp()));
+        Assert.True(Common(V6Udp()));
+        Assert.True(Common(Cat(Eth(EtherTypes.IPv4, Ipv4(IpProtocol.Udp, Udp(7, 9, Bytes(2)))), new byte[16])));  // Ethernet padding
+        Assert.True(Common(Eth(EtherTypes.IPv4, Ipv4(IpProtocol.Tcp, Tcp(1, 2, TcpFlag.Syn, [1, 1, 2, 4, 5, 0xB4, 0, 0])))));
+        Assert.True(Common(Eth(EtherTypes.IPv4, Ipv4(IpProtocol.Tcp, Tcp(3, 4, TcpFlag.Ack, null, Bytes(4)), fragField: DF))));
+        Assert.False(Common(EthVlan(0x0064, EtherTypes.IPv4, Ipv4(IpProtocol.Tcp, Tcp(1, 2)))));
+        Assert.False(Common(Eth(EtherTypes.IPv4, Ipv4(IpProtocol.Tcp, Tcp(1, 2), options: [1, 1, 7, 7, 4, 0, 0, 0, 0, 0, 0, 0]))));
+        Assert.False(Common(Eth(EtherTypes.IPv4, Ipv4(IpProtocol.Udp, Udp(5000, 6000, Bytes(24), length: 3000), fragField: MF))));
+        Assert.False(Common(Eth(EtherTypes.IPv4, Ipv4(IpProtocol.Icmp, Icmp(8, 0, Be32(0x00010002), Bytes(16))))));
+        Assert.False(Common(Eth(EtherTypes.IPv6, Ipv6(60, Cat(Ext(IpProtocol.Tcp, 0), Tcp(9, 10))))));
+        Assert.False(Common(Eth(EtherTypes.Arp, Arp(2, "10.0.0.1", "10.0.0.2"))));
+        var badChecksum = V4Tcp(Bytes(9));
+        badChecksum[14 + 10] ^= 0xFF;
+        Assert.False(Common(badChecksum));
+        var truncated = V4Tcp(Bytes(9));
+        Assert.False(Common(truncated[..^1]));  // the IPv4 total length runs past the frame
     }
 
     [Fact]

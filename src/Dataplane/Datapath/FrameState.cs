@@ -1,3 +1,6 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Switchyard.Dataplane.Datapath.Parsing;
 using Switchyard.Dataplane.Datapath.Worker;
 
@@ -22,28 +25,76 @@ public enum TokenAction : byte
     Track = 3,      // any other segment of the connection: refresh, or forget on FIN/RST of the initial subflow
 }
 
-/// <summary>
-/// Per-frame results carried from the first pass to the second, one slot per frame of a burst. Owned
-/// by one worker's pipeline and allocated once; the stages read and write the slots of the frame
-/// they handle.
-/// </summary>
-public sealed class FrameState
+/// <summary>One frame's state between the passes: one cache line per frame (issue 14).</summary>
+[StructLayout(LayoutKind.Sequential, Size = 64)]
+public struct FrameSlot
 {
-    public readonly PacketInfo[] Info = new PacketInfo[Burst.Size];
-    public readonly FrameKind[] Kind = new FrameKind[Burst.Size];
-    public readonly int[] Vip = new int[Burst.Size];
-    public readonly ulong[] Hash = new ulong[Burst.Size];
-    public readonly TokenAction[] Action = new TokenAction[Burst.Size];
+    /// <summary>The flow hash (FlowHash): flow-table key, Maglev slot.</summary>
+    public ulong Hash;
     /// <summary>MPTCP key to learn from (MP_CAPABLE) or to forget (MP_FASTCLOSE).</summary>
-    public readonly ulong[] Key = new ulong[Burst.Size];
-    /// <summary>Token of an MP_JOIN SYN.</summary>
-    public readonly uint[] JoinToken = new uint[Burst.Size];
-    /// <summary>Decrypted server id of a join; <see cref="NoServerId"/> when none, <see cref="ToDecrypt"/> until decrypted.</summary>
-    public readonly int[] ServerId = new int[Burst.Size];
+    public ulong Key;
+    /// <summary>The VIP's index in the snapshot.</summary>
+    public int Vip;
+    /// <summary>Decrypted server id of a join; <see cref="FrameState.NoServerId"/> when none, <see cref="FrameState.ToDecrypt"/> until decrypted.</summary>
+    public int ServerId;
     /// <summary>Backend a steered frame goes to, for the forwarding pass.</summary>
-    public readonly int[] Backend = new int[Burst.Size];
+    public int Backend;
+    /// <summary>Token of an MP_JOIN SYN.</summary>
+    public uint JoinToken;
+    public FrameKind Kind;
+    public TokenAction Action;
+}
+
+/// <summary>
+/// Per-frame results carried from the first pass to the second, one slot per frame of a burst. Owned by one worker's
+/// pipeline and allocated once, in native memory aligned to cache lines (as <see cref="Burst"/>'s arrays): each frame's
+/// small state is one line (<see cref="FrameSlot"/>), its parse result a <see cref="PacketInfo"/>; indexing is a pointer
+/// offset, with no bounds check and no array object to load on the packet path. Frame indices are below
+/// <see cref="Burst.Size"/> by construction (a burst never holds more).
+/// </summary>
+public sealed unsafe class FrameState : IDisposable
+{
+    readonly FrameSlot* _slots;
+    /// <summary>The parser's result for each frame of the burst.</summary>
+    public readonly PacketInfo* Info;
+    readonly void* _block;
+
     /// <summary>Joins of this burst waiting for <c>JoinSteering.DecryptTokens</c>.</summary>
     public int PendingDecrypts;
 
     public const int NoServerId = -1, ToDecrypt = -2;
+    const int CacheLine = 64;
+
+    public FrameState()
+    {
+        nuint slots = (nuint)(Burst.Size * sizeof(FrameSlot));
+        nuint infos = (nuint)(Burst.Size * sizeof(PacketInfo) + CacheLine - 1) & ~(nuint)(CacheLine - 1);
+        _block = NativeMemory.AlignedAlloc(slots + infos, CacheLine);
+        NativeMemory.Clear(_block, slots + infos);
+        _slots = (FrameSlot*)_block;
+        Info = (PacketInfo*)((byte*)_block + slots);
+    }
+
+    /// <summary>Frame <paramref name="i"/>'s slot (0 &lt;= i &lt; <see cref="Burst.Size"/>).</summary>
+    public ref FrameSlot this[int i]
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get
+        {
+            Debug.Assert((uint)i < Burst.Size);
+            return ref _slots[i];
+        }
+    }
+
+    int _freed;
+
+    /// <summary>Frees the slots (once; a processor that was never disposed frees them when it is collected).</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _freed, 1) != 0) return;
+        NativeMemory.AlignedFree(_block);
+        GC.SuppressFinalize(this);
+    }
+
+    ~FrameState() => Dispose();
 }

@@ -49,7 +49,7 @@ public sealed unsafe class Forwarder(FrameState frames, WorkerCounters counters,
         ? ForwardBody.L2Dsr
         : (ForwardBody)(1 + ((int)mode - 1) * 2 + (v6 ? 1 : 0));
 
-    /// <summary>Forwards the frames of <paramref name="mask"/> (bit i = frame i, steered to <c>frames.Backend[i]</c>)
+    /// <summary>Forwards the frames of <paramref name="mask"/> (bit i = frame i, steered to <c>frames[i].Backend</c>)
     /// with one body: writes each frame's egress port (or DropPort / an answer's port) into the burst.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)] // one compiled loop per body, outside the second pass's own budget
     public void Run<TBody>(DataplaneSnapshot snap, Burst burst, uint mask, byte rxPort) where TBody : struct, IForwardBody
@@ -58,7 +58,7 @@ public sealed unsafe class Forwarder(FrameState frames, WorkerCounters counters,
         {
             int i = BitOperations.TrailingZeroCount(mask);
             mask &= mask - 1;
-            burst.OutPort[i] = Forward<TBody>(snap, burst, i, rxPort, frames.Backend[i]);
+            burst.OutPort[i] = Forward<TBody>(snap, burst, i, rxPort, frames[i].Backend);
         }
     }
 
@@ -69,7 +69,7 @@ public sealed unsafe class Forwarder(FrameState frames, WorkerCounters counters,
     byte Forward<TBody>(DataplaneSnapshot snap, Burst burst, int i, byte rxPort, int id) where TBody : struct, IForwardBody
     {
         ref PacketInfo p = ref frames.Info[i];
-        int vip = frames.Vip[i];
+        int vip = frames[i].Vip;
         var pool = snap.Pools[snap.Vips[vip].Pool];
         ref readonly var be = ref snap.Backends[id];
         var egress = snap.Ports[be.EgressPort];
@@ -81,7 +81,7 @@ public sealed unsafe class Forwarder(FrameState frames, WorkerCounters counters,
         }
         else
         {
-            ulong hash = frames.Hash[i];
+            ulong hash = frames[i].Hash;
             bool v6 = TBody.Plain ? p.IsIPv6 : TBody.V6;
             var e = new EncapParams
             {

@@ -37,14 +37,14 @@ public sealed unsafe class Classifier(FrameState frames, FlowTable flows, Worker
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public Classified Classify(DataplaneSnapshot snap, byte* frame, int len, int segments, int i, byte rxPort)
     {
-        frames.Kind[i] = FrameKind.Done;
+        frames[i].Kind = FrameKind.Done;
         if (segments > 1) return Drop(DropReason.MultiSegment);
         ref PacketInfo p = ref frames.Info[i];
         var parsed = PacketParser.Parse(frame, len, ref p);
         if (parsed != DropReason.None) return Drop(parsed);
         if ((p.Flags & (PacketFlags.Arp | PacketFlags.NeighborSolicitation)) != 0) return Classified.Neighbor;
 
-        frames.Action[i] = TokenAction.None;
+        frames[i].Action = TokenAction.None;
         int vip;
         if ((p.Flags & PacketFlags.IcmpError) != 0)
         {
@@ -99,9 +99,9 @@ public sealed unsafe class Classifier(FrameState frames, FlowTable flows, Worker
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     Classified Steer(int i, int vip, ulong hash, FrameKind kind)
     {
-        frames.Vip[i] = vip;
-        frames.Hash[i] = hash;
-        frames.Kind[i] = kind;
+        frames[i].Vip = vip;
+        frames[i].Hash = hash;
+        frames[i].Kind = kind;
         return Classified.Steer;
     }
 
@@ -131,30 +131,30 @@ public sealed unsafe class Classifier(FrameState frames, FlowTable flows, Worker
         {
             if (syn && (_mp.Subtypes & MptcpSubtypes.Join) != 0)
             {
-                frames.Kind[i] = FrameKind.Join;
-                frames.JoinToken[i] = _mp.JoinToken;
-                frames.ServerId[i] = FrameState.NoServerId;
+                frames[i].Kind = FrameKind.Join;
+                frames[i].JoinToken = _mp.JoinToken;
+                frames[i].ServerId = FrameState.NoServerId;
                 if (snap.TokenKeys is not null && v.Has(JoinMode.EncryptedToken) && TokenCipher.KeyId(_mp.JoinToken) != TokenKeys.NotRoutableKeyId)
                 {
-                    frames.ServerId[i] = FrameState.ToDecrypt;
+                    frames[i].ServerId = FrameState.ToDecrypt;
                     frames.PendingDecrypts++;
                 }
                 return;
             }
             if (learning && (_mp.Subtypes & MptcpSubtypes.FastClose) != 0)
             {
-                frames.Action[i] = TokenAction.FastClose;
-                frames.Key[i] = _mp.FastCloseKey;
+                frames[i].Action = TokenAction.FastClose;
+                frames[i].Key = _mp.FastCloseKey;
                 return;
             }
             if (learning && !syn && (_mp.Subtypes & MptcpSubtypes.Capable) != 0 && _mp.HasReceiverKey)
             {
-                frames.Action[i] = TokenAction.Learn;
-                frames.Key[i] = _mp.ReceiverKey; // the server's key, echoed by the client
+                frames[i].Action = TokenAction.Learn;
+                frames[i].Key = _mp.ReceiverKey; // the server's key, echoed by the client
                 return;
             }
         }
-        if (learning) frames.Action[i] = TokenAction.Track;
+        if (learning) frames[i].Action = TokenAction.Track;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -162,7 +162,7 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
         bool specialised = SpecialisedBodies;
         for (int i = 0; i < n; i++)
         {
-            var kind = _frames.Kind[i];
+            var kind = _frames[i].Kind;
             if (kind == FrameKind.Done) continue;
             uint idle = 0;
             int id = kind switch
@@ -173,11 +173,11 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
             };
             if (id >= 0)
             {
-                if (_tokens is not null && kind != FrameKind.Join && _frames.Action[i] != TokenAction.None)
+                if (_tokens is not null && kind != FrameKind.Join && _frames[i].Action != TokenAction.None)
                     _tokens.Track(snap, i, id, now, idle);
-                _frames.Backend[i] = id;
+                _frames[i].Backend = id;
                 var body = specialised
-                    ? Forwarder.BodyOf(snap.Pools[snap.Vips[_frames.Vip[i]].Pool].Mode, _frames.Info[i].IsIPv6)
+                    ? Forwarder.BodyOf(snap.Pools[snap.Vips[_frames[i].Vip].Pool].Mode, _frames.Info[i].IsIPv6)
                     : ForwardBody.Plain;
                 bodies[(int)body] |= 1u << i;
             }
@@ -217,5 +217,6 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
     {
         _flows.Dispose();
         _tokens?.Dispose();
+        _frames.Dispose();
     }
 }

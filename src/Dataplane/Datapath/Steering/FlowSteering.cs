@@ -11,17 +11,17 @@ namespace Switchyard.Dataplane.Datapath.Steering;
 /// gone backend follows the pool's RemovedFlows policy. A non-SYN TCP segment that misses the table asks the
 /// pins shared by the cluster's other appliances first (issue 12 item 4, <see cref="Pins.PinSharing"/>).
 /// </summary>
-public sealed class FlowSteering(FrameState frames, FlowTable flows, WorkerCounters counters, FloodGuard guard, Pins.PinSharing? pins = null)
+public sealed unsafe class FlowSteering(FrameState frames, FlowTable flows, WorkerCounters counters, FloodGuard guard, Pins.PinSharing? pins = null)
 {
     /// <summary>The backend of frame <paramref name="i"/>, or a negative <see cref="Steered"/> outcome.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int Steer(DataplaneSnapshot snap, int i, uint now, out uint idle)
     {
         ref PacketInfo p = ref frames.Info[i];
-        ref readonly var v = ref snap.Vips[frames.Vip[i]];
+        ref readonly var v = ref snap.Vips[frames[i].Vip];
         var pool = snap.Pools[v.Pool];
-        ulong hash = frames.Hash[i];
-        bool mayPin = frames.Kind[i] == FrameKind.SteerPin;
+        ulong hash = frames[i].Hash;
+        bool mayPin = frames[i].Kind == FrameKind.SteerPin;
         // The flow's own protocol: an ICMP error refreshes the quoted flow's entry, and must not stretch
         // a UDP flow to the TCP timeout.
         byte flowProtocol = (p.Flags & PacketFlags.IcmpError) != 0 ? p.InnerProtocol : p.Protocol;
@@ -82,7 +82,7 @@ public sealed class FlowSteering(FrameState frames, FlowTable flows, WorkerCount
             // Above the flood guard's new-flow rate: Maglev's choice, not pinned (established pins stay).
             counters.Add(GlobalCounter.MaglevSteered);
             counters.Add(GlobalCounter.FloodGuardUnpinned);
-            counters.AddVip(frames.Vip[i], ServiceCounter.NewFlows);
+            counters.AddVip(frames[i].Vip, ServiceCounter.NewFlows);
             counters.AddBackend(id, ServiceCounter.NewFlows);
         }
         else if (mayPin)
@@ -91,7 +91,7 @@ public sealed class FlowSteering(FrameState frames, FlowTable flows, WorkerCount
             var r = synOpens ? flows.InsertShortLived(hash, (uint)id, now, pinIdle) : flows.Insert(hash, (uint)id, now, pinIdle);
             if (r == FlowInsert.Replaced) counters.Add(GlobalCounter.FlowEvictions);
             counters.Add(r == FlowInsert.Refused ? GlobalCounter.HandshakePinsRefused : GlobalCounter.FlowInserts);
-            counters.AddVip(frames.Vip[i], ServiceCounter.NewFlows);
+            counters.AddVip(frames[i].Vip, ServiceCounter.NewFlows);
             counters.AddBackend(id, ServiceCounter.NewFlows);
         }
         else counters.Add(GlobalCounter.MaglevSteered);

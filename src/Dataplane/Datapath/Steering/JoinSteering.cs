@@ -20,27 +20,27 @@ public sealed class JoinSteering(FrameState frames, FlowTable flows, WorkerCount
     {
         int batch = 0;
         for (int i = 0; i < frameCount; i++)
-            if (frames.Kind[i] == FrameKind.Join && frames.ServerId[i] == FrameState.ToDecrypt)
+            if (frames[i].Kind == FrameKind.Join && frames[i].ServerId == FrameState.ToDecrypt)
             {
-                frames.ServerId[i] = FrameState.NoServerId;
-                _tokens[batch] = frames.JoinToken[i];
+                frames[i].ServerId = FrameState.NoServerId;
+                _tokens[batch] = frames[i].JoinToken;
                 _frame[batch++] = (byte)i;
             }
         frames.PendingDecrypts = 0;
         if (batch == 0) return;
         TokenCipher.DecryptServerIds(_tokens.AsSpan(0, batch), _ids.AsSpan(0, batch), _ok.AsSpan(0, batch), snap.TokenKeys!);
         for (int j = 0; j < batch; j++)
-            if (_ok[j] != 0) frames.ServerId[_frame[j]] = (int)_ids[j];
+            if (_ok[j] != 0) frames[_frame[j]].ServerId = (int)_ids[j];
     }
 
     /// <summary>The backend of join frame <paramref name="i"/>, pinned on its own 5-tuple, or <see cref="Steered.RejectJoin"/>.</summary>
     public int Steer(DataplaneSnapshot snap, int i, uint now)
     {
-        int vip = frames.Vip[i];
+        int vip = frames[i].Vip;
         ref readonly var v = ref snap.Vips[vip];
         var pool = snap.Pools[v.Pool];
         var backends = snap.Backends;
-        ulong hash = frames.Hash[i];
+        ulong hash = frames[i].Hash;
         // A retransmitted join SYN follows the choice made for the first one.
         if (flows.Lookup(hash, now, pool.HandshakeIdleTicks, out uint pinned) == FlowLookup.Hit
             && pinned < (uint)backends.Length && backends[pinned].Usable)
@@ -56,7 +56,7 @@ public sealed class JoinSteering(FrameState frames, FlowTable flows, WorkerCount
             switch ((JoinMode)(modes & 0xF))
             {
                 case JoinMode.EncryptedToken:
-                    int sid = frames.ServerId[i];
+                    int sid = frames[i].ServerId;
                     var map = pool.ServerIdToBackend;
                     if ((uint)sid < (uint)map.Length && map[sid] >= 0 && backends[map[sid]].Usable)
                     {
@@ -66,7 +66,7 @@ public sealed class JoinSteering(FrameState frames, FlowTable flows, WorkerCount
                     break;
                 case JoinMode.LearnedToken:
                     if (learned is null) break;
-                    var r = learned.Lookup(frames.JoinToken[i], now, snap.LearnedTokenIdleTicks, out uint owner);
+                    var r = learned.Lookup(frames[i].JoinToken, now, snap.LearnedTokenIdleTicks, out uint owner);
                     if (r == TokenLookup.Found && owner < (uint)backends.Length && backends[owner].Usable)
                     {
                         id = (int)owner;

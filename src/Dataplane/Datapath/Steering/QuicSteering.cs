@@ -42,10 +42,10 @@ public sealed unsafe class QuicSteering(FrameState frames, FlowTable flows, Work
     public Classified Classify(DataplaneSnapshot snap, byte* frame, int i)
     {
         var configs = snap.QuicLb;
-        if (configs is null || frames.Kind[i] != FrameKind.SteerPin) return Classified.Steer;
+        if (configs is null || frames[i].Kind != FrameKind.SteerPin) return Classified.Steer;
         ref PacketInfo p = ref frames.Info[i];
         if (p.Protocol != IpProtocol.Udp || (p.Flags & (PacketFlags.Fragment | PacketFlags.IcmpError)) != 0
-            || !snap.Vips[frames.Vip[i]].QuicLb) return Classified.Steer;
+            || !snap.Vips[frames[i].Vip].QuicLb) return Classified.Steer;
         var payload = new ReadOnlySpan<byte>(frame + p.PayloadOffset, p.PayloadLength);
         var r = QuicHeader.LocateDcid(payload, configs, out var dcid);
         switch (r)
@@ -79,12 +79,12 @@ public sealed unsafe class QuicSteering(FrameState frames, FlowTable flows, Work
             var r = _results[j];
             if (r == QuicLbResult.Ok)
             {
-                var map = snap.Pools[snap.Vips[frames.Vip[f]].Pool].QuicServerIds;
+                var map = snap.Pools[snap.Vips[frames[f].Vip].Pool].QuicServerIds;
                 int id = map is null ? -1 : map.Lookup(in _ids[j]);
                 if ((uint)id < (uint)backends.Length && backends[id].Usable)
                 {
                     _backend[f] = id;
-                    frames.Kind[f] = FrameKind.Quic;
+                    frames[f].Kind = FrameKind.Quic;
                     continue;
                 }
                 r = QuicLbResult.UnknownServerId;
@@ -97,10 +97,10 @@ public sealed unsafe class QuicSteering(FrameState frames, FlowTable flows, Work
     /// pinned (or re-pinned) to it.</summary>
     public int Steer(DataplaneSnapshot snap, int i, uint now)
     {
-        int vip = frames.Vip[i];
+        int vip = frames[i].Vip;
         var pool = snap.Pools[snap.Vips[vip].Pool];
         int id = _backend[i];
-        ulong hash = frames.Hash[i];
+        ulong hash = frames[i].Hash;
         var look = flows.Lookup(hash, now, pool.UdpIdleTicks, out uint pinned);
         if (look != FlowLookup.Hit)
         {
@@ -140,7 +140,7 @@ public sealed unsafe class QuicSteering(FrameState frames, FlowTable flows, Work
 
     Classified Drop(int i, DropReason r)
     {
-        frames.Kind[i] = FrameKind.Done;
+        frames[i].Kind = FrameKind.Done;
         counters.Drop(r);
         return Classified.Dropped;
     }

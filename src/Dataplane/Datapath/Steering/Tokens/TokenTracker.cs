@@ -10,7 +10,7 @@ namespace Switchyard.Dataplane.Datapath.Steering.Tokens;
 /// FIN/RST. The idle timeout is the snapshot's (<see cref="DataplaneSnapshot.LearnedTokenIdleTicks"/>),
 /// for learning, lookups and expiry alike.
 /// </summary>
-public sealed class TokenTracker : IDisposable
+public sealed unsafe class TokenTracker : IDisposable
 {
     readonly FrameState _frames;
     readonly LearnedTokenTable _learned;
@@ -30,14 +30,14 @@ public sealed class TokenTracker : IDisposable
     /// <summary>After frame <paramref name="i"/> went to backend <paramref name="id"/>: its <see cref="TokenAction"/>.</summary>
     public void Track(DataplaneSnapshot snap, int i, int id, uint now, uint flowIdle)
     {
-        ulong hash = _frames.Hash[i];
+        ulong hash = _frames[i].Hash;
         uint tokenIdle = snap.LearnedTokenIdleTicks;
-        switch (_frames.Action[i])
+        switch (_frames[i].Action)
         {
             case TokenAction.Learn:
                 // The client repeats MP_CAPABLE on the third ACK and its first data segment: hash once.
                 if (_flowTokens.Lookup(hash, now, flowIdle, out _) == FlowLookup.Hit) goto case TokenAction.Track;
-                uint token = TokenLearning.Token(_frames.Key[i]);
+                uint token = TokenLearning.Token(_frames[i].Key);
                 switch (_learned.Learn(token, (uint)id, now, tokenIdle))
                 {
                     case LearnResult.Learned:
@@ -53,7 +53,7 @@ public sealed class TokenTracker : IDisposable
                 _flowTokens.Insert(hash, token, now, flowIdle);
                 break;
             case TokenAction.FastClose:
-                uint closed = TokenLearning.Token(_frames.Key[i]);
+                uint closed = TokenLearning.Token(_frames[i].Key);
                 if (_learned.Forget(closed, (uint)id)) Forgotten(closed, (uint)id);
                 _flowTokens.Remove(hash);
                 break;

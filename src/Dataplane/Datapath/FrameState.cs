@@ -43,6 +43,8 @@ public struct FrameSlot
     public uint JoinToken;
     public FrameKind Kind;
     public TokenAction Action;
+    /// <summary>The forwarding body of the frame's VIP (its pool's mode x the packet's family), set with the VIP.</summary>
+    public Forwarding.ForwardBody Body;
 }
 
 /// <summary>

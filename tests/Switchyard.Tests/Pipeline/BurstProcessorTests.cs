@@ -40,6 +40,30 @@ public class BurstProcessorTests
         p.Backends = [.. p.Backends, new BackendOptions { Name = name, Address = address, Mac = mac, Port = "inside" }];
     }
 
+    /// <summary>The first pass answers a frame to the service its predecessor went to from the last VIP lookup (issue 14):
+    /// a reload that removes that VIP, or gives its address and port to another VIP and pool, takes effect on the very next
+    /// frame, also within one burst of frames to the same service.</summary>
+    [Fact]
+    public void A_reload_that_removes_or_moves_a_vip_applies_to_the_next_frame_to_it()
+    {
+        using var h = new PipelineHarness(plainTwin: false);
+        var frames = Enumerable.Range(0, 8).Select(i => Udp(Client(i), 40000, Vip, 53)).ToArray();
+        Assert.All(h.Send(frames), s => Assert.Equal(Inside, s.OutPort));
+
+        h.Options.Vips = [.. h.Options.Vips.Where(v => v.Name != "dns")];
+        h.Republish();
+        Assert.All(h.Send(frames, now: 2), s => Assert.True(s.Dropped));
+        Assert.Equal(frames.Length, h.Counters.Get(DropReason.NotForVip));
+
+        // The same service again, now on the IPIP pool, listed first (another VIP index).
+        h.Options.Vips = [new VipOptions { Name = "dns-ipip", Address = Vip, Port = 53, Protocol = "udp", Pool = "ipip4" }, .. h.Options.Vips];
+        h.Republish();
+        var sent = h.Send(frames, now: 3);
+        Assert.All(sent, s => Assert.True(s.Delta < 0 && s.EtherType == 0x0800, "not encapsulated by the IPIP pool"));
+        Assert.Equal(frames.Length, h.Counters.GetVip(0, ServiceCounter.Packets));
+        h.AssertCounterInvariants();
+    }
+
     [Fact]
     public void Syn_pins_the_flow_and_later_segments_follow_it_after_the_maglev_table_changes()
     {

@@ -70,17 +70,17 @@ public sealed unsafe class Forwarder(FrameState frames, WorkerCounters counters,
     {
         ref PacketInfo p = ref frames.Info[i];
         int vip = frames[i].Vip;
-        var pool = snap.Pools[snap.Vips[vip].Pool];
         ref readonly var be = ref snap.Backends[id];
         var egress = snap.Ports[be.EgressPort];
         byte* frame = burst.Data[i];
         int len = burst.Length[i];
-        if (TBody.Plain ? pool.Mode == ForwardingMode.L2Dsr : TBody.Mode == ForwardingMode.L2Dsr)
+        if (TBody.Plain ? snap.Pools[snap.Vips[vip].Pool].Mode == ForwardingMode.L2Dsr : TBody.Mode == ForwardingMode.L2Dsr)
         {
             Encapsulation.L2Rewrite(frame, be.Mac, egress.Mac);
         }
         else
         {
+            var pool = snap.Pools[snap.Vips[vip].Pool];
             ulong hash = frames[i].Hash;
             bool v6 = TBody.Plain ? p.IsIPv6 : TBody.V6;
             var e = new EncapParams

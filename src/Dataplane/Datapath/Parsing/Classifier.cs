@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics.X86;
 using Switchyard.Dataplane.Control;
+using Switchyard.Dataplane.Datapath.Forwarding;
 using Switchyard.Dataplane.Datapath.Steering;
 using Switchyard.Dataplane.Datapath.Steering.Tokens;
 using Switchyard.Dataplane.Datapath.Worker;
@@ -54,7 +55,7 @@ public sealed unsafe class Classifier(FrameState frames, FlowTable flows, Worker
             ulong h = FlowHash.FiveTuple(p.InnerDst, p.InnerSrc, p.InnerDstPort, p.InnerSrcPort, p.InnerProtocol, snap.FlowHashSeed);
             flows.Prefetch(h);
             counters.Add(GlobalCounter.IcmpErrorsRouted);
-            return Steer(i, vip, h, FrameKind.Steer);
+            return Steer(snap, i, vip, h, FrameKind.Steer, p.IsIPv6);
         }
 
         if ((p.Flags & PacketFlags.Fragment) != 0)
@@ -64,11 +65,11 @@ public sealed unsafe class Classifier(FrameState frames, FlowTable flows, Worker
             if (snap.Pools[snap.Vips[vip].Pool].Fragments == FragmentPolicy.Drop) return Drop(DropReason.FragmentDropped);
             // Every fragment of a datagram, first or not, hashes the same way and is never pinned.
             counters.Add(GlobalCounter.FragmentsHashed);
-            return Steer(i, vip, FlowHash.ThreeTuple(p.Src, p.Dst, p.Protocol, snap.FlowHashSeed), FrameKind.Steer);
+            return Steer(snap, i, vip, FlowHash.ThreeTuple(p.Src, p.Dst, p.Protocol, snap.FlowHashSeed), FrameKind.Steer, p.IsIPv6);
         }
 
         ushort dstPort = (p.Flags & PacketFlags.HasPorts) != 0 ? p.DstPort : (ushort)0;
-        vip = snap.VipTable.Lookup(p.Dst, dstPort, p.Protocol);
+        vip = LookupVip(snap.VipTable, p.Dst, dstPort, p.Protocol);
         if (vip < 0)
         {
             if (ExceptionPath && IsOwnAddress(snap, p.Dst, rxPort)) { counters.Count(Outcome.ToKernel); return Classified.ToKernel; }
@@ -91,17 +92,50 @@ public sealed unsafe class Classifier(FrameState frames, FlowTable flows, Worker
         // slot too (a 65537-entry table is 256 KiB; the SYN flood's profile had this load as its top stall).
         if (syn && v.AnnouncedBackend < 0) PrefetchMaglev(pool.Maglev, hash);
         // Pin TCP flows from their SYN, UDP flows from their first packet (docs/design.md).
-        Steer(i, vip, hash, p.Protocol == IpProtocol.Udp || syn ? FrameKind.SteerPin : FrameKind.Steer);
+        ref FrameSlot slot = ref frames[i];
+        slot.Vip = vip;
+        slot.Hash = hash;
+        slot.Kind = p.Protocol == IpProtocol.Udp || syn ? FrameKind.SteerPin : FrameKind.Steer;
+        slot.Body = Forwarder.BodyOf(pool.Mode, p.IsIPv6);
         if (v.JoinModes != 0 && p.Protocol == IpProtocol.Tcp) ClassifyMptcp(snap, frame, i, ref p, in v, syn);
         return Classified.Steer;
     }
 
+    // The last (destination, port, protocol) that found a VIP, and in which table: consecutive frames of a burst
+    // mostly go to one service, and comparing three words is cheaper than the table's probe.
+    VipTable? _lastTable;
+    ulong _lastDstHi, _lastDstLo;
+    uint _lastPortProto;
+    int _lastVip;
+
+    /// <summary><see cref="VipTable.Lookup"/>, answered from the last hit when the frame goes to the same service
+    /// (the same destination, port and protocol, and the same snapshot's table).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    Classified Steer(int i, int vip, ulong hash, FrameKind kind)
+    int LookupVip(VipTable table, in Addr128 dst, ushort port, byte protocol)
     {
-        frames[i].Vip = vip;
-        frames[i].Hash = hash;
-        frames[i].Kind = kind;
+        uint portProto = (uint)port << 8 | protocol;
+        if (dst.Lo == _lastDstLo && portProto == _lastPortProto && dst.Hi == _lastDstHi && ReferenceEquals(table, _lastTable))
+            return _lastVip;
+        int vip = table.Lookup(dst, port, protocol);
+        if (vip >= 0)
+        {
+            _lastTable = table;
+            _lastDstHi = dst.Hi;
+            _lastDstLo = dst.Lo;
+            _lastPortProto = portProto;
+            _lastVip = vip;
+        }
+        return vip;
+    }
+
+    /// <summary>ICMP errors and fragments: the frame goes to <paramref name="vip"/> with this hash.</summary>
+    Classified Steer(DataplaneSnapshot snap, int i, int vip, ulong hash, FrameKind kind, bool v6)
+    {
+        ref FrameSlot slot = ref frames[i];
+        slot.Vip = vip;
+        slot.Hash = hash;
+        slot.Kind = kind;
+        slot.Body = Forwarder.BodyOf(snap.Pools[snap.Vips[vip].Pool].Mode, v6);
         return Classified.Steer;
     }
 

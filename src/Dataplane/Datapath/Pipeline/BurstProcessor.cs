@@ -176,9 +176,7 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
                 if (_tokens is not null && kind != FrameKind.Join && _frames[i].Action != TokenAction.None)
                     _tokens.Track(snap, i, id, now, idle);
                 _frames[i].Backend = id;
-                var body = specialised
-                    ? Forwarder.BodyOf(snap.Pools[snap.Vips[_frames[i].Vip].Pool].Mode, _frames.Info[i].IsIPv6)
-                    : ForwardBody.Plain;
+                var body = specialised ? _frames[i].Body : ForwardBody.Plain;
                 bodies[(int)body] |= 1u << i;
             }
             else burst.OutPort[i] = id switch

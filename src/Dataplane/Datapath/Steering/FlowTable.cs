@@ -201,8 +201,9 @@ public sealed unsafe class FlowTable : IDisposable
             int i = BitOperations.TrailingZeroCount(match);
             if ((live & match) != 0)
             {
-                b->Expires[i] = ExpiryOf(now, idleTicks);
                 value = b->Value[i];
+                uint expires = ExpiryOf(now, idleTicks);
+                if (b->Expires[i] != expires) b->Expires[i] = expires;
                 return FlowLookup.Hit;
             }
             b->Expires[i] = 0; // lazy expiry: the key is dead, free its slot now that we are here

@@ -139,7 +139,15 @@ public static unsafe class Checksum
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ushort Ipv4Header20(ulong bytes0, ulong bytes8, uint bytes16)
-        => Finish(AddCarry(AddCarry(bytes0, bytes8), bytes16));
+    {
+        // Five 32-bit words added in 64 bits cannot overflow (the sum is below 2^35): independent adds, no end-around
+        // carries until the fold (the carry chain of the 64-bit form was one long dependency per packet).
+        ulong acc = ((ulong)(uint)bytes0 + (bytes0 >> 32)) + ((ulong)(uint)bytes8 + (bytes8 >> 32)) + bytes16;
+        acc = (acc & 0xFFFF) + (acc >> 16);   // < 2^20
+        acc = (acc & 0xFFFF) + (acc >> 16);   // < 2^16 + 2^4
+        acc = (acc & 0xFFFF) + (acc >> 16);   // <= 0xFFFF
+        return (ushort)~acc;
+    }
 
     /// <summary>
     /// Partial sum of the IPv4 pseudo-header (RFC 793/768): source and destination read from the IPv4

@@ -10,6 +10,26 @@ namespace Switchyard.Tests.Native;
 /// </summary>
 public unsafe class WorkerLoopTests
 {
+    [Fact]
+    public unsafe void Burst_byte_sums_and_drop_marks_cover_exactly_the_frames_received()
+    {
+        using var burst = new Burst();
+        var rng = new Random(9);
+        for (int n = 0; n <= Burst.Size; n++)
+        {
+            long expected = 0;
+            for (int i = 0; i < Burst.Size; i++)
+            {
+                burst.Length[i] = (ushort)rng.Next(65536);
+                if (i < n) expected += burst.Length[i];
+                burst.OutPort[i] = 7;
+            }
+            Assert.Equal(expected, Burst.SumLengths(burst.Length, n));
+            burst.DropAll(n);
+            for (int i = 0; i < Burst.Size; i++) Assert.Equal(i < n ? Burst.DropPort : (byte)7, burst.OutPort[i]);
+        }
+    }
+
     sealed class FakeDevice : IDisposable
     {
         public readonly int Frames;

@@ -286,12 +286,8 @@ public sealed unsafe class WorkerLoop<TPort> : IQuiescentWorker, IDisposable whe
                 if (n == 0) continue;
                 burst.Count = n;
 
-                long bytes = 0;
-                for (int i = 0; i < n; i++)
-                {
-                    bytes += burst.Length[i];
-                    burst.OutPort[i] = Burst.DropPort; // a frame the handler forgets is freed, never sent stale
-                }
+                long bytes = Burst.SumLengths(burst.Length, n);
+                burst.DropAll(n); // a frame the handler forgets is freed, never sent stale
                 global[off + (int)GlobalCounter.RxPackets] += n;
                 global[off + (int)GlobalCounter.RxBytes] += bytes;
                 global[off + (int)GlobalCounter.Bursts]++;
@@ -350,12 +346,8 @@ public sealed unsafe class WorkerLoop<TPort> : IQuiescentWorker, IDisposable whe
         int n = _io.Receive(q.Port, q.Queue, burst);
         if (n == 0) return 1;
         burst.Count = n;
-        long bytes = 0;
-        for (int i = 0; i < n; i++)
-        {
-            bytes += burst.Length[i];
-            burst.OutPort[i] = Burst.DropPort;
-        }
+        long bytes = Burst.SumLengths(burst.Length, n);
+        burst.DropAll(n);
         long[] global = _counters.Global;
         global[WorkerCounters.Offset + (int)GlobalCounter.RxPackets] += n;
         global[WorkerCounters.Offset + (int)GlobalCounter.RxBytes] += bytes;
@@ -439,8 +431,7 @@ public sealed unsafe class WorkerLoop<TPort> : IQuiescentWorker, IDisposable whe
     void Send(int port, nint* handles, short* delta, ushort* len, int n)
     {
         int sent = _io.Transmit((byte)port, _txQueue[port], handles, delta, len, n);
-        long bytes = 0;
-        for (int i = 0; i < sent; i++) bytes += len[i];
+        long bytes = Burst.SumLengths(len, sent);
         long[] global = _counters.Global;
         global[WorkerCounters.Offset + (int)GlobalCounter.TxPackets] += sent;
         global[WorkerCounters.Offset + (int)GlobalCounter.TxBytes] += bytes;

@@ -150,7 +150,7 @@ if [ -z "$results" ] && [ "$smoke" = 1 ]; then results="$work/report.md"; fi
 if [ -z "$results" ]; then
   mkdir -p "$root/perf/results"
   kind=load; [ "$joins" = 1 ] && kind=joins; [ "$newflows" = 1 ] && kind=newflows
-  results="$root/perf/results/$(date +%Y-%m-%d)-$kind$( [ "$workers" -gt 0 ] && echo "-scaling").md"
+  results="$root/perf/results/$(date +%Y-%m-%d)-$kind$( [ "$workers" -gt 0 ] && echo "-scaling" || true).md"
 fi
 python3 "$here/load.py" --pcaps "$work" --duration "$duration" --warmup "$warmup" --huge "$huge" \
   --mixgen "--flows $flows --rounds $rounds --mixes $mixes" --mbufs "$mbufs" --repeat "$repeat" \

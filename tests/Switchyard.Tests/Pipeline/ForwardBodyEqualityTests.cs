@@ -12,41 +12,10 @@ namespace Switchyard.Tests.Pipeline;
 /// </summary>
 public sealed class ForwardBodyEqualityTests
 {
-    const string Vip = "192.0.2.100", Vip6 = "2001:db8::100";
-
-    static List<byte[]> Corpus()
-    {
-        var frames = new List<byte[]>();
-        for (int i = 0; i < 64; i++)
-        {
-            ushort sport = (ushort)(30000 + i);
-            string src = $"198.51.100.{i + 1}", src6 = $"2001:db8:c::{i + 1:x}";
-            foreach (ushort port in new ushort[] { 80, 81, 82, 83 })
-            {
-                var syn = i % 2 == 0 ? TcpFlags.Syn : TcpFlags.Ack;
-                frames.Add(FrameBuilder.Ethernet(ClientMac, OutsideMac).Ipv4(src, Vip).Tcp(sport, port, syn).Payload(new byte[i]).PadTo(60).Build());
-                frames.Add(FrameBuilder.Ethernet(ClientMac, OutsideMac).Ipv6(src6, Vip6, trafficClass: (byte)i, flowLabel: (uint)i).Tcp(sport, port, syn).Payload(new byte[i]).Build());
-                if (i % 8 == 0)
-                {
-                    // 802.1Q-tagged, and too big once encapsulated (ICMP too-big answers; IPv4 without DF: dropped).
-                    frames.Add(FrameBuilder.Ethernet(ClientMac, OutsideMac).Vlan((ushort)(100 + i)).Ipv4(src, Vip).Tcp(sport, port, TcpFlags.Ack).Payload(new byte[i]).PadTo(60).Build());
-                    frames.Add(FrameBuilder.Ethernet(ClientMac, OutsideMac).Vlan((ushort)(100 + i)).Ipv6(src6, Vip6).Tcp(sport, port, TcpFlags.Ack).Build());
-                    frames.Add(FrameBuilder.Ethernet(ClientMac, OutsideMac).Ipv4(src, Vip, dontFragment: i % 16 == 0).Tcp(sport, port, TcpFlags.Ack).Payload(new byte[1460]).Build());
-                    frames.Add(FrameBuilder.Ethernet(ClientMac, OutsideMac).Ipv6(src6, Vip6).Tcp(sport, port, TcpFlags.Ack).Payload(new byte[1440]).Build());
-                }
-            }
-            frames.Add(FrameBuilder.Ethernet(ClientMac, OutsideMac).Ipv4(src, Vip).Udp(sport, 53).Payload(new byte[8]).PadTo(60).Build());
-            frames.Add(FrameBuilder.Ethernet(ClientMac, OutsideMac).Ipv4(src, "192.0.2.200").Udp(sport, 9).Payload(new byte[i]).PadTo(60).Build());
-            if (i % 10 == 0) frames.Add(new byte[13]); // a runt
-            if (i % 7 == 0) frames.Add(FrameBuilder.Ethernet(ClientMac, OutsideMac).Ipv4(src, "203.0.113.9").Tcp(sport, 80, TcpFlags.Syn).PadTo(60).Build()); // not for a VIP
-        }
-        return frames;
-    }
-
     [Fact]
     public void Every_specialised_body_writes_what_the_plain_body_writes()
     {
-        var frames = Corpus();
+        var frames = MixedCorpus();
         using var h = new PipelineHarness();
         var sent = h.Send(frames, now: 5);
         sent = sent.Concat(h.Send(frames, now: 6)).ToArray(); // again: now as pinned flows (flow-table hits)
@@ -67,7 +36,7 @@ public sealed class ForwardBodyEqualityTests
     [Fact]
     public void The_plain_body_alone_serves_every_frame_when_specialised_bodies_are_off()
     {
-        var frames = Corpus();
+        var frames = MixedCorpus();
         using var specialised = new PipelineHarness(plainTwin: false);
         using var plain = new PipelineHarness(plainTwin: false, specialisedBodies: false);
         var expected = specialised.Send(frames, now: 5);

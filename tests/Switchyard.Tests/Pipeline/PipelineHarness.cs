@@ -6,6 +6,7 @@ using Switchyard.Dataplane.Datapath.Steering;
 using Switchyard.Dataplane.Datapath.Worker;
 using Switchyard.Management.Compile;
 using Switchyard.Management.Options;
+using Switchyard.Tests.Infrastructure;
 
 namespace Switchyard.Tests.Pipeline;
 
@@ -71,6 +72,38 @@ sealed unsafe class PipelineHarness : IDisposable
     public DataplaneSnapshot Snapshot => Snapshots.Current;
 
     DataplaneSnapshot Compile() => Compiler.Compile(Options, new Dictionary<string, ulong>());
+
+    /// <summary>Frames of every forwarding body (DefaultOptions' VIP 192.0.2.100 / 2001:db8::100, ports 80-83: L2 DSR,
+    /// IPIP, GUE, GRE in both families), mixed in one burst: SYNs and ACKs, 802.1Q tags, frames too big once encapsulated
+    /// (ICMP too-big answers; IPv4 without DF dropped), UDP, a wildcard VIP, runts and frames for no VIP.</summary>
+    public static List<byte[]> MixedCorpus()
+    {
+        var frames = new List<byte[]>();
+        for (int i = 0; i < 64; i++)
+        {
+            ushort sport = (ushort)(30000 + i);
+            string src = $"198.51.100.{i + 1}", src6 = $"2001:db8:c::{i + 1:x}";
+            foreach (ushort port in new ushort[] { 80, 81, 82, 83 })
+            {
+                var syn = i % 2 == 0 ? TcpFlags.Syn : TcpFlags.Ack;
+                frames.Add(FrameBuilder.Ethernet(ClientMac, OutsideMac).Ipv4(src, "192.0.2.100").Tcp(sport, port, syn).Payload(new byte[i]).PadTo(60).Build());
+                frames.Add(FrameBuilder.Ethernet(ClientMac, OutsideMac).Ipv6(src6, "2001:db8::100", trafficClass: (byte)i, flowLabel: (uint)i).Tcp(sport, port, syn).Payload(new byte[i]).Build());
+                if (i % 8 == 0)
+                {
+                    // 802.1Q-tagged, and too big once encapsulated (ICMP too-big answers; IPv4 without DF: dropped).
+                    frames.Add(FrameBuilder.Ethernet(ClientMac, OutsideMac).Vlan((ushort)(100 + i)).Ipv4(src, "192.0.2.100").Tcp(sport, port, TcpFlags.Ack).Payload(new byte[i]).PadTo(60).Build());
+                    frames.Add(FrameBuilder.Ethernet(ClientMac, OutsideMac).Vlan((ushort)(100 + i)).Ipv6(src6, "2001:db8::100").Tcp(sport, port, TcpFlags.Ack).Build());
+                    frames.Add(FrameBuilder.Ethernet(ClientMac, OutsideMac).Ipv4(src, "192.0.2.100", dontFragment: i % 16 == 0).Tcp(sport, port, TcpFlags.Ack).Payload(new byte[1460]).Build());
+                    frames.Add(FrameBuilder.Ethernet(ClientMac, OutsideMac).Ipv6(src6, "2001:db8::100").Tcp(sport, port, TcpFlags.Ack).Payload(new byte[1440]).Build());
+                }
+            }
+            frames.Add(FrameBuilder.Ethernet(ClientMac, OutsideMac).Ipv4(src, "192.0.2.100").Udp(sport, 53).Payload(new byte[8]).PadTo(60).Build());
+            frames.Add(FrameBuilder.Ethernet(ClientMac, OutsideMac).Ipv4(src, "192.0.2.200").Udp(sport, 9).Payload(new byte[i]).PadTo(60).Build());
+            if (i % 10 == 0) frames.Add(new byte[13]); // a runt
+            if (i % 7 == 0) frames.Add(FrameBuilder.Ethernet(ClientMac, OutsideMac).Ipv4(src, "203.0.113.9").Tcp(sport, 80, TcpFlags.Syn).PadTo(60).Build()); // not for a VIP
+        }
+        return frames;
+    }
 
     /// <summary>Compiles <see cref="Options"/> again and publishes the snapshot.</summary>
     public void Republish() => Snapshots.PublishUnsynchronized(Compile());

@@ -7,32 +7,14 @@ namespace Switchyard.Tests.Pipeline;
 /// <summary>
 /// The packet path's stage stamps (issue 14, Run.StageStampsFile): in a stamped burst the processor adds
 /// cycles to Parse, Token, Steer and Rewrite; outside one it adds nothing; and stamping changes no output
-/// byte (the same mixed corpus through a stamped and an unstamped processor).
+/// byte (<see cref="PipelineHarness.MixedCorpus"/> through a stamped and an unstamped processor).
 /// </summary>
 public sealed class StageStampTests
 {
-    const string Vip = "192.0.2.100", Vip6 = "2001:db8::100";
-
-    static List<byte[]> Corpus()
-    {
-        var frames = new List<byte[]>();
-        for (int i = 0; i < 100; i++)
-        {
-            string src = $"198.51.100.{i + 1}";
-            ushort sport = (ushort)(20000 + i);
-            frames.Add(FrameBuilder.Ethernet(ClientMac, OutsideMac).Ipv4(src, Vip).Tcp(sport, 80, i % 3 == 0 ? TcpFlags.Syn : TcpFlags.Ack).PadTo(60).Build());
-            frames.Add(FrameBuilder.Ethernet(ClientMac, OutsideMac).Ipv4(src, Vip).Tcp(sport, (ushort)(81 + i % 3), TcpFlags.Ack).Payload(new byte[i]).PadTo(60).Build());
-            frames.Add(FrameBuilder.Ethernet(ClientMac, OutsideMac).Ipv4(src, Vip).Udp(sport, 53).Payload(new byte[8]).PadTo(60).Build());
-            frames.Add(FrameBuilder.Ethernet(ClientMac, OutsideMac).Ipv6($"2001:db8:c::{i + 1:x}", Vip6).Tcp(sport, (ushort)(80 + i % 4), TcpFlags.Syn).Build());
-            if (i % 10 == 0) frames.Add(new byte[13]); // a runt
-        }
-        return frames;
-    }
-
     [Fact]
     public void Stamped_bursts_cover_the_passes_and_change_no_output_byte()
     {
-        var frames = Corpus();
+        var frames = MixedCorpus();
         var plain = new PipelineHarness();
         var stamped = new PipelineHarness();
         var budget = new StageBudget(1);

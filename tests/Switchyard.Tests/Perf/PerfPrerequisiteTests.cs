@@ -12,7 +12,7 @@ public sealed class PerfPrerequisiteTests
     static readonly string[] EntryPoints =
     [
         "icnp/run.sh", "icnp/anycast.sh", "icnp/balancer.sh", "load/run.sh", "observability/capture-cost.sh",
-        "observability/session.sh", "pktgen/make-pcaps.sh", "pktgen/run.sh", "profile/profile.sh",
+        "observability/session.sh", "pktgen/make-pcaps.sh", "pktgen/run.sh", "profile/appliance.sh", "profile/profile.sh",
     ];
 
     [Fact]

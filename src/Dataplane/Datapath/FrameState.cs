@@ -57,6 +57,8 @@ public struct FrameSlot
 public sealed unsafe class FrameState : IDisposable
 {
     readonly FrameSlot* _slots;
+    /// <summary>The slots themselves, for a loop to hold in a register (<c>Slots[i]</c> is <c>this[i]</c>).</summary>
+    public FrameSlot* Slots => _slots;
     /// <summary>The parser's result for each frame of the burst.</summary>
     public readonly PacketInfo* Info;
     readonly void* _block;

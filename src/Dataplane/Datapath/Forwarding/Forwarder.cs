@@ -54,22 +54,29 @@ public sealed unsafe class Forwarder(FrameState frames, WorkerCounters counters,
     [MethodImpl(MethodImplOptions.NoInlining)] // one compiled loop per body, outside the second pass's own budget
     public void Run<TBody>(DataplaneSnapshot snap, Burst burst, uint mask, byte rxPort) where TBody : struct, IForwardBody
     {
+        FrameSlot* slots = frames.Slots;
+        byte* outPort = burst.OutPort;
         while (mask != 0)
         {
             int i = BitOperations.TrailingZeroCount(mask);
             mask &= mask - 1;
-            burst.OutPort[i] = Forward<TBody>(snap, burst, i, rxPort, frames[i].Backend);
+            outPort[i] = Forward<TBody>(snap, burst, i, rxPort, ref slots[i]);
         }
     }
 
     /// <summary>Forwards frame <paramref name="i"/> to backend <paramref name="id"/>, branching on mode and family; returns its egress port (or DropPort, counted).</summary>
-    public byte Forward(DataplaneSnapshot snap, Burst burst, int i, byte rxPort, int id) => Forward<PlainBody>(snap, burst, i, rxPort, id);
+    public byte Forward(DataplaneSnapshot snap, Burst burst, int i, byte rxPort, int id)
+    {
+        frames[i].Backend = id;
+        return Forward<PlainBody>(snap, burst, i, rxPort, ref frames[i]);
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    byte Forward<TBody>(DataplaneSnapshot snap, Burst burst, int i, byte rxPort, int id) where TBody : struct, IForwardBody
+    byte Forward<TBody>(DataplaneSnapshot snap, Burst burst, int i, byte rxPort, ref FrameSlot slot) where TBody : struct, IForwardBody
     {
         ref PacketInfo p = ref frames.Info[i];
-        int vip = frames[i].Vip;
+        int vip = slot.Vip;
+        int id = slot.Backend;
         ref readonly var be = ref snap.Backends[id];
         var egress = snap.Ports[be.EgressPort];
         byte* frame = burst.Data[i];
@@ -81,7 +88,7 @@ public sealed unsafe class Forwarder(FrameState frames, WorkerCounters counters,
         else
         {
             var pool = snap.Pools[snap.Vips[vip].Pool];
-            ulong hash = frames[i].Hash;
+            ulong hash = slot.Hash;
             bool v6 = TBody.Plain ? p.IsIPv6 : TBody.V6;
             var e = new EncapParams
             {

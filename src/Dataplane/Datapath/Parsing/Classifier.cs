@@ -35,14 +35,40 @@ public sealed unsafe class Classifier(FrameState frames, FlowTable flows, Worker
     public static bool IsOwnAddress(DataplaneSnapshot snap, in Addr128 a, byte rxPort) =>
         !snap.VipTable.ContainsAddress(a) && snap.LocalAddresses.Contains(a, rxPort);
 
+    /// <summary>
+    /// Classifies frame <paramref name="i"/>. The common frame (one segment, parsed by the straight pass, for a VIP: see
+    /// <see cref="PacketParser.TryParseCommon"/>) takes the short path inlined here; everything else goes through
+    /// <see cref="ClassifyOther"/>, a call of its own, so the loop this is inlined into stays small enough for the JIT to
+    /// keep its state in registers (issue 14: the first pass's profile had a dozen spills per frame).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public Classified Classify(DataplaneSnapshot snap, byte* frame, int len, int segments, int i, byte rxPort)
+    {
+        ref PacketInfo p = ref frames.Info[i];
+        bool parsed = segments <= 1 && PacketParser.TryParseCommon(frame, len, ref p);
+        if (parsed)
+        {
+            // TCP or UDP with ports, not a fragment, not ICMP: only the VIP is left to find.
+            int vip = LookupVip(snap.VipTable, p.Dst, p.DstPort, p.Protocol);
+            if (vip >= 0) return SteerToVip(snap, frame, i, ref p, vip);
+        }
+        return ClassifyOther(snap, frame, len, segments, i, rxPort, parsed);
+    }
+
+    /// <summary>Everything but the common frame for a VIP: multi-segment frames, frames the straight pass leaves to
+    /// <see cref="PacketParser.ParseGeneral"/> (<paramref name="parsed"/> false), neighbour discovery, ICMP errors,
+    /// fragments, and frames for no VIP.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    Classified ClassifyOther(DataplaneSnapshot snap, byte* frame, int len, int segments, int i, byte rxPort, bool parsed)
     {
         frames[i].Kind = FrameKind.Done;
         if (segments > 1) return Drop(DropReason.MultiSegment);
         ref PacketInfo p = ref frames.Info[i];
-        var parsed = PacketParser.Parse(frame, len, ref p);
-        if (parsed != DropReason.None) return Drop(parsed);
+        if (!parsed)
+        {
+            var r = PacketParser.ParseGeneral(frame, len, ref p);
+            if (r != DropReason.None) return Drop(r);
+        }
         if ((p.Flags & (PacketFlags.Arp | PacketFlags.NeighborSolicitation)) != 0) return Classified.Neighbor;
 
         frames[i].Action = TokenAction.None;
@@ -76,9 +102,17 @@ public sealed unsafe class Classifier(FrameState frames, FlowTable flows, Worker
             return Drop(p.Protocol is IpProtocol.Icmp or IpProtocol.IcmpV6 && snap.VipTable.ContainsAddress(p.Dst)
                 ? DropReason.IcmpUnsupported : DropReason.NotForVip);
         }
-        ref readonly var v = ref snap.Vips[vip];
-        if (p.Protocol is IpProtocol.Icmp or IpProtocol.IcmpV6 && v.Protocol == 0)
+        if (p.Protocol is IpProtocol.Icmp or IpProtocol.IcmpV6 && snap.Vips[vip].Protocol == 0)
             return Drop(DropReason.IcmpUnsupported);
+        return SteerToVip(snap, frame, i, ref p, vip);
+    }
+
+    /// <summary>A parsed frame for <paramref name="vip"/> (not an ICMP error, not a fragment): its flow hash, the
+    /// prefetches for the second pass, its kind and forwarding body, and its MPTCP signalling.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    Classified SteerToVip(DataplaneSnapshot snap, byte* frame, int i, ref PacketInfo p, int vip)
+    {
+        ref readonly var v = ref snap.Vips[vip];
         ulong hash = FlowHash.Of(p, snap.FlowHashSeed);
         // The second pass looks this bucket up; by then the load has had the rest of the burst to land
         // (a 1M-entry table is 16 MiB: without this, nearly every lookup waits for DRAM).
@@ -96,6 +130,7 @@ public sealed unsafe class Classifier(FrameState frames, FlowTable flows, Worker
         slot.Vip = vip;
         slot.Hash = hash;
         slot.Kind = p.Protocol == IpProtocol.Udp || syn ? FrameKind.SteerPin : FrameKind.Steer;
+        slot.Action = TokenAction.None;
         slot.Body = Forwarder.BodyOf(pool.Mode, p.IsIPv6);
         if (v.JoinModes != 0 && p.Protocol == IpProtocol.Tcp) ClassifyMptcp(snap, frame, i, ref p, in v, syn);
         return Classified.Steer;
@@ -116,6 +151,12 @@ public sealed unsafe class Classifier(FrameState frames, FlowTable flows, Worker
         uint portProto = (uint)port << 8 | protocol;
         if (dst.Lo == _lastDstLo && portProto == _lastPortProto && dst.Hi == _lastDstHi && ReferenceEquals(table, _lastTable))
             return _lastVip;
+        return LookupVipMiss(table, dst, port, protocol, portProto);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    int LookupVipMiss(VipTable table, in Addr128 dst, ushort port, byte protocol, uint portProto)
+    {
         int vip = table.Lookup(dst, port, protocol);
         if (vip >= 0)
         {
@@ -148,8 +189,9 @@ public sealed unsafe class Classifier(FrameState frames, FlowTable flows, Worker
         Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(table), (nint)((uint)hash % (uint)table.Length))));
     }
 
-    /// <summary>MPTCP signalling of a TCP segment to a VIP that steers joins: joins, keys to learn, closes.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    /// <summary>MPTCP signalling of a TCP segment to a VIP that steers joins: joins, keys to learn, closes. A call of
+    /// its own: the option walk dwarfs the call, and the first pass's loop stays small for the frames without it.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
     void ClassifyMptcp(DataplaneSnapshot snap, byte* frame, int i, ref PacketInfo p, in VipEntry v, bool syn)
     {
         bool learning = learnedTokens && v.Has(JoinMode.LearnedToken);

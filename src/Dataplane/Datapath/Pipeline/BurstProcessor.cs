@@ -138,13 +138,25 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
     [MethodImpl(MethodImplOptions.NoInlining)]
     void ClassifyPass(DataplaneSnapshot snap, Burst burst, int n, byte rxPort)
     {
+        // The burst's arrays and the classifier in locals: the loop's stores through pointers would otherwise make the
+        // JIT reload each of them from its object every frame.
+        short* delta = burst.Delta;
+        ushort* length = burst.Length, outLength = burst.OutLength, segments = burst.Segments;
+        byte** data = burst.Data;
+        byte* outPort = burst.OutPort;
+        Classifier classifier = _classifier;
+        bool quic = snap.QuicLb is not null;
         for (int i = 0; i < n; i++)
         {
-            burst.Delta[i] = 0;
-            burst.OutLength[i] = burst.Length[i];
-            var c = _classifier.Classify(snap, burst.Data[i], burst.Length[i], burst.Segments[i], i, rxPort);
-            if (c == Classified.Steer && snap.QuicLb is not null) c = _quic.Classify(snap, burst.Data[i], i); // QUIC-LB VIPs
-            burst.OutPort[i] = c switch
+            delta[i] = 0;
+            outLength[i] = length[i];
+            var c = classifier.Classify(snap, data[i], length[i], segments[i], i, rxPort);
+            if (c == Classified.Steer)
+            {
+                if (!quic) { outPort[i] = Burst.DropPort; continue; }
+                c = _quic.Classify(snap, data[i], i); // QUIC-LB VIPs
+            }
+            outPort[i] = c switch
             {
                 Classified.Neighbor => _answers.Neighbor(snap, burst, i, rxPort),
                 Classified.ToKernel => Burst.ExceptionPort,
@@ -160,9 +172,12 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
     {
         uint[] bodies = _bodyFrames;
         bool specialised = SpecialisedBodies;
+        FrameSlot* slots = _frames.Slots;
+        byte* outPort = burst.OutPort;
         for (int i = 0; i < n; i++)
         {
-            var kind = _frames[i].Kind;
+            ref FrameSlot slot = ref slots[i];
+            var kind = slot.Kind;
             if (kind == FrameKind.Done) continue;
             uint idle = 0;
             int id = kind switch
@@ -173,13 +188,13 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
             };
             if (id >= 0)
             {
-                if (_tokens is not null && kind != FrameKind.Join && _frames[i].Action != TokenAction.None)
+                if (_tokens is not null && kind != FrameKind.Join && slot.Action != TokenAction.None)
                     _tokens.Track(snap, i, id, now, idle);
-                _frames[i].Backend = id;
-                var body = specialised ? _frames[i].Body : ForwardBody.Plain;
+                slot.Backend = id;
+                var body = specialised ? slot.Body : ForwardBody.Plain;
                 bodies[(int)body] |= 1u << i;
             }
-            else burst.OutPort[i] = id switch
+            else outPort[i] = id switch
             {
                 Steered.RejectJoin => _answers.RejectJoin(snap, burst, i, rxPort),
                 Steered.ResetGoneFlow => _answers.ResetGoneFlow(snap, burst, i, rxPort),

@@ -18,10 +18,11 @@ public sealed unsafe class FlowSteering(FrameState frames, FlowTable flows, Work
     public int Steer(DataplaneSnapshot snap, int i, uint now, out uint idle)
     {
         ref PacketInfo p = ref frames.Info[i];
-        ref readonly var v = ref snap.Vips[frames[i].Vip];
+        ref FrameSlot slot = ref frames[i];
+        ref readonly var v = ref snap.Vips[slot.Vip];
         var pool = snap.Pools[v.Pool];
-        ulong hash = frames[i].Hash;
-        bool mayPin = frames[i].Kind == FrameKind.SteerPin;
+        ulong hash = slot.Hash;
+        bool mayPin = slot.Kind == FrameKind.SteerPin;
         // The flow's own protocol: an ICMP error refreshes the quoted flow's entry, and must not stretch
         // a UDP flow to the TCP timeout.
         byte flowProtocol = (p.Flags & PacketFlags.IcmpError) != 0 ? p.InnerProtocol : p.Protocol;
@@ -82,7 +83,7 @@ public sealed unsafe class FlowSteering(FrameState frames, FlowTable flows, Work
             // Above the flood guard's new-flow rate: Maglev's choice, not pinned (established pins stay).
             counters.Add(GlobalCounter.MaglevSteered);
             counters.Add(GlobalCounter.FloodGuardUnpinned);
-            counters.AddVip(frames[i].Vip, ServiceCounter.NewFlows);
+            counters.AddVip(slot.Vip, ServiceCounter.NewFlows);
             counters.AddBackend(id, ServiceCounter.NewFlows);
         }
         else if (mayPin)
@@ -91,7 +92,7 @@ public sealed unsafe class FlowSteering(FrameState frames, FlowTable flows, Work
             var r = synOpens ? flows.InsertShortLived(hash, (uint)id, now, pinIdle) : flows.Insert(hash, (uint)id, now, pinIdle);
             if (r == FlowInsert.Replaced) counters.Add(GlobalCounter.FlowEvictions);
             counters.Add(r == FlowInsert.Refused ? GlobalCounter.HandshakePinsRefused : GlobalCounter.FlowInserts);
-            counters.AddVip(frames[i].Vip, ServiceCounter.NewFlows);
+            counters.AddVip(slot.Vip, ServiceCounter.NewFlows);
             counters.AddBackend(id, ServiceCounter.NewFlows);
         }
         else counters.Add(GlobalCounter.MaglevSteered);

@@ -38,89 +38,75 @@ public static unsafe class PacketParser
         if (len < EthHeader + Ipv4MinHeader + UdpHeader || len > MaxFrame) return false;
         ushort type = BigEndian.ReadU16(frame + 12);
         byte* ip = frame + EthHeader;
-        int avail = len - EthHeader;
-        PacketFlags flags;
-        int l4Len, l3Len;
-        byte protocol;
+        // Each field is written as soon as it is known (a frame that fails later leaves info partly written, which the
+        // caller's ParseGeneral resets): few values live across the checks, so the JIT keeps them in registers.
+        info = default;
+        info.EtherType = type;
+        info.L3Offset = EthHeader;
+        int l4Len;
+        byte* p;
         if (type == EtherTypes.IPv4)
         {
             if (ip[0] != 0x45) return false;                    // version 4, no options
             int frag = BigEndian.ReadU16(ip + 6);
             if ((frag & 0x3FFF) != 0) return false;             // MF or an offset: a fragment
-            l3Len = BigEndian.ReadU16(ip + 2);
-            if (l3Len < Ipv4MinHeader || l3Len > avail || !Ipv4ChecksumOk20(ip)) return false;
-            protocol = ip[9];
-            l4Len = l3Len - Ipv4MinHeader;
-            flags = (frag & 0x4000) != 0 ? PacketFlags.IPv4 | PacketFlags.DontFragment | PacketFlags.HasPorts
-                                         : PacketFlags.IPv4 | PacketFlags.HasPorts;
-        }
-        else if (type == EtherTypes.IPv6)
-        {
-            if (avail < Ipv6Header || ip[0] >> 4 != 6) return false;
-            l4Len = BigEndian.ReadU16(ip + 4);
-            protocol = ip[6];
-            if (l4Len > avail - Ipv6Header) return false;
-            l3Len = Ipv6Header + l4Len;
-            flags = PacketFlags.IPv6 | PacketFlags.HasPorts;
-        }
-        else return false;
-
-        int l3Header = type == EtherTypes.IPv4 ? Ipv4MinHeader : Ipv6Header;
-        int l4 = EthHeader + l3Header;
-        byte* p = frame + l4;
-        int hl, payloadLength;
-        if (protocol == IpProtocol.Tcp)
-        {
-            if (l4Len < TcpMinHeader) return false;
-            hl = (p[12] >> 4) * 4;
-            if (hl < TcpMinHeader || hl > l4Len) return false;
-            if (hl > TcpMinHeader && !TcpOptionsOk(p, hl)) return false;
-            payloadLength = l4Len - hl;
-        }
-        else if (protocol == IpProtocol.Udp)
-        {
-            if (l4Len < UdpHeader) return false;
-            int ulen = BigEndian.ReadU16(p + 4);
-            if (ulen < UdpHeader || ulen > l4Len) return false;
-            hl = UdpHeader;
-            payloadLength = ulen - UdpHeader;
-        }
-        else return false;
-
-        info = default;
-        info.Flags = flags;
-        info.EtherType = type;
-        info.L3Offset = EthHeader;
-        info.L3Length = (ushort)l3Len;
-        info.Protocol = protocol;
-        if (type == EtherTypes.IPv4)
-        {
+            int l3Len = BigEndian.ReadU16(ip + 2);
+            if (l3Len < Ipv4MinHeader || l3Len > len - EthHeader || !Ipv4ChecksumOk20(ip)) return false;
+            info.Flags = (frag & 0x4000) != 0 ? PacketFlags.IPv4 | PacketFlags.DontFragment | PacketFlags.HasPorts
+                                              : PacketFlags.IPv4 | PacketFlags.HasPorts;
+            info.L3Length = (ushort)l3Len;
+            info.Protocol = ip[9];
             info.FragmentId = BigEndian.ReadU16(ip + 4);
             info.HopLimit = ip[8];
             info.Src = Addr128.ReadV4(ip + 12);
             info.Dst = Addr128.ReadV4(ip + 16);
+            l4Len = l3Len - Ipv4MinHeader;
+            p = ip + Ipv4MinHeader;
         }
-        else
+        else if (type == EtherTypes.IPv6)
         {
+            if (len < EthHeader + Ipv6Header || ip[0] >> 4 != 6) return false;
+            l4Len = BigEndian.ReadU16(ip + 4);
+            if (l4Len > len - EthHeader - Ipv6Header) return false;
+            info.Flags = PacketFlags.IPv6 | PacketFlags.HasPorts;
+            info.L3Length = (ushort)(Ipv6Header + l4Len);
+            info.Protocol = ip[6];
             info.HopLimit = ip[7];
             info.Src = Addr128.ReadV6(ip + 8);
             info.Dst = Addr128.ReadV6(ip + 24);
+            p = ip + Ipv6Header;
         }
+        else return false;
+
+        int l4 = (int)(p - frame);
         info.L4Offset = (ushort)l4;
         info.L4Length = (ushort)l4Len;
-        info.SrcPort = BigEndian.ReadU16(p);
-        info.DstPort = BigEndian.ReadU16(p + 2);
-        if (protocol == IpProtocol.Tcp)
+        if (info.Protocol == IpProtocol.Tcp)
         {
-            info.TcpFlags = p[13];
+            if (l4Len < TcpMinHeader) return false;
+            int hl = (p[12] >> 4) * 4;
+            if (hl < TcpMinHeader || hl > l4Len) return false;
             if (hl > TcpMinHeader)
             {
+                if (!TcpOptionsOk(p, hl)) return false;
                 info.TcpOptionsOffset = (ushort)(l4 + TcpMinHeader);
                 info.TcpOptionsLength = (ushort)(hl - TcpMinHeader);
             }
+            info.TcpFlags = p[13];
+            info.PayloadOffset = (ushort)(l4 + hl);
+            info.PayloadLength = (ushort)(l4Len - hl);
         }
-        info.PayloadOffset = (ushort)(l4 + hl);
-        info.PayloadLength = (ushort)payloadLength;
+        else if (info.Protocol == IpProtocol.Udp)
+        {
+            if (l4Len < UdpHeader) return false;
+            int ulen = BigEndian.ReadU16(p + 4);
+            if (ulen < UdpHeader || ulen > l4Len) return false;
+            info.PayloadOffset = (ushort)(l4 + UdpHeader);
+            info.PayloadLength = (ushort)(ulen - UdpHeader);
+        }
+        else return false;
+        info.SrcPort = BigEndian.ReadU16(p);
+        info.DstPort = BigEndian.ReadU16(p + 2);
         return true;
     }
 

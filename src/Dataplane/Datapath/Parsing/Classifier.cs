@@ -194,6 +194,12 @@ public sealed unsafe class Classifier(FrameState frames, FlowTable flows, Worker
     [MethodImpl(MethodImplOptions.NoInlining)]
     void ClassifyMptcp(DataplaneSnapshot snap, byte* frame, int i, ref PacketInfo p, in VipEntry v, bool syn)
     {
+        // The join's SYN, the one kind of segment a join flood is made of, without the general decoder (same answer).
+        if (syn && p.TcpOptionsLength != 0 && TryJoinSyn(frame + p.TcpOptionsOffset, p.TcpOptionsLength, out uint token))
+        {
+            MarkJoin(snap, i, in v, token);
+            return;
+        }
         bool learning = learnedTokens && v.Has(JoinMode.LearnedToken);
         var r = p.TcpOptionsLength == 0 ? MptcpParse.None
             : MptcpOptions.Parse(frame + p.TcpOptionsOffset, p.TcpOptionsLength, p.TcpFlags, p.PayloadLength, ref _mp);
@@ -207,14 +213,7 @@ public sealed unsafe class Classifier(FrameState frames, FlowTable flows, Worker
         {
             if (syn && (_mp.Subtypes & MptcpSubtypes.Join) != 0)
             {
-                frames[i].Kind = FrameKind.Join;
-                frames[i].JoinToken = _mp.JoinToken;
-                frames[i].ServerId = FrameState.NoServerId;
-                if (snap.TokenKeys is not null && v.Has(JoinMode.EncryptedToken) && TokenCipher.KeyId(_mp.JoinToken) != TokenKeys.NotRoutableKeyId)
-                {
-                    frames[i].ServerId = FrameState.ToDecrypt;
-                    frames.PendingDecrypts++;
-                }
+                MarkJoin(snap, i, in v, _mp.JoinToken);
                 return;
             }
             if (learning && (_mp.Subtypes & MptcpSubtypes.FastClose) != 0)
@@ -231,6 +230,49 @@ public sealed unsafe class Classifier(FrameState frames, FlowTable flows, Worker
             }
         }
         if (learning) frames[i].Action = TokenAction.Track;
+    }
+
+    /// <summary>An MP_JOIN SYN with <paramref name="token"/>: steered by its token in the second pass, decrypted in between
+    /// when the VIP routes encrypted tokens and the token names a key.</summary>
+    void MarkJoin(DataplaneSnapshot snap, int i, in VipEntry v, uint token)
+    {
+        ref FrameSlot slot = ref frames[i];
+        slot.Kind = FrameKind.Join;
+        slot.JoinToken = token;
+        slot.ServerId = FrameState.NoServerId;
+        if (snap.TokenKeys is not null && v.Has(JoinMode.EncryptedToken) && TokenCipher.KeyId(token) != TokenKeys.NotRoutableKeyId)
+        {
+            slot.ServerId = FrameState.ToDecrypt;
+            frames.PendingDecrypts++;
+        }
+    }
+
+    /// <summary>
+    /// The options of a SYN (without ACK) whose every MPTCP option is an MP_JOIN of the SYN's length (12 bytes): true,
+    /// with the first one's token. This is exactly what <see cref="MptcpOptions.Parse"/> decodes such a segment to (a valid
+    /// join); anything else (no MPTCP option, another subtype, a bad length) returns false and goes to the general decoder.
+    /// The area's kinds and lengths were checked by the parser (every option lies inside it; EOL ends it).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static bool TryJoinSyn(byte* options, int length, out uint token)
+    {
+        token = 0;
+        bool found = false;
+        int o = 0;
+        while (o < length)
+        {
+            byte kind = options[o];
+            if (kind == 0) break;            // EOL
+            if (kind == 1) { o++; continue; } // NOP
+            int len = options[o + 1];
+            if (kind == MptcpOptions.Kind)
+            {
+                if (len != 12 || options[o + 2] >> 4 != MptcpOptions.MpJoin) return false;
+                if (!found) { token = BigEndian.ReadU32(options + o + 4); found = true; }
+            }
+            o += len;
+        }
+        return found;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -439,6 +439,17 @@ def newflow_report(rows):
     return table, ok
 
 
+def median_testpmd(pairs):
+    """The median io run and the median macswap run of a mix's testpmd runs (each with all_mpps: every run's figure)."""
+    out = []
+    for k in (0, 1):
+        rs = sorted((p[k] for p in pairs), key=lambda r: r["mpps"])
+        m = dict(rs[len(rs) // 2])
+        m["all_mpps"] = [p[k]["mpps"] for p in pairs]
+        out.append(m)
+    return tuple(out)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--pcaps", required=True)
@@ -481,16 +492,20 @@ def main():
     # --repeat N: N rounds over all cases (order reversed every other round), each row's figure is the
     # median of its N Switchyard runs: on a shared machine, load drifts over minutes, and interleaving
     # spreads that drift over every row instead of favouring the rows that happened to run in a lull.
+    # testpmd too runs once per mix in every round, and its median is the row's denominator: on these shared machines
+    # one testpmd window moved by 25 % between sittings, and a single one made every ratio of its mix move with it.
+    tp_runs = {}
     for rnd in range(a.repeat):
         for name, mix, extra in (cases if rnd % 2 == 0 else cases[::-1]):
             pcap = os.path.join(a.pcaps, mix + ".pcap")
-            if mix not in tp:
-                log(f"{mix}: testpmd io")
+            if len(tp_runs.get(mix, [])) <= rnd:
+                log(f"{mix}: testpmd io" + (f" (round {rnd + 1}/{a.repeat})" if a.repeat > 1 else ""))
                 io = run_testpmd("io", pcap, a.duration, a.warmup, huge, logdir, a.mbufs)
                 log(f"{mix}: testpmd macswap")
                 ms = run_testpmd("macswap", pcap, a.duration, a.warmup, huge, logdir, a.mbufs)
-                tp[mix] = (io, ms)
-            io, ms = tp[mix]
+                tp_runs.setdefault(mix, []).append((io, ms))
+                tp[mix] = median_testpmd(tp_runs[mix])
+            io, ms = tp_runs[mix][-1]
             tag = re.sub(r"[^a-z0-9]+", "-", name).strip("-") + (f"-{rnd}" if a.repeat > 1 else "")
             log(f"{name}: switchyard" + (f" (round {rnd + 1}/{a.repeat})" if a.repeat > 1 else ""))
             sy = run_switchyard(pcap, extra, a.duration, a.warmup, huge, logdir, tag, mbufs=a.mbufs)
@@ -555,7 +570,8 @@ def main():
                 f"{sy['mpps'] / ms['mpps']:.3f}" if ms["mpps"] else "-", sy["loadavg"]]) + " |")
         print("\n".join(scale_table))
 
-    head = ["mix", "switchyard Mpps" + (f" (median of {a.repeat})" if a.repeat > 1 else ""), "testpmd io Mpps", "testpmd macswap Mpps",
+    med = f" (median of {a.repeat})" if a.repeat > 1 else ""
+    head = ["mix", "switchyard Mpps" + med, "testpmd io Mpps" + med, "testpmd macswap Mpps" + med,
             "ratio sy/io", "ratio sy/macswap", "cycles/pkt sy", "cycles/pkt io", "cycles/pkt macswap"]
     if a.baseline:
         head += ["baseline Mpps", "baseline ratio sy/macswap"]
@@ -665,7 +681,9 @@ def main():
             f.write("## Per run details\n\n")
             for name, sy, io, ms in rows:
                 if len(sy["all_mpps"]) > 1:
-                    f.write(f"- {name}: switchyard runs, in order: {', '.join(f'{x:.2f}' for x in sy['all_mpps'])} Mpps; median run:\n")
+                    f.write(f"- {name}: switchyard runs, in order: {', '.join(f'{x:.2f}' for x in sy['all_mpps'])} Mpps; "
+                            f"testpmd io {', '.join(f'{x:.2f}' for x in io.get('all_mpps', [io['mpps']]))}; "
+                            f"macswap {', '.join(f'{x:.2f}' for x in ms.get('all_mpps', [ms['mpps']]))}; median runs:\n")
                 f.write(f"- {name}: switchyard rx {sy.get('rx_mpps', 0):.2f} Mpps, window {sy.get('window_s', 0):.3f} s, "
                         f"drops {sy['drops'] or 'none'}, load average before: switchyard {sy['loadavg']}, "
                         f"testpmd io {io['loadavg']}, macswap {ms['loadavg']}\n")

@@ -24,7 +24,8 @@
 #               stamps per stage) and one with Run:ForwardOnly (the rx -> tx floor, same process and ports).
 #   --baseline DLL  also run this switchyard.dll (a build before a change) in every case, right after the
 #               current one: before/after in one sitting, against the same testpmd figures.
-#   --repeat N  N Switchyard runs per case, interleaved over the cases, median reported (shared machines).
+#   --repeat N  N rounds over the cases, interleaved: N Switchyard runs per case and N testpmd io and macswap runs
+#               per mix, each median reported (shared machines: one testpmd window moved 25 % between sittings).
 #   --profile   also perf-record the worker core during one extra Switchyard est run (needs linux-perf).
 #   --no-huge   never reserve hugepages (4 KiB pages: functional runs only, about half the throughput).
 #   --prefix T  DPDK file prefixes tp-T and sy-T (default "load"; the CI smoke test uses a random one).

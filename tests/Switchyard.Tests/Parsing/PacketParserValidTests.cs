@@ -6,6 +6,43 @@ namespace Switchyard.Tests.Parsing;
 
 public class PacketParserValidTests
 {
+    /// <summary>The straight pass's checksum test (a residue modulo 0xFFFF) against the folding one, on headers with the
+    /// right checksum, with either ones'-complement zero in the field (0x0000 and 0xFFFF), off by one, and random.</summary>
+    [Fact]
+    public unsafe void The_unrolled_ipv4_checksum_test_agrees_with_the_folding_one()
+    {
+        var rng = new Random(791);
+        var h = new byte[20];
+        int valid = 0, invalid = 0;
+        for (int n = 0; n < 300_000; n++)
+        {
+            rng.NextBytes(h);
+            if (n % 7 == 0) Array.Clear(h, 0, 20);                    // sparse headers: sums near multiples of 0xFFFF
+            if (n % 5 == 0) for (int k = 0; k < 20; k++) h[k] = (byte)(rng.Next(4) == 0 ? 0xFF : h[k]);
+            h[10] = h[11] = 0;
+            uint sum = 0;
+            for (int k = 0; k < 20; k += 2) sum += (uint)(h[k] << 8 | h[k + 1]);
+            while (sum > 0xFFFF) sum = (sum & 0xFFFF) + (sum >> 16);
+            ushort ck = (ushort)~sum;
+            switch (n % 4)
+            {
+                case 0: break;                                            // the right checksum
+                case 1: if (ck == 0xFFFF) ck = 0; else if (ck == 0) ck = 0xFFFF; else ck ^= 1; break; // other zero, or off by one
+                case 2: ck = (ushort)(ck + 1); break;
+                default: ck = (ushort)rng.Next(65536); break;
+            }
+            h[10] = (byte)(ck >> 8);
+            h[11] = (byte)ck;
+            fixed (byte* p = h)
+            {
+                bool folded = PacketParser.Ipv4ChecksumOk(p, 20);
+                Assert.True(folded == PacketParser.Ipv4ChecksumOk20(p), Convert.ToHexString(h));
+                if (folded) valid++; else invalid++;
+            }
+        }
+        Assert.True(valid > 70_000 && invalid > 70_000, $"{valid} valid, {invalid} invalid");
+    }
+
     [Fact]
     public void Ipv4_tcp_syn_yields_tuple_flags_options_and_payload_offsets()
     {

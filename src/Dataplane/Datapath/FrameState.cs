@@ -41,6 +41,10 @@ public struct FrameSlot
     public int Backend;
     /// <summary>Token of an MP_JOIN SYN.</summary>
     public uint JoinToken;
+    /// <summary>The flow's idle timeout in ticks (its pool's, for the flow's own protocol), set with the VIP.</summary>
+    public uint IdleTicks;
+    /// <summary>The timeout a pin made or refreshed by this frame gets: the handshake's for a SYN, else <see cref="IdleTicks"/>.</summary>
+    public uint PinIdleTicks;
     public FrameKind Kind;
     public TokenAction Action;
     /// <summary>The forwarding body of the frame's VIP (its pool's mode x the packet's family), set with the VIP.</summary>

@@ -81,7 +81,7 @@ public sealed unsafe class Classifier(FrameState frames, FlowTable flows, Worker
             ulong h = FlowHash.FiveTuple(p.InnerDst, p.InnerSrc, p.InnerDstPort, p.InnerSrcPort, p.InnerProtocol, snap.FlowHashSeed);
             flows.Prefetch(h);
             counters.Add(GlobalCounter.IcmpErrorsRouted);
-            return Steer(snap, i, vip, h, FrameKind.Steer, p.IsIPv6);
+            return Steer(snap, i, vip, h, FrameKind.Steer, p.IsIPv6, p.InnerProtocol);
         }
 
         if ((p.Flags & PacketFlags.Fragment) != 0)
@@ -91,7 +91,7 @@ public sealed unsafe class Classifier(FrameState frames, FlowTable flows, Worker
             if (snap.Pools[snap.Vips[vip].Pool].Fragments == FragmentPolicy.Drop) return Drop(DropReason.FragmentDropped);
             // Every fragment of a datagram, first or not, hashes the same way and is never pinned.
             counters.Add(GlobalCounter.FragmentsHashed);
-            return Steer(snap, i, vip, FlowHash.ThreeTuple(p.Src, p.Dst, p.Protocol, snap.FlowHashSeed), FrameKind.Steer, p.IsIPv6);
+            return Steer(snap, i, vip, FlowHash.ThreeTuple(p.Src, p.Dst, p.Protocol, snap.FlowHashSeed), FrameKind.Steer, p.IsIPv6, p.Protocol);
         }
 
         ushort dstPort = (p.Flags & PacketFlags.HasPorts) != 0 ? p.DstPort : (ushort)0;
@@ -130,6 +130,11 @@ public sealed unsafe class Classifier(FrameState frames, FlowTable flows, Worker
         slot.Vip = vip;
         slot.Hash = hash;
         slot.Kind = p.Protocol == IpProtocol.Udp || syn ? FrameKind.SteerPin : FrameKind.Steer;
+        // The steering pass's timeouts, from the pool at hand (its flow-table hits then read nothing else of VIP and pool).
+        uint idle = p.Protocol == IpProtocol.Udp ? pool.UdpIdleTicks : pool.TcpIdleTicks;
+        slot.IdleTicks = idle;
+        // A SYN's pin lives for the handshake only (FlowSteering).
+        slot.PinIdleTicks = syn ? pool.HandshakeIdleTicks : idle;
         slot.Action = TokenAction.None;
         slot.Body = Forwarder.BodyOf(pool.Mode, p.IsIPv6);
         if (v.JoinModes != 0 && p.Protocol == IpProtocol.Tcp) ClassifyMptcp(snap, frame, i, ref p, in v, syn);
@@ -169,14 +174,18 @@ public sealed unsafe class Classifier(FrameState frames, FlowTable flows, Worker
         return vip;
     }
 
-    /// <summary>ICMP errors and fragments: the frame goes to <paramref name="vip"/> with this hash.</summary>
-    Classified Steer(DataplaneSnapshot snap, int i, int vip, ulong hash, FrameKind kind, bool v6)
+    /// <summary>ICMP errors and fragments: the frame goes to <paramref name="vip"/> with this hash, never pinned anew.
+    /// <paramref name="flowProtocol"/>: the flow's own protocol (an ICMP error refreshes the quoted flow's entry, and must
+    /// not stretch a UDP flow to the TCP timeout).</summary>
+    Classified Steer(DataplaneSnapshot snap, int i, int vip, ulong hash, FrameKind kind, bool v6, byte flowProtocol)
     {
         ref FrameSlot slot = ref frames[i];
+        var pool = snap.Pools[snap.Vips[vip].Pool];
         slot.Vip = vip;
         slot.Hash = hash;
         slot.Kind = kind;
-        slot.Body = Forwarder.BodyOf(snap.Pools[snap.Vips[vip].Pool].Mode, v6);
+        slot.IdleTicks = slot.PinIdleTicks = flowProtocol == IpProtocol.Udp ? pool.UdpIdleTicks : pool.TcpIdleTicks;
+        slot.Body = Forwarder.BodyOf(pool.Mode, v6);
         return Classified.Steer;
     }
 

@@ -17,16 +17,13 @@ public sealed unsafe class FlowSteering(FrameState frames, FlowTable flows, Work
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int Steer(DataplaneSnapshot snap, int i, uint now, out uint idle)
     {
-        ref PacketInfo p = ref frames.Info[i];
         ref FrameSlot slot = ref frames[i];
-        ref readonly var v = ref snap.Vips[slot.Vip];
-        var pool = snap.Pools[v.Pool];
         ulong hash = slot.Hash;
         bool mayPin = slot.Kind == FrameKind.SteerPin;
-        // The flow's own protocol: an ICMP error refreshes the quoted flow's entry, and must not stretch
-        // a UDP flow to the TCP timeout.
-        byte flowProtocol = (p.Flags & PacketFlags.IcmpError) != 0 ? p.InnerProtocol : p.Protocol;
-        idle = flowProtocol == IpProtocol.Udp ? pool.UdpIdleTicks : pool.TcpIdleTicks;
+        // The timeouts come with the frame (Classifier, from its pool): the flow's own protocol's (an ICMP error refreshes
+        // the quoted flow's entry and must not stretch a UDP flow to the TCP timeout), and the pin's.
+        idle = slot.IdleTicks;
+        ref PacketInfo p = ref frames.Info[i];
         var backends = snap.Backends;
         // A SYN opens a connection: one that finds a live entry is a retransmission (keep it) or a new
         // connection on a reused 5-tuple (the client's TIME_WAIT ends long before the entry idles out). A
@@ -35,13 +32,15 @@ public sealed unsafe class FlowSteering(FrameState frames, FlowTable flows, Work
         bool synOpens = mayPin && p.Protocol == IpProtocol.Tcp;
         // A SYN's pin lives for the handshake only; the connection's first non-SYN segment refreshes it to the TCP
         // idle timeout. The table evicts the entry that expires soonest: a SYN flood's pins, not established flows.
-        uint pinIdle = synOpens ? pool.HandshakeIdleTicks : idle;
+        uint pinIdle = slot.PinIdleTicks;
         bool hit = flows.Lookup(hash, now, pinIdle, out uint pinned) == FlowLookup.Hit;
         if (hit && pinned < (uint)backends.Length && backends[pinned].Usable && (!synOpens || backends[pinned].TakesNewFlows))
         {
             counters.Add(GlobalCounter.FlowHits);
             return (int)pinned;
         }
+        ref readonly var v = ref snap.Vips[slot.Vip];
+        var pool = snap.Pools[v.Pool];
         if (hit && !synOpens && pool.RemovedFlows == RemovedFlowPolicy.Reset)
         {
             // Pinned to a backend that is down, disabled or removed, policy "reset": the entry goes.

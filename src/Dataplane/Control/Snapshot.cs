@@ -86,7 +86,14 @@ public sealed class PoolEntry
     public required ForwardingMode Mode { get; init; }
     public required FragmentPolicy Fragments { get; init; }
     /// <summary>Maglev lookup table: backend ids, length is a prime M. Empty when no backend is usable.</summary>
-    public required int[] Maglev { get; init; }
+    public required int[] Maglev
+    {
+        get => _maglev;
+        init { _maglev = value; MaglevMultiplier = Datapath.Steering.Maglev.FastModMultiplier(value.Length); }
+    }
+    int[] _maglev = [];
+    /// <summary>For <see cref="Datapath.Steering.Maglev.Slot(ulong, int, ulong)"/>: the slot of a flow without a division.</summary>
+    public ulong MaglevMultiplier { get; private init; }
     /// <summary>GUE destination port.</summary>
     public ushort GuePort { get; init; } = 6080;
     /// <summary>Outer source addresses: base | (flow hash &amp; host mask), per family.</summary>

@@ -178,6 +178,28 @@ public sealed class MaglevTests
         Assert.Equal((int)(0xFFFF_FFFFu % M), Maglev.Slot(0x0000_0000_FFFF_FFFFUL, M));
     }
 
+    [Fact]
+    public void The_division_free_slot_equals_the_modulo_for_every_size_and_hash_tried()
+    {
+        // Edge dividends (0, 1, the size and its neighbours, multiples, 2^32 - 1) and random ones, for table sizes from
+        // 1 to primes above 2^24, the default and the powers of two (where the multiplier is exact, not rounded up).
+        var rng = new Random(14);
+        int[] sizes = [1, 2, 3, 5, 7, 251, 4093, 65521, M, 65537, 131071, 1 << 16, 1 << 20, 16777213, 16777259, 1 << 30, int.MaxValue];
+        foreach (int size in sizes)
+        {
+            ulong mul = Maglev.FastModMultiplier(size);
+            var dividends = new List<uint> { 0, 1, uint.MaxValue, uint.MaxValue - 1, (uint)size, (uint)size - 1, (uint)size + 1,
+                (uint)(uint.MaxValue / (uint)size * (uint)size), (uint)(uint.MaxValue / (uint)size * (uint)size) - 1 };
+            for (int k = 0; k < 20000; k++) dividends.Add((uint)rng.NextInt64(0, 1L << 32));
+            foreach (uint low in dividends)
+            {
+                ulong hash = (ulong)(uint)rng.Next() << 32 | low; // the high half must not matter
+                Assert.True(Maglev.Slot(hash, size) == Maglev.Slot(hash, size, mul), $"size {size}, low half {low}");
+            }
+        }
+        Assert.Equal(0UL, Maglev.FastModMultiplier(0));
+    }
+
     /// <summary>The paper's population loop written literally (slot = (offset + skip * next) mod M, a modulo per
     /// probe) with the same weighted turns; the production build advances slots incrementally instead.</summary>
     static int[] ReferenceBuild(MaglevBackend[] backends, int size)

@@ -124,7 +124,7 @@ public sealed unsafe class Classifier(FrameState frames, FlowTable flows, Worker
         bool syn = p.Protocol == IpProtocol.Tcp && (p.TcpFlags & (TcpFlag.Syn | TcpFlag.Ack)) == TcpFlag.Syn;
         // A SYN is nearly always a flow-table miss that the second pass steers by Maglev: fetch its
         // slot too (a 65537-entry table is 256 KiB; the SYN flood's profile had this load as its top stall).
-        if (syn && v.AnnouncedBackend < 0) PrefetchMaglev(pool.Maglev, hash);
+        if (syn && v.AnnouncedBackend < 0) PrefetchMaglev(pool, hash);
         // Pin TCP flows from their SYN, UDP flows from their first packet (docs/design.md).
         ref FrameSlot slot = ref frames[i];
         slot.Vip = vip;
@@ -190,12 +190,13 @@ public sealed unsafe class Classifier(FrameState frames, FlowTable flows, Worker
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void PrefetchMaglev(int[] table, ulong hash)
+    static void PrefetchMaglev(PoolEntry pool, ulong hash)
     {
+        int[] table = pool.Maglev;
         if (table.Length == 0 || !Sse.IsSupported) return;
         // The same slot FlowSteering reads. Only a hint: if the GC moved the array meanwhile, the
         // prefetch warms a stale line and nothing else happens.
-        Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(table), (nint)((uint)hash % (uint)table.Length))));
+        Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(table), (nint)(uint)Maglev.Slot(hash, table.Length, pool.MaglevMultiplier))));
     }
 
     /// <summary>MPTCP signalling of a TCP segment to a VIP that steers joins: joins, keys to learn, closes. A call of

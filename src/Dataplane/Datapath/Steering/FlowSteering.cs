@@ -68,7 +68,7 @@ public sealed unsafe class FlowSteering(FrameState frames, FlowTable flows, Work
         {
             var table = pool.Maglev;
             if (table.Length == 0) return Drop(DropReason.NoBackend);
-            id = table[(uint)hash % (uint)table.Length];
+            id = table[Maglev.Slot(hash, table.Length, pool.MaglevMultiplier)];
         }
         if (hit && !synOpens)
         {

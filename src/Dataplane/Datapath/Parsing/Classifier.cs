@@ -20,10 +20,10 @@ public enum Classified : byte
 
 /// <summary>
 /// First pass of the packet path: parses a frame, finds its VIP and flow hash, tells joins, SYNs and
-/// MPTCP signalling apart, and prefetches what the second pass will read (flow-table bucket, Maglev
+/// MPTCP signalling apart, and prefetches what the second pass will read (the Maglev
 /// slot, encapsulation headroom). Drops are counted here; nothing is forwarded here.
 /// </summary>
-public sealed unsafe class Classifier(FrameState frames, FlowTable flows, WorkerCounters counters, bool learnedTokens)
+public sealed unsafe class Classifier(FrameState frames, WorkerCounters counters, bool learnedTokens)
 {
     MptcpInfo _mp;
 
@@ -79,7 +79,6 @@ public sealed unsafe class Classifier(FrameState frames, FlowTable flows, Worker
             vip = snap.VipTable.Lookup(p.InnerSrc, p.InnerSrcPort, p.InnerProtocol);
             if (vip < 0) return Drop(DropReason.NotForVip);
             ulong h = FlowHash.FiveTuple(p.InnerDst, p.InnerSrc, p.InnerDstPort, p.InnerSrcPort, p.InnerProtocol, snap.FlowHashSeed);
-            flows.Prefetch(h);
             counters.Add(GlobalCounter.IcmpErrorsRouted);
             return Steer(snap, i, vip, h, FrameKind.Steer, p.IsIPv6, p.InnerProtocol);
         }
@@ -114,9 +113,7 @@ public sealed unsafe class Classifier(FrameState frames, FlowTable flows, Worker
     {
         ref readonly var v = ref snap.Vips[vip];
         ulong hash = FlowHash.Of(p, snap.FlowHashSeed);
-        // The second pass looks this bucket up; by then the load has had the rest of the burst to land
-        // (a 1M-entry table is 16 MiB: without this, nearly every lookup waits for DRAM).
-        flows.Prefetch(hash);
+        // The flow-table bucket is prefetched after the pass, for the whole burst at once (BurstProcessor.PrefetchBuckets).
         var pool = snap.Pools[v.Pool];
         // Encapsulation writes its outer headers into the headroom, the cache line in front of the
         // frame, which nothing has touched yet: fetch it now rather than stall the second pass's stores.

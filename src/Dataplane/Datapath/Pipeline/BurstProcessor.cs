@@ -52,7 +52,7 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
         _snapshots = snapshots;
         _flows = flows;
         _counters = counters;
-        _classifier = new Classifier(_frames, flows, counters, learnedTokens: learned is not null);
+        _classifier = new Classifier(_frames, counters, learnedTokens: learned is not null);
         _joins = new JoinSteering(_frames, flows, counters, learned);
         _pins = sharedPins is null ? null : new Steering.Pins.PinSharing(flows, counters, sharedPins, pinExport, pinSweepBuckets);
         _steering = new FlowSteering(_frames, flows, counters, _floodGuard, _pins);
@@ -101,7 +101,7 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
 
     /// <summary>
     /// The burst in stages, each a loop over the burst in a method of its own (issue 14): classify (parse,
-    /// VIP, hash, prefetch the flow bucket), the batch decryptions, steer (pick each frame's backend; answers and
+    /// VIP, hash; then the flow buckets of the burst prefetched together), the batch decryptions, steer (pick each frame's backend; answers and
     /// drops), then forward: one loop per forwarding body present in the burst, over that body's frames.
     /// </summary>
     public void Process(Burst burst, byte rxPort, uint now)
@@ -163,6 +163,23 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
                 _ => Burst.DropPort,
             };
         }
+        PrefetchBuckets(n);
+    }
+
+    /// <summary>
+    /// The flow-table bucket of every frame the second pass steers, prefetched back to back once the first pass is done
+    /// rather than one per frame inside it. A bucket of a large table (1M entries: 16 MiB) that misses the TLB holds its
+    /// prefetch until the page walk ends (two-dimensional under a hypervisor); inside the parse loop each such walk held
+    /// up that frame's work, here the walks overlap. Stage stamps, one core: replayed SYN flood over 16384 flows (1M-entry
+    /// table) handler 140-144 -> 116-122 cycles, established 1024 flows 108-112 -> 102-106, SYN new (1024-entry table)
+    /// unchanged (perf/results/2026-12-07-perf-4.md).
+    /// </summary>
+    void PrefetchBuckets(int n)
+    {
+        FrameSlot* slots = _frames.Slots;
+        FlowTable flows = _flows;
+        for (int i = 0; i < n; i++)
+            if (slots[i].Kind != FrameKind.Done) flows.Prefetch(slots[i].Hash);
     }
 
     /// <summary>Second pass: each frame's backend (flow table, Maglev, join or QUIC-LB steering), token learning;

@@ -97,6 +97,20 @@ public sealed class WorkerCounters
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Count(Outcome o) => Outcomes[Pad + (int)o]++;
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Count(Outcome o, long n) => Outcomes[Pad + (int)o] += n;
+    /// <summary>A forwarded packet of <paramref name="bytes"/> on <paramref name="vip"/> to backend <paramref name="id"/>:
+    /// packets and bytes of both, one range check each (the two counters are adjacent).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void AddForwarded(int vip, int id, long bytes)
+    {
+        ref long v = ref Vips[Pad + vip * (int)ServiceCounter.Count + (int)ServiceCounter.Bytes];
+        Unsafe.Add(ref v, -1)++; // Packets: the slot before Bytes, inside the array (Pad >= 1)
+        v += bytes;
+        ref long b = ref Backends[Pad + id * (int)ServiceCounter.Count + (int)ServiceCounter.Bytes];
+        Unsafe.Add(ref b, -1)++;
+        b += bytes;
+    }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Add(GlobalCounter c, long n = 1) => Global[Pad + (int)c] += n;
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void AddVip(int vip, ServiceCounter c, long n = 1) => Vips[Pad + vip * (int)ServiceCounter.Count + (int)c] += n;

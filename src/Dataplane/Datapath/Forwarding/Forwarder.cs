@@ -56,23 +56,28 @@ public sealed unsafe class Forwarder(FrameState frames, WorkerCounters counters,
     {
         FrameSlot* slots = frames.Slots;
         byte* outPort = burst.OutPort;
+        long forwarded = 0;
         while (mask != 0)
         {
             int i = BitOperations.TrailingZeroCount(mask);
             mask &= mask - 1;
-            outPort[i] = Forward<TBody>(snap, burst, i, rxPort, ref slots[i]);
+            outPort[i] = Forward<TBody>(snap, burst, i, rxPort, ref slots[i], ref forwarded);
         }
+        counters.Count(Outcome.Forwarded, forwarded); // once per body run, not per frame
     }
 
     /// <summary>Forwards frame <paramref name="i"/> to backend <paramref name="id"/>, branching on mode and family; returns its egress port (or DropPort, counted).</summary>
     public byte Forward(DataplaneSnapshot snap, Burst burst, int i, byte rxPort, int id)
     {
         frames[i].Backend = id;
-        return Forward<PlainBody>(snap, burst, i, rxPort, ref frames[i]);
+        long forwarded = 0;
+        byte port = Forward<PlainBody>(snap, burst, i, rxPort, ref frames[i], ref forwarded);
+        counters.Count(Outcome.Forwarded, forwarded);
+        return port;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    byte Forward<TBody>(DataplaneSnapshot snap, Burst burst, int i, byte rxPort, ref FrameSlot slot) where TBody : struct, IForwardBody
+    byte Forward<TBody>(DataplaneSnapshot snap, Burst burst, int i, byte rxPort, ref FrameSlot slot, ref long forwarded) where TBody : struct, IForwardBody
     {
         ref PacketInfo p = ref frames.Info[i];
         int vip = slot.Vip;
@@ -113,11 +118,8 @@ public sealed unsafe class Forwarder(FrameState frames, WorkerCounters counters,
                 return answers.TooBig(snap, burst, i, rxPort, Encapsulation.InnerMtu(e, v6));
             if (r != EncapResult.Ok) return answers.Drop(DropReason.NoHeadroom);
         }
-        counters.Count(Outcome.Forwarded);
-        counters.AddVip(vip, ServiceCounter.Packets);
-        counters.AddVip(vip, ServiceCounter.Bytes, len);
-        counters.AddBackend(id, ServiceCounter.Packets);
-        counters.AddBackend(id, ServiceCounter.Bytes, len);
+        forwarded++;
+        counters.AddForwarded(vip, id, len);
         return be.EgressPort;
     }
 }

@@ -51,6 +51,7 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
     {
         _snapshots = snapshots;
         _flows = flows;
+        _prefetchBuckets = (long)flows.Capacity * FlowTable.BytesPerEntry > L1DataBytes;
         _counters = counters;
         _classifier = new Classifier(_frames, counters, learnedTokens: learned is not null);
         _joins = new JoinSteering(_frames, flows, counters, learned);
@@ -163,8 +164,14 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
                 _ => Burst.DropPort,
             };
         }
-        PrefetchBuckets(n);
+        if (_prefetchBuckets) PrefetchBuckets(n);
     }
+
+    // A table that fits a core's L1 data cache (32 KiB on the x86 cores of this decade: 2048 entries; the load harness's
+    // new-flow runs use 1024 to force misses) gains nothing from the prefetch pass, which cost those runs 1-2 cycles per
+    // frame (stage stamps, syn-new: handler 127-132 cycles with the pass or the old per-frame prefetch, 125-127 without).
+    const int L1DataBytes = 32 * 1024;
+    readonly bool _prefetchBuckets;
 
     /// <summary>
     /// The flow-table bucket of every frame the second pass steers, prefetched back to back once the first pass is done
@@ -172,7 +179,7 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
     /// prefetch until the page walk ends (two-dimensional under a hypervisor); inside the parse loop each such walk held
     /// up that frame's work, here the walks overlap. Stage stamps, one core: replayed SYN flood over 16384 flows (1M-entry
     /// table) handler 140-144 -> 116-122 cycles, established 1024 flows 108-112 -> 102-106, SYN new (1024-entry table)
-    /// unchanged (perf/results/2026-12-07-perf-4.md).
+    /// unchanged (perf/results/2026-12-07-perf-4.md). Skipped for a table that fits the L1 data cache.
     /// </summary>
     void PrefetchBuckets(int n)
     {

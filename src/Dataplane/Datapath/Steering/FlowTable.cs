@@ -51,6 +51,8 @@ public sealed unsafe class FlowTable : IDisposable
     }
 
     internal const int EntriesPerBucket = 4;
+    /// <summary>Bytes of table per entry (a 64-byte bucket holds four).</summary>
+    public const int BytesPerEntry = 16;
     const int CacheLine = 64; // bytes; one bucket per line so a lookup touches exactly one line
 
     Bucket* _buckets;

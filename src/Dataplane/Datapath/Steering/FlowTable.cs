@@ -51,8 +51,8 @@ public sealed unsafe class FlowTable : IDisposable
     }
 
     internal const int EntriesPerBucket = 4;
-    /// <summary>Bytes of table per entry (a 64-byte bucket holds four).</summary>
-    public const int BytesPerEntry = 16;
+    /// <summary>Bytes of table per entry (a one-cache-line bucket holds <see cref="EntriesPerBucket"/>).</summary>
+    public const int BytesPerEntry = CacheLine / EntriesPerBucket;
     const int CacheLine = 64; // bytes; one bucket per line so a lookup touches exactly one line
 
     Bucket* _buckets;

@@ -32,7 +32,7 @@ public static class Maglev
         (int)Math.BigMul(multiplier * (uint)flowHash, (uint)size, out _);
 
     /// <summary>The multiplier of <see cref="Slot(ulong, int, ulong)"/> for tables of <paramref name="size"/> slots
-    /// (ceil(2^64 / size)); 0 for an empty table.</summary>
+    /// (ceil(2^64 / size) modulo 2^64: for size 1 that wraps to 0, which still gives slot 0); 0 for an empty table.</summary>
     public static ulong FastModMultiplier(int size) => size <= 0 ? 0 : ulong.MaxValue / (uint)size + 1;
 
     public static bool IsPrime(int n)

@@ -45,8 +45,9 @@ public sealed class PinSharing(FlowTable flows, WorkerCounters counters, SharedP
             if (value >= (uint)Backends.Length) return;
             ref readonly var b = ref Backends[value];
             if (!b.Usable || (uint)b.Pool >= (uint)Pools.Length) return; // a gone backend follows RemovedFlows, nothing to share
-            var table = Pools[b.Pool].Maglev;
-            if (table.Length == 0 || table[(uint)hash % (uint)table.Length] == (int)value) return; // Maglev agrees: no need
+            var pool = Pools[b.Pool];
+            var table = pool.Maglev;
+            if (table.Length == 0 || table[Maglev.Slot(hash, table.Length, pool.MaglevMultiplier)] == (int)value) return; // Maglev agrees: no need
             if (Queue.TryEnqueue(hash, value, remainingTicks)) Exported++;
             else Overflows++;
         }

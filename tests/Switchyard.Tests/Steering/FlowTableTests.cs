@@ -227,6 +227,46 @@ public sealed class FlowTableTests
     }
 
     [Fact]
+    public void Insert_at_a_lookups_probe_leaves_the_table_as_a_lookup_then_an_insert_does()
+    {
+        // Two tables, one random stream of lookups, each followed half the time by an insert of its key: through the
+        // lookup's probe in one table, a fresh Insert / InsertShortLived in the other. Same outcomes, same bytes.
+        foreach (bool vector in new[] { true, false })
+        {
+            using var pt = new FlowTable(32);
+            using var it = new FlowTable(32);
+            var rng = new Random(11);
+            var keys = new ulong[100];
+            for (int i = 0; i < keys.Length; i++) keys[i] = (ulong)rng.NextInt64();
+            uint now = uint.MaxValue - 50_000;
+            var seen = new HashSet<FlowInsert>();
+            for (int op = 0; op < 100_000; op++)
+            {
+                now += (uint)rng.Next(0, 3);
+                ulong k = keys[rng.Next(keys.Length)];
+                uint idle = (uint)rng.Next(1, 400);
+                var a = vector ? pt.LookupCore<FlowTable.VectorMatcher>(k, now, idle, out uint va, out FlowProbe probe)
+                               : pt.LookupCore<FlowTable.ScalarMatcher>(k, now, idle, out va, out probe);
+                var b = vector ? it.LookupCore<FlowTable.VectorMatcher>(k, now, idle, out uint vb)
+                               : it.LookupCore<FlowTable.ScalarMatcher>(k, now, idle, out vb);
+                Assert.Equal(a, b); Assert.Equal(va, vb);
+                if (rng.Next(2) == 0)
+                {
+                    bool shortLived = rng.Next(2) == 0;
+                    uint val = (uint)op, insIdle = (uint)rng.Next(1, 400);
+                    var x = pt.InsertAt(in probe, val, now, insIdle, shortLived);
+                    var y = vector ? it.InsertCore<FlowTable.VectorMatcher>(k, val, now, insIdle, shortLived)
+                                   : it.InsertCore<FlowTable.ScalarMatcher>(k, val, now, insIdle, shortLived);
+                    Assert.Equal(y, x);
+                    seen.Add(x);
+                }
+                Assert.True(pt.RawBytes.SequenceEqual(it.RawBytes), $"tables differ after operation {op}");
+            }
+            Assert.Equal(4, seen.Count); // Inserted, Updated, Replaced and Refused all happened
+        }
+    }
+
+    [Fact]
     public void Vector_and_scalar_matchers_agree_on_every_operation()
     {
         // Same random operation stream against one table through each matcher; small table and a

@@ -33,7 +33,7 @@ public sealed unsafe class FlowSteering(FrameState frames, FlowTable flows, Work
         // A SYN's pin lives for the handshake only; the connection's first non-SYN segment refreshes it to the TCP
         // idle timeout. The table evicts the entry that expires soonest: a SYN flood's pins, not established flows.
         uint pinIdle = slot.PinIdleTicks;
-        bool hit = flows.Lookup(hash, now, pinIdle, out uint pinned) == FlowLookup.Hit;
+        bool hit = flows.Lookup(hash, now, pinIdle, out uint pinned, out FlowProbe probe) == FlowLookup.Hit;
         if (hit && pinned < (uint)backends.Length && backends[pinned].Usable && (!synOpens || backends[pinned].TakesNewFlows))
         {
             counters.Add(GlobalCounter.FlowHits);
@@ -55,7 +55,7 @@ public sealed unsafe class FlowSteering(FrameState frames, FlowTable flows, Work
         if (!hit && !mayPin && pins is not null && p.Protocol == IpProtocol.Tcp && v.AnnouncedBackend < 0
             && pins.TryShared(snap, hash, v.Pool, now, out id))
         {
-            flows.Insert(hash, (uint)id, now, idle);
+            flows.InsertAt(in probe, (uint)id, now, idle, refuseLonger: false);
             return id;
         }
         if (v.AnnouncedBackend >= 0)
@@ -74,7 +74,7 @@ public sealed unsafe class FlowSteering(FrameState frames, FlowTable flows, Work
         {
             // Pinned to a backend that is down, disabled or removed, policy "rehash": re-steered by
             // Maglev and re-pinned, so the rest of the flow follows the new choice.
-            flows.Insert(hash, (uint)id, now, idle);
+            flows.InsertAt(in probe, (uint)id, now, idle, refuseLonger: false);
             counters.Add(GlobalCounter.FlowRepins);
         }
         else if (mayPin && !guard.MayPin(now))
@@ -88,7 +88,9 @@ public sealed unsafe class FlowSteering(FrameState frames, FlowTable flows, Work
         else if (mayPin)
         {
             // A SYN's pin never evicts an entry that would outlive it (a bucket full of established flows keeps them).
-            var r = synOpens ? flows.InsertShortLived(hash, (uint)id, now, pinIdle) : flows.Insert(hash, (uint)id, now, pinIdle);
+            // Nothing changed the table since the lookup (only this call writes it, once): its compare of the bucket
+            // stands, so a new flow scans the line once, here as in the other inserts above.
+            var r = flows.InsertAt(in probe, (uint)id, now, pinIdle, refuseLonger: synOpens);
             if (r == FlowInsert.Replaced) counters.Add(GlobalCounter.FlowEvictions);
             counters.Add(r == FlowInsert.Refused ? GlobalCounter.HandshakePinsRefused : GlobalCounter.FlowInserts);
             counters.AddVip(slot.Vip, ServiceCounter.NewFlows);

@@ -30,6 +30,20 @@ public enum FlowInsert : byte
     Refused,
 }
 
+/// <summary>What <see cref="FlowTable.Lookup(ulong, uint, uint, out uint, out FlowProbe)"/> saw of its key's bucket, for
+/// <see cref="FlowTable.InsertAt"/>: the bucket, the key's signature and the compare's masks. A value on the caller's stack,
+/// valid until the table next changes.</summary>
+public readonly unsafe struct FlowProbe
+{
+    internal readonly FlowTable.Bucket* Bucket;
+    internal readonly uint SigA, SigB, Match, Live;
+
+    internal FlowProbe(FlowTable.Bucket* bucket, uint sigA, uint sigB, uint match, uint live)
+    {
+        Bucket = bucket; SigA = sigA; SigB = sigB; Match = match; Live = live;
+    }
+}
+
 /// <summary>
 /// One worker's flow table, after FD.io VPP's <c>lbhash.h</c>: open buckets of one cache line, four
 /// entries each, compared with one vector compare, expired lazily. Single-threaded by design (each
@@ -81,6 +95,9 @@ public sealed unsafe class FlowTable : IDisposable
 
     internal int BucketCount => _bucketCount;
 
+    /// <summary>The table's memory as it is (tests compare two tables byte for byte).</summary>
+    internal ReadOnlySpan<byte> RawBytes => new(_buckets, _bucketCount * sizeof(Bucket));
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     Bucket* BucketOf(ulong hash) => _buckets + ((uint)(hash >> 32) & _mask);
 
@@ -99,6 +116,22 @@ public sealed unsafe class FlowTable : IDisposable
         => Vector128.IsHardwareAccelerated
             ? LookupCore<VectorMatcher>(hash, now, idleTicks, out value)
             : LookupCore<ScalarMatcher>(hash, now, idleTicks, out value);
+
+    /// <summary><see cref="Lookup(ulong, uint, uint, out uint)"/> that also returns, in <paramref name="probe"/>, what it
+    /// saw of the bucket, so that a miss's insert (<see cref="InsertAt"/>) stores the key without comparing the line a
+    /// second time. The probe is valid until the table is next changed by anything else than its own InsertAt.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public FlowLookup Lookup(ulong hash, uint now, uint idleTicks, out uint value, out FlowProbe probe)
+        => Vector128.IsHardwareAccelerated
+            ? LookupCore<VectorMatcher>(hash, now, idleTicks, out value, out probe)
+            : LookupCore<ScalarMatcher>(hash, now, idleTicks, out value, out probe);
+
+    /// <summary><see cref="Insert"/> (or, with <paramref name="refuseLonger"/>, <see cref="InsertShortLived"/>) of the key
+    /// that <paramref name="probe"/>'s lookup looked for, with that lookup's comparison of the bucket: the same
+    /// outcome as theirs, one compare of the line fewer. The table must not have changed since that lookup.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public FlowInsert InsertAt(in FlowProbe probe, uint value, uint now, uint idleTicks, bool refuseLonger)
+        => Store(probe.Bucket, probe.SigA, probe.SigB, probe.Match, probe.Live, value, now, idleTicks, refuseLonger);
 
     /// <summary>Stores <paramref name="value"/> for <paramref name="hash"/> with expiry now + idle.
     /// Never fails: when the bucket is full of live entries, the one expiring soonest is evicted.</summary>
@@ -197,10 +230,19 @@ public sealed unsafe class FlowTable : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal FlowLookup LookupCore<TMatcher>(ulong hash, uint now, uint idleTicks, out uint value)
         where TMatcher : struct, IBucketMatcher
+        => LookupCore<TMatcher>(hash, now, idleTicks, out value, out _);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal FlowLookup LookupCore<TMatcher>(ulong hash, uint now, uint idleTicks, out uint value, out FlowProbe probe)
+        where TMatcher : struct, IBucketMatcher
     {
         Debug.Assert(idleTicks is > 0 and <= int.MaxValue);
         Bucket* b = BucketOf(hash);
-        uint match = TMatcher.Match(b, (uint)hash, (uint)(hash >> 32), now, out uint live);
+        uint sigA = (uint)hash, sigB = (uint)(hash >> 32);
+        uint match = TMatcher.Match(b, sigA, sigB, now, out uint live);
+        // What a compare for an insert of this key finds after this lookup: the same masks, but no match where the
+        // lookup cleared the key's expired slot below (that slot is then free, and not live either way).
+        probe = new FlowProbe(b, sigA, sigB, match, live);
         if (match != 0)
         {
             int i = BitOperations.TrailingZeroCount(match);
@@ -212,6 +254,7 @@ public sealed unsafe class FlowTable : IDisposable
                 return FlowLookup.Hit;
             }
             b->Expires[i] = 0; // lazy expiry: the key is dead, free its slot now that we are here
+            probe = new FlowProbe(b, sigA, sigB, 0, live);
         }
         value = 0;
         return FlowLookup.Miss;
@@ -225,6 +268,15 @@ public sealed unsafe class FlowTable : IDisposable
         Bucket* b = BucketOf(hash);
         uint sigA = (uint)hash, sigB = (uint)(hash >> 32);
         uint match = TMatcher.Match(b, sigA, sigB, now, out uint live);
+        return Store(b, sigA, sigB, match, live, value, now, idleTicks, refuseLonger);
+    }
+
+    /// <summary>The insert once the bucket is compared: <paramref name="match"/> and <paramref name="live"/> as
+    /// <see cref="IBucketMatcher.Match"/> gives them for the key.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static FlowInsert Store(Bucket* b, uint sigA, uint sigB, uint match, uint live, uint value, uint now, uint idleTicks, bool refuseLonger)
+    {
+        Debug.Assert(idleTicks is > 0 and <= int.MaxValue);
         uint expires = ExpiryOf(now, idleTicks);
         if (match != 0)
         {

@@ -42,7 +42,7 @@ public sealed class JoinSteering(FrameState frames, FlowTable flows, WorkerCount
         var backends = snap.Backends;
         ulong hash = frames[i].Hash;
         // A retransmitted join SYN follows the choice made for the first one.
-        if (flows.Lookup(hash, now, pool.HandshakeIdleTicks, out uint pinned) == FlowLookup.Hit
+        if (flows.Lookup(hash, now, pool.HandshakeIdleTicks, out uint pinned, out FlowProbe probe) == FlowLookup.Hit
             && pinned < (uint)backends.Length && backends[pinned].Usable)
         {
             counters.Add(GlobalCounter.FlowHits);
@@ -96,7 +96,8 @@ public sealed class JoinSteering(FrameState frames, FlowTable flows, WorkerCount
         // before established flows'.
         // Never at the cost of an entry that outlives it: in a bucket full of established flows the join goes unpinned
         // (counted; its later segments follow Maglev and the backend may reset it: the connection keeps its other subflows).
-        var pin = flows.InsertShortLived(hash, (uint)id, now, pool.HandshakeIdleTicks);
+        // The lookup's compare of the bucket stands (the join modes above read other tables, never this one).
+        var pin = flows.InsertAt(in probe, (uint)id, now, pool.HandshakeIdleTicks, refuseLonger: true);
         if (pin == FlowInsert.Replaced) counters.Add(GlobalCounter.FlowEvictions);
         counters.Add(pin == FlowInsert.Refused ? GlobalCounter.HandshakePinsRefused : GlobalCounter.FlowInserts);
         counters.AddVip(vip, ServiceCounter.NewFlows);

@@ -35,7 +35,8 @@ public struct FrameSlot
     public ulong Key;
     /// <summary>The VIP's index in the snapshot.</summary>
     public int Vip;
-    /// <summary>Decrypted server id of a join; <see cref="FrameState.NoServerId"/> when none, <see cref="FrameState.ToDecrypt"/> until decrypted.</summary>
+    /// <summary>Decrypted server id of a join; <see cref="FrameState.NoServerId"/> when none (or not decrypted yet: see
+    /// <see cref="FrameState.QueueDecrypt"/>).</summary>
     public int ServerId;
     /// <summary>Backend a steered frame goes to, for the forwarding pass.</summary>
     public int Backend;
@@ -67,21 +68,46 @@ public sealed unsafe class FrameState : IDisposable
     public readonly PacketInfo* Info;
     readonly void* _block;
 
-    /// <summary>Joins of this burst waiting for <c>JoinSteering.DecryptTokens</c>.</summary>
+    /// <summary>Joins of this burst waiting for <c>JoinSteering.DecryptTokens</c>: their tokens are the first this many of
+    /// <see cref="DecryptTokens"/>, their frames the same of <see cref="DecryptFrames"/>.</summary>
     public int PendingDecrypts;
 
-    public const int NoServerId = -1, ToDecrypt = -2;
+    /// <summary>The tokens to decrypt, in the order the first pass queued them (<see cref="QueueDecrypt"/>): the batch the
+    /// token kernel takes as it is, with no second walk over the burst to gather it.</summary>
+    public readonly uint* DecryptTokens;
+    /// <summary>The frame of each queued token.</summary>
+    public readonly byte* DecryptFrames;
+
+    public const int NoServerId = -1;
     const int CacheLine = 64;
 
     public FrameState()
     {
         nuint slots = (nuint)(Burst.Size * sizeof(FrameSlot));
         nuint infos = (nuint)(Burst.Size * sizeof(PacketInfo) + CacheLine - 1) & ~(nuint)(CacheLine - 1);
-        _block = NativeMemory.AlignedAlloc(slots + infos, CacheLine);
-        NativeMemory.Clear(_block, slots + infos);
+        nuint queue = (nuint)(Burst.Size * (sizeof(uint) + 1));
+        _block = NativeMemory.AlignedAlloc(slots + infos + queue, CacheLine);
+        NativeMemory.Clear(_block, slots + infos + queue);
         _slots = (FrameSlot*)_block;
         Info = (PacketInfo*)((byte*)_block + slots);
+        DecryptTokens = (uint*)((byte*)_block + slots + infos);
+        DecryptFrames = (byte*)(DecryptTokens + Burst.Size);
     }
+
+    /// <summary>Queues frame <paramref name="i"/>'s join token for the batch decryption between the passes. At most one
+    /// per frame of a burst; the queue is emptied by the decryption, or by <see cref="ClearDecrypts"/> at a burst's start.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void QueueDecrypt(int i, uint token)
+    {
+        int n = PendingDecrypts;
+        if ((uint)n >= Burst.Size) return; // cannot happen: one per frame, and emptied every burst
+        DecryptTokens[n] = token;
+        DecryptFrames[n] = (byte)i;
+        PendingDecrypts = n + 1;
+    }
+
+    /// <summary>Empties the decryption queue (the first pass starts with it empty).</summary>
+    public void ClearDecrypts() => PendingDecrypts = 0;
 
     /// <summary>Frame <paramref name="i"/>'s slot (0 &lt;= i &lt; <see cref="Burst.Size"/>).</summary>
     public ref FrameSlot this[int i]

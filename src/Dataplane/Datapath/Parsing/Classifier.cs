@@ -248,10 +248,7 @@ public sealed unsafe class Classifier(FrameState frames, WorkerCounters counters
         slot.JoinToken = token;
         slot.ServerId = FrameState.NoServerId;
         if (snap.TokenKeys is not null && v.Has(JoinMode.EncryptedToken) && TokenCipher.KeyId(token) != TokenKeys.NotRoutableKeyId)
-        {
-            slot.ServerId = FrameState.ToDecrypt;
-            frames.PendingDecrypts++;
-        }
+            frames.QueueDecrypt(i, token);
     }
 
     /// <summary>

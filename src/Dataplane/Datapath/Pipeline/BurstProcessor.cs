@@ -114,7 +114,7 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
         ulong t0 = stamp ? StageBudget.Now() : 0;
         ClassifyPass(snap, burst, n, rxPort);
         ulong t1 = stamp ? StageBudget.Now() : 0;
-        if (_frames.PendingDecrypts > 0) _joins.DecryptTokens(snap, n);
+        if (_frames.PendingDecrypts > 0) _joins.DecryptTokens(snap);
         if (_quic.Pending > 0) _quic.DecodeCids(snap);
         ulong t2 = stamp ? StageBudget.Now() : 0;
         SteerPass(snap, burst, n, rxPort, now);
@@ -147,6 +147,7 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
         byte* outPort = burst.OutPort;
         Classifier classifier = _classifier;
         bool quic = snap.QuicLb is not null;
+        _frames.ClearDecrypts();
         for (int i = 0; i < n; i++)
         {
             delta[i] = 0;

@@ -10,27 +10,20 @@ namespace Switchyard.Dataplane.Datapath.Steering;
 /// </summary>
 public sealed class JoinSteering(FrameState frames, FlowTable flows, WorkerCounters counters, LearnedTokenTable? learned)
 {
-    readonly uint[] _tokens = new uint[Worker.Burst.Size];
     readonly uint[] _ids = new uint[Worker.Burst.Size];
     readonly byte[] _ok = new byte[Worker.Burst.Size];
-    readonly byte[] _frame = new byte[Worker.Burst.Size];
 
-    /// <summary>Decrypts the tokens of the burst's joins marked <see cref="FrameState.ToDecrypt"/> in one batch.</summary>
-    public void DecryptTokens(DataplaneSnapshot snap, int frameCount)
+    /// <summary>Decrypts the tokens of the burst's joins that the first pass queued (<see cref="FrameState.QueueDecrypt"/>)
+    /// in one batch, and gives each frame whose token names a key its server id.</summary>
+    public unsafe void DecryptTokens(DataplaneSnapshot snap)
     {
-        int batch = 0;
-        for (int i = 0; i < frameCount; i++)
-            if (frames[i].Kind == FrameKind.Join && frames[i].ServerId == FrameState.ToDecrypt)
-            {
-                frames[i].ServerId = FrameState.NoServerId;
-                _tokens[batch] = frames[i].JoinToken;
-                _frame[batch++] = (byte)i;
-            }
-        frames.PendingDecrypts = 0;
+        int batch = frames.PendingDecrypts;
+        frames.ClearDecrypts();
         if (batch == 0) return;
-        TokenCipher.DecryptServerIds(_tokens.AsSpan(0, batch), _ids.AsSpan(0, batch), _ok.AsSpan(0, batch), snap.TokenKeys!);
+        TokenCipher.DecryptServerIds(new ReadOnlySpan<uint>(frames.DecryptTokens, batch), _ids.AsSpan(0, batch), _ok.AsSpan(0, batch), snap.TokenKeys!);
+        byte* frameOf = frames.DecryptFrames;
         for (int j = 0; j < batch; j++)
-            if (_ok[j] != 0) frames[_frame[j]].ServerId = (int)_ids[j];
+            if (_ok[j] != 0) frames[frameOf[j]].ServerId = (int)_ids[j];
     }
 
     /// <summary>The backend of join frame <paramref name="i"/>, pinned on its own 5-tuple, or <see cref="Steered.RejectJoin"/>.</summary>

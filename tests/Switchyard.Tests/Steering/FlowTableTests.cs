@@ -254,7 +254,7 @@ public sealed class FlowTableTests
                 {
                     bool shortLived = rng.Next(2) == 0;
                     uint val = (uint)op, insIdle = (uint)rng.Next(1, 400);
-                    var x = pt.InsertAt(in probe, val, now, insIdle, shortLived);
+                    var x = pt.InsertAt(in probe, k, val, now, insIdle, shortLived);
                     var y = vector ? it.InsertCore<FlowTable.VectorMatcher>(k, val, now, insIdle, shortLived)
                                    : it.InsertCore<FlowTable.ScalarMatcher>(k, val, now, insIdle, shortLived);
                     Assert.Equal(y, x);

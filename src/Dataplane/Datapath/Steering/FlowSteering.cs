@@ -55,7 +55,7 @@ public sealed unsafe class FlowSteering(FrameState frames, FlowTable flows, Work
         if (!hit && !mayPin && pins is not null && p.Protocol == IpProtocol.Tcp && v.AnnouncedBackend < 0
             && pins.TryShared(snap, hash, v.Pool, now, out id))
         {
-            flows.InsertAt(in probe, (uint)id, now, idle, refuseLonger: false);
+            flows.InsertAt(in probe, hash, (uint)id, now, idle, refuseLonger: false);
             return id;
         }
         if (v.AnnouncedBackend >= 0)
@@ -74,7 +74,7 @@ public sealed unsafe class FlowSteering(FrameState frames, FlowTable flows, Work
         {
             // Pinned to a backend that is down, disabled or removed, policy "rehash": re-steered by
             // Maglev and re-pinned, so the rest of the flow follows the new choice.
-            flows.InsertAt(in probe, (uint)id, now, idle, refuseLonger: false);
+            flows.InsertAt(in probe, hash, (uint)id, now, idle, refuseLonger: false);
             counters.Add(GlobalCounter.FlowRepins);
         }
         else if (mayPin && !guard.MayPin(now))
@@ -90,7 +90,7 @@ public sealed unsafe class FlowSteering(FrameState frames, FlowTable flows, Work
             // A SYN's pin never evicts an entry that would outlive it (a bucket full of established flows keeps them).
             // Nothing changed the table since the lookup (only this call writes it, once): its compare of the bucket
             // stands, so a new flow scans the line once, here as in the other inserts above.
-            var r = flows.InsertAt(in probe, (uint)id, now, pinIdle, refuseLonger: synOpens);
+            var r = flows.InsertAt(in probe, hash, (uint)id, now, pinIdle, refuseLonger: synOpens);
             if (r == FlowInsert.Replaced) counters.Add(GlobalCounter.FlowEvictions);
             counters.Add(r == FlowInsert.Refused ? GlobalCounter.HandshakePinsRefused : GlobalCounter.FlowInserts);
             counters.AddVip(slot.Vip, ServiceCounter.NewFlows);

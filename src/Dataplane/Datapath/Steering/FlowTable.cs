@@ -31,17 +31,22 @@ public enum FlowInsert : byte
 }
 
 /// <summary>What <see cref="FlowTable.Lookup(ulong, uint, uint, out uint, out FlowProbe)"/> saw of its key's bucket, for
-/// <see cref="FlowTable.InsertAt"/>: the bucket, the key's signature and the compare's masks. A value on the caller's stack,
-/// valid until the table next changes.</summary>
+/// <see cref="FlowTable.InsertAt"/>: the bucket and the compare's two 4-bit masks, valid until the table next changes. Two
+/// fields, so that the JIT may keep it in registers across the calls between the lookup and the insert (it promotes
+/// structs of up to four fields); the key's signature is the caller's hash, passed again to the insert.</summary>
 public readonly unsafe struct FlowProbe
 {
     internal readonly FlowTable.Bucket* Bucket;
-    internal readonly uint SigA, SigB, Match, Live;
+    readonly uint _masks; // match | live << 4
 
-    internal FlowProbe(FlowTable.Bucket* bucket, uint sigA, uint sigB, uint match, uint live)
+    internal FlowProbe(FlowTable.Bucket* bucket, uint match, uint live)
     {
-        Bucket = bucket; SigA = sigA; SigB = sigB; Match = match; Live = live;
+        Bucket = bucket;
+        _masks = match | live << 4;
     }
+
+    internal uint Match => _masks & 0xF;
+    internal uint Live => _masks >> 4;
 }
 
 /// <summary>
@@ -126,12 +131,15 @@ public sealed unsafe class FlowTable : IDisposable
             ? LookupCore<VectorMatcher>(hash, now, idleTicks, out value, out probe)
             : LookupCore<ScalarMatcher>(hash, now, idleTicks, out value, out probe);
 
-    /// <summary><see cref="Insert"/> (or, with <paramref name="refuseLonger"/>, <see cref="InsertShortLived"/>) of the key
-    /// that <paramref name="probe"/>'s lookup looked for, with that lookup's comparison of the bucket: the same
-    /// outcome as theirs, one compare of the line fewer. The table must not have changed since that lookup.</summary>
+    /// <summary><see cref="Insert"/> (or, with <paramref name="refuseLonger"/>, <see cref="InsertShortLived"/>) of
+    /// <paramref name="hash"/>, the key <paramref name="probe"/>'s lookup looked for, with that lookup's comparison of the
+    /// bucket: the same outcome as theirs, one compare of the line fewer. The table must not have changed since that lookup.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public FlowInsert InsertAt(in FlowProbe probe, uint value, uint now, uint idleTicks, bool refuseLonger)
-        => Store(probe.Bucket, probe.SigA, probe.SigB, probe.Match, probe.Live, value, now, idleTicks, refuseLonger);
+    public FlowInsert InsertAt(in FlowProbe probe, ulong hash, uint value, uint now, uint idleTicks, bool refuseLonger)
+    {
+        Debug.Assert(probe.Bucket == BucketOf(hash));
+        return Store(probe.Bucket, (uint)hash, (uint)(hash >> 32), probe.Match, probe.Live, value, now, idleTicks, refuseLonger);
+    }
 
     /// <summary>Stores <paramref name="value"/> for <paramref name="hash"/> with expiry now + idle.
     /// Never fails: when the bucket is full of live entries, the one expiring soonest is evicted.</summary>
@@ -242,7 +250,7 @@ public sealed unsafe class FlowTable : IDisposable
         uint match = TMatcher.Match(b, sigA, sigB, now, out uint live);
         // What a compare for an insert of this key finds after this lookup: the same masks, but no match where the
         // lookup cleared the key's expired slot below (that slot is then free, and not live either way).
-        probe = new FlowProbe(b, sigA, sigB, match, live);
+        probe = new FlowProbe(b, match, live);
         if (match != 0)
         {
             int i = BitOperations.TrailingZeroCount(match);
@@ -254,7 +262,7 @@ public sealed unsafe class FlowTable : IDisposable
                 return FlowLookup.Hit;
             }
             b->Expires[i] = 0; // lazy expiry: the key is dead, free its slot now that we are here
-            probe = new FlowProbe(b, sigA, sigB, 0, live);
+            probe = new FlowProbe(b, 0, live);
         }
         value = 0;
         return FlowLookup.Miss;

@@ -90,7 +90,7 @@ public sealed class JoinSteering(FrameState frames, FlowTable flows, WorkerCount
         // Never at the cost of an entry that outlives it: in a bucket full of established flows the join goes unpinned
         // (counted; its later segments follow Maglev and the backend may reset it: the connection keeps its other subflows).
         // The lookup's compare of the bucket stands (the join modes above read other tables, never this one).
-        var pin = flows.InsertAt(in probe, (uint)id, now, pool.HandshakeIdleTicks, refuseLonger: true);
+        var pin = flows.InsertAt(in probe, hash, (uint)id, now, pool.HandshakeIdleTicks, refuseLonger: true);
         if (pin == FlowInsert.Replaced) counters.Add(GlobalCounter.FlowEvictions);
         counters.Add(pin == FlowInsert.Refused ? GlobalCounter.HandshakePinsRefused : GlobalCounter.FlowInserts);
         counters.AddVip(vip, ServiceCounter.NewFlows);

@@ -101,10 +101,12 @@ public sealed unsafe class QuicSteering(FrameState frames, FlowTable flows, Work
         var pool = snap.Pools[snap.Vips[vip].Pool];
         int id = _backend[i];
         ulong hash = frames[i].Hash;
-        var look = flows.Lookup(hash, now, pool.UdpIdleTicks, out uint pinned);
+        var look = flows.Lookup(hash, now, pool.UdpIdleTicks, out uint pinned, out FlowProbe probe);
         if (look != FlowLookup.Hit)
         {
-            if (flows.Insert(hash, (uint)id, now, pool.UdpIdleTicks) == FlowInsert.Replaced) counters.Add(GlobalCounter.FlowEvictions);
+            // Nothing wrote the table since the lookup: its compare of the bucket stands (FlowTable.InsertAt).
+            if (flows.InsertAt(in probe, hash, (uint)id, now, pool.UdpIdleTicks, refuseLonger: false) == FlowInsert.Replaced)
+                counters.Add(GlobalCounter.FlowEvictions);
             counters.Add(GlobalCounter.FlowInserts);
             counters.AddVip(vip, ServiceCounter.NewFlows);
             counters.AddBackend(id, ServiceCounter.NewFlows);
@@ -113,7 +115,7 @@ public sealed unsafe class QuicSteering(FrameState frames, FlowTable flows, Work
         {
             // A new pin replaces the old one (counted as an insert: every steered packet is counted once
             // under FlowHits/FlowInserts/FlowRepins/MaglevSteered).
-            flows.Insert(hash, (uint)id, now, pool.UdpIdleTicks);
+            flows.InsertAt(in probe, hash, (uint)id, now, pool.UdpIdleTicks, refuseLonger: false);
             counters.Add(GlobalCounter.FlowInserts);
             counters.Add(GlobalCounter.QuicRepinned);
         }

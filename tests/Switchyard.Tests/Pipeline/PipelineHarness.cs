@@ -96,6 +96,18 @@ sealed unsafe class PipelineHarness : IDisposable
                     frames.Add(FrameBuilder.Ethernet(ClientMac, OutsideMac).Ipv4(src, "192.0.2.100", dontFragment: i % 16 == 0).Tcp(sport, port, TcpFlags.Ack).Payload(new byte[1460]).Build());
                     frames.Add(FrameBuilder.Ethernet(ClientMac, OutsideMac).Ipv6(src6, "2001:db8::100").Tcp(sport, port, TcpFlags.Ack).Payload(new byte[1440]).Build());
                 }
+                if (i == 1)
+                {
+                    // At the egress MTU (1500) of each encapsulation: the largest inner packet that fits, and one byte more
+                    // (IPIP 20, GRE 24, GUE 28 bytes of outer headers over IPv4; 40, 44, 48 over IPv6), on every pool.
+                    foreach (int overhead in new[] { 20, 24, 28 })
+                        foreach (int extra in new[] { 0, 1 })
+                        {
+                            int l3 = 1500 - overhead + extra;
+                            frames.Add(FrameBuilder.Ethernet(ClientMac, OutsideMac).Ipv4(src, "192.0.2.100", dontFragment: true).Tcp(sport, port, TcpFlags.Ack).Payload(new byte[l3 - 40]).Build());
+                            frames.Add(FrameBuilder.Ethernet(ClientMac, OutsideMac).Ipv6(src6, "2001:db8::100").Tcp(sport, port, TcpFlags.Ack).Payload(new byte[l3 - 20 - 60]).Build());
+                        }
+                }
             }
             frames.Add(FrameBuilder.Ethernet(ClientMac, OutsideMac).Ipv4(src, "192.0.2.100").Udp(sport, 53).Payload(new byte[8]).PadTo(60).Build());
             frames.Add(FrameBuilder.Ethernet(ClientMac, OutsideMac).Ipv4(src, "192.0.2.200").Udp(sport, 9).Payload(new byte[i]).PadTo(60).Build());

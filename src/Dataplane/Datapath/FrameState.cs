@@ -100,7 +100,8 @@ public sealed unsafe class FrameState : IDisposable
     public void QueueDecrypt(int i, uint token)
     {
         int n = PendingDecrypts;
-        if ((uint)n >= Burst.Size) return; // cannot happen: one per frame, and emptied every burst
+        Debug.Assert((uint)n < Burst.Size, "one token per frame, and the queue is emptied every burst");
+        if ((uint)n >= Burst.Size) return; // a bug upstream: the join goes without a server id rather than past the queue
         DecryptTokens[n] = token;
         DecryptFrames[n] = (byte)i;
         PendingDecrypts = n + 1;

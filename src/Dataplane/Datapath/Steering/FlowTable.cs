@@ -25,7 +25,7 @@ public enum FlowInsert : byte
     Updated,
     /// <summary>All four slots of the bucket were live; the one expiring soonest was evicted.</summary>
     Replaced,
-    /// <summary><see cref="FlowTable.InsertShortLived"/> only: all four slots were live and each outlives the new
+    /// <summary><see cref="FlowTable.InsertShortLived"/> (or <see cref="FlowTable.InsertAt"/> with refuseLonger) only: all four slots were live and each outlives the new
     /// entry; nothing was stored.</summary>
     Refused,
 }
@@ -272,7 +272,6 @@ public sealed unsafe class FlowTable : IDisposable
     internal FlowInsert InsertCore<TMatcher>(ulong hash, uint value, uint now, uint idleTicks, bool refuseLonger = false)
         where TMatcher : struct, IBucketMatcher
     {
-        Debug.Assert(idleTicks is > 0 and <= int.MaxValue);
         Bucket* b = BucketOf(hash);
         uint sigA = (uint)hash, sigB = (uint)(hash >> 32);
         uint match = TMatcher.Match(b, sigA, sigB, now, out uint live);

@@ -5,8 +5,9 @@ using System.Runtime.InteropServices;
 
 namespace Switchyard.Peer;
 
-/// <summary>One subflow of an MPTCP connection as the kernel reports it (MPTCP_TCPINFO + MPTCP_SUBFLOW_ADDRS).</summary>
-sealed record SubflowInfo(string Local, string Remote, ulong BytesSent, ulong BytesAcked, ulong BytesReceived, int State);
+/// <summary>One subflow of an MPTCP connection as the kernel reports it (MPTCP_TCPINFO + MPTCP_SUBFLOW_ADDRS).
+/// SegsIn: tcpi_segs_in, every segment received on the subflow, its SYN/ACK included.</summary>
+sealed record SubflowInfo(string Local, string Remote, ulong BytesSent, ulong BytesAcked, ulong BytesReceived, int State, uint SegsIn);
 
 /// <summary>An MPTCP connection's state: MPTCP_INFO (token, flags) and its subflows.
 /// Fallback: the connection was opened with IPPROTO_MPTCP but runs as plain TCP (the peer, or a middlebox, did not
@@ -27,7 +28,7 @@ static class Mptcp
     const uint MPTCP_INFO_FLAG_FALLBACK = 1;
     const int MaxSubflows = 16;
     // struct tcp_info (linux/tcp.h): offsets checked with offsetof() on this machine; 232 = sizeof in that header.
-    const int TcpInfoSize = 232, OffState = 0, OffBytesAcked = 120, OffBytesReceived = 128, OffBytesSent = 200;
+    const int TcpInfoSize = 232, OffState = 0, OffBytesAcked = 120, OffBytesReceived = 128, OffSegsIn = 140, OffBytesSent = 200;
     const int SubflowDataHeader = 16;  // struct mptcp_subflow_data
     const int SubflowAddrsSize = 256;  // struct mptcp_subflow_addrs: two __kernel_sockaddr_storage
 
@@ -80,16 +81,21 @@ static class Mptcp
         var ti = new byte[SubflowDataHeader + MaxSubflows * TcpInfoSize];
         BinaryPrimitives.WriteUInt32LittleEndian(ti.AsSpan(0), SubflowDataHeader);
         BinaryPrimitives.WriteUInt32LittleEndian(ti.AsSpan(12), TcpInfoSize);
-        int tlen = ti.Length;
-        bool haveTi;
-        fixed (byte* p = ti) haveTi = getsockopt(fd, SOL_MPTCP, MPTCP_TCPINFO, p, ref tlen) == 0;
-
         var ad = new byte[SubflowDataHeader + MaxSubflows * SubflowAddrsSize];
         BinaryPrimitives.WriteUInt32LittleEndian(ad.AsSpan(0), SubflowDataHeader);
         BinaryPrimitives.WriteUInt32LittleEndian(ad.AsSpan(12), SubflowAddrsSize);
-        int alen = ad.Length;
-        bool haveAd;
-        fixed (byte* p = ad) haveAd = getsockopt(fd, SOL_MPTCP, MPTCP_SUBFLOW_ADDRS, p, ref alen) == 0;
+        bool haveTi = false, haveAd = false;
+        // Two calls, two views: a subflow that opens or closes between them (the peer closing a join at the end of a
+        // connection) lists one more tcp_info than addresses, or the other way round. Read both again until they agree.
+        for (int attempt = 0; attempt < 8; attempt++)
+        {
+            int tlen = ti.Length;
+            fixed (byte* p = ti) haveTi = getsockopt(fd, SOL_MPTCP, MPTCP_TCPINFO, p, ref tlen) == 0;
+            int alen = ad.Length;
+            fixed (byte* p = ad) haveAd = getsockopt(fd, SOL_MPTCP, MPTCP_SUBFLOW_ADDRS, p, ref alen) == 0;
+            if (!haveTi || !haveAd || BinaryPrimitives.ReadUInt32LittleEndian(ti.AsSpan(4)) == BinaryPrimitives.ReadUInt32LittleEndian(ad.AsSpan(4)))
+                break;
+        }
 
         if (haveTi)
         {
@@ -102,6 +108,7 @@ static class Mptcp
                 int eoff = SubflowDataHeader + i * stride;
                 var e = ti.AsSpan(eoff, stride);
                 ulong U64(int off) => off + 8 <= stride ? BinaryPrimitives.ReadUInt64LittleEndian(ti.AsSpan(eoff + off)) : 0;
+                uint U32(int off) => off + 4 <= stride ? BinaryPrimitives.ReadUInt32LittleEndian(ti.AsSpan(eoff + off)) : 0;
                 string local = "?", remote = "?";
                 if (haveAd && i < an && astride >= SubflowAddrsSize)
                 {
@@ -109,7 +116,7 @@ static class Mptcp
                     local = SockAddr(a[..128]);
                     remote = SockAddr(a[128..256]);
                 }
-                subflows.Add(new SubflowInfo(local, remote, U64(OffBytesSent), U64(OffBytesAcked), U64(OffBytesReceived), e[OffState]));
+                subflows.Add(new SubflowInfo(local, remote, U64(OffBytesSent), U64(OffBytesAcked), U64(OffBytesReceived), e[OffState], U32(OffSegsIn)));
             }
         }
         else
@@ -123,7 +130,8 @@ static class Mptcp
             if (ok)
                 subflows.Add(new SubflowInfo(s.LocalEndPoint?.ToString() ?? "?", s.RemoteEndPoint?.ToString() ?? "?",
                     BinaryPrimitives.ReadUInt64LittleEndian(t.AsSpan(OffBytesSent)), BinaryPrimitives.ReadUInt64LittleEndian(t.AsSpan(OffBytesAcked)),
-                    BinaryPrimitives.ReadUInt64LittleEndian(t.AsSpan(OffBytesReceived)), t[OffState]));
+                    BinaryPrimitives.ReadUInt64LittleEndian(t.AsSpan(OffBytesReceived)), t[OffState],
+                    BinaryPrimitives.ReadUInt32LittleEndian(t.AsSpan(OffSegsIn))));
         }
 
         return new MptcpConnInfo(fallback,
@@ -134,6 +142,15 @@ static class Mptcp
             haveInfo ? BinaryPrimitives.ReadUInt64LittleEndian(info.AsSpan(32)) : 0,
             subflows);
     }
+
+    /// <summary>Whether the kernel's scheduler may put data on every listed subflow. A join is listed from its SYN and is
+    /// ESTABLISHED (tcpi_state 1) at its SYN/ACK, but it carries no data until it is fully established: until the peer's
+    /// ACK of the MP_JOIN third ACK (the fourth packet) arrives (__mptcp_subflow_active in net/mptcp/protocol.h). The peer
+    /// sends that ACK at once on the third ACK (check_fully_established in net/mptcp/options.c), and a join carries nothing
+    /// from the peer before it, so tcpi_segs_in >= 2 (SYN/ACK + that ACK) is the earliest sign of it that getsockopt shows
+    /// (a SYN/ACK retransmission counts too: rare, and it only ends the wait early). The first subflow passes once the
+    /// peer acked anything, which the path manager waits for before it opens the joins.</summary>
+    public static bool AllSubflowsCanSend(MptcpConnInfo q) => q.Subflows.All(sf => sf.State == 1 && sf.SegsIn >= 2);
 
     /// <summary>Number of subflows only (MPTCP_TCPINFO header with no elements requested): cheap enough to poll.</summary>
     public static unsafe int SubflowCount(Socket s)

@@ -64,7 +64,8 @@ public static class Program
                                  [--mptcp [--expect-subflows K] [--subflow-wait-ms W] [--prime-bytes P]
                                           [--settle-ms S] [--bind ADDR] [--details FILE]]
         --mptcp: IPPROTO_MPTCP sockets. The client sends P bytes (default 4096: a small prime keeps the first subflow's cwnd small, so the scheduler also uses the join), waits up to W ms (default 3000)
-        for K established subflows (default 2), S ms more (default 10), then sends the rest of B; the JSON summary adds mptcpConnections,
+        for K subflows that can carry data (default 2; a join can once the server acked its MP_JOIN third ACK), S ms more (default 10),
+        then sends the rest of B; the JSON summary adds mptcpConnections,
         fallbackToTcp, subflowsHistogram, connectionsWithAllSubflowsCarryingData, joinRemotes, ...;
         --details writes one JSON line per connection. The server prints "MPTCP {json}" per connection
         (token, subflows with addresses and bytes received) and writes them all to --report at exit.
@@ -568,17 +569,17 @@ static class Client
                     var wait = Stopwatch.StartNew();
                     while (true)
                     {
-                        // A join is listed as soon as its SYN leaves; it can carry data only once established, so
-                        // wait for every listed subflow to be ESTABLISHED (tcpi_state 1), not just for the count.
+                        // A join is listed as soon as its SYN leaves; it can carry data only once fully established (the
+                        // server's ACK of its third ACK arrived), so wait for that on every listed subflow, not just for
+                        // the count: sent earlier, the rest can all be queued on the first subflow (seen under CPU load).
                         int nsub = Mptcp.SubflowCount(s);
                         if (nsub >= mp.ExpectSubflows && Mptcp.Query(s) is { } q && q.Subflows.Count >= mp.ExpectSubflows
-                            && q.Subflows.All(sf => sf.State == 1)) { reached = true; break; }
+                            && Mptcp.AllSubflowsCanSend(q)) { reached = true; break; }
                         if (nsub < 0 || wait.ElapsedMilliseconds >= mp.SubflowWaitMs) break; // fallen back, or timed out
                         await Task.Delay(2, cts.Token);
                     }
                     waitMs = wait.Elapsed.TotalMilliseconds;
-                    // ESTABLISHED is the client's view after the join's SYN/ACK; the join may carry data only after the
-                    // server acked its third ACK (the fourth packet): give it a moment, or a fast path may finish first.
+                    // The wait above already saw the fourth packet; this is only a margin on top of it.
                     if (reached && mp.SettleMs > 0) await Task.Delay(mp.SettleMs, cts.Token);
                     stage = "send";
                 }

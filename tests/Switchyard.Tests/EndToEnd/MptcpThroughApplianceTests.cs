@@ -18,8 +18,9 @@ namespace Switchyard.Tests.EndToEnd;
 [Trait("Category", "EndToEnd")]
 public sealed class MptcpThroughApplianceTests(ITestOutputHelper output)
 {
-    // 1 MiB per connection: with less, the kernel's scheduler can finish a connection on its first
-    // subflow before using the join (seen once at 256 KiB with every join correctly placed).
+    // 1 MiB per connection: the client sends the bulk only once every join can carry data (fully established,
+    // see switchyard-peer --mptcp), and the kernel's scheduler gives the first subflow one burst (64 KiB) before
+    // the join's empty queue wins; 1 MiB leaves many bursts, so every join carries data through the appliance.
     const int Connections = 100, Concurrency = 20, Bytes = 1 << 20;
 
     static Topology CreateTopology()

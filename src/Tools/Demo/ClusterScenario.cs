@@ -199,31 +199,44 @@ public static class ClusterScenario
             log($"{connections} long-lived TCP connections streaming over {spec.Appliances} appliances");
             WaitProgress(streams, "before the backend change");
 
-            var passesBefore = all.Select(i => Total(topo.ControlSocket(i), "pinSweepPasses")).ToArray();
             var changeWatch = Stopwatch.StartNew();
+            var passesAfterChange = new long[spec.Appliances];
             for (int i = 0; i < spec.Appliances; i++)
+            {
                 ApplianceCtl.Result(topo.ControlSocket(i), "backend", "add", "web", $"b{added}", ClusterTopology.BackendV4(added).ToString(),
                     "mac", ClusterTopology.BackendMac(added), "weight", Katran155Weight.ToString(CultureInfo.InvariantCulture));
+                // Counted from here, once this appliance's change has returned (the new snapshot published, its worker past
+                // a quiescent point): every pass end after this one compared pins with the new Maglev table. Counted from
+                // before the adds, a pass that the OLD table ended while the other appliances were read and changed (seconds
+                // on a loaded host) was one of the two, and the start of the table had not been compared with the new table
+                // (its differing pins not exported) when the wait ended and the drain raced the rest of the sweep.
+                passesAfterChange[i] = Total(topo.ControlSocket(i), "pinSweepPasses");
+            }
             log($"backend b{added} (weight {Katran155Weight}) added on every appliance");
             double pinsShared = -1;
             if (waitForPinSharing)
             {
-                // Every appliance sweeps its whole table twice after the change (each differing pin exported at least
-                // once), then the peers have received what had been sent by then.
+                // Every appliance ends two passes against the new table: the pass in progress (the rest of the table) and
+                // a whole one, so each differing pin has been exported at least once; then every peer has received what
+                // its peers had sent by then.
                 var until = DateTime.UtcNow.AddSeconds(120);
-                while (all.Any(i => Total(topo.ControlSocket(i), "pinSweepPasses") < passesBefore[i] + 2))
+                while (all.Any(i => Total(topo.ControlSocket(i), "pinSweepPasses") < passesAfterChange[i] + 2))
                 {
                     if (DateTime.UtcNow > until) throw new TimeoutException("the pin-sharing sweeps did not complete two passes within 120 s");
                     Thread.Sleep(50);
                 }
-                long sent = all.Sum(i => Pins(topo.ControlSocket(i), "sent"));
-                while (all.Sum(i => Pins(topo.ControlSocket(i), "received")) < sent * (spec.Appliances - 1))
+                // Per receiver, not summed over the appliances: a sum is also met by other pins (the next passes' refreshes,
+                // received by another appliance) while one peer still lacks a pin that a connection moving to it needs.
+                var sent = all.Select(i => Pins(topo.ControlSocket(i), "sent")).ToArray();
+                long sentInAll = sent.Sum();
+                while (all.Any(j => Pins(topo.ControlSocket(j), "received") < sentInAll - sent[j]))
                 {
-                    if (DateTime.UtcNow > until) throw new TimeoutException($"peers did not receive the {sent} pins sent");
+                    if (DateTime.UtcNow > until)
+                        throw new TimeoutException($"peers did not receive the pins sent ({string.Join(", ", all.Select(j => $"a{j} sent {sent[j]}, received {Pins(topo.ControlSocket(j), "received")} of {sentInAll - sent[j]}"))})");
                     Thread.Sleep(50);
                 }
                 pinsShared = changeWatch.Elapsed.TotalMilliseconds;
-                log($"pins shared: {sent} sent in all, every peer received them {pinsShared:F0} ms after the backend change");
+                log($"pins shared: {sentInAll} sent in all, every peer received its peers' {pinsShared:F0} ms after the backend change");
             }
             WaitProgress(streams, "after the backend change");
             int brokenAfterAdd = streams.Sum(s => Status(s).Count(c => c.State is "broken" or "corrupt"));

@@ -98,17 +98,24 @@ public sealed class WorkerCounters
     public void Count(Outcome o) => Outcomes[Pad + (int)o]++;
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Count(Outcome o, long n) => Outcomes[Pad + (int)o] += n;
-    /// <summary>A forwarded packet of <paramref name="bytes"/> on <paramref name="vip"/> to backend <paramref name="id"/>:
-    /// packets and bytes of both, one range check each (the two counters are adjacent).</summary>
+    /// <summary>A forwarded packet of <paramref name="bytes"/> to backend <paramref name="id"/>: its packets and bytes,
+    /// one range check (the two counters are adjacent). The VIP's side is <see cref="AddVipForwarded"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void AddForwarded(int vip, int id, long bytes)
+    public void AddBackendForwarded(int id, long bytes)
     {
-        ref long v = ref Vips[Pad + vip * (int)ServiceCounter.Count + (int)ServiceCounter.Bytes];
-        Unsafe.Add(ref v, -1)++; // Packets: the slot before Bytes, inside the array (Pad >= 1)
-        v += bytes;
         ref long b = ref Backends[Pad + id * (int)ServiceCounter.Count + (int)ServiceCounter.Bytes];
-        Unsafe.Add(ref b, -1)++;
+        Unsafe.Add(ref b, -1)++; // Packets: the slot before Bytes, inside the array (Pad >= 1)
         b += bytes;
+    }
+    /// <summary><paramref name="packets"/> forwarded packets, <paramref name="bytes"/> bytes in all, on
+    /// <paramref name="vip"/>: counted as <see cref="Outcome.Forwarded"/> and on the VIP (packets and bytes, one range check).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void AddVipForwarded(int vip, long packets, long bytes)
+    {
+        Outcomes[Pad + (int)Outcome.Forwarded] += packets;
+        ref long v = ref Vips[Pad + vip * (int)ServiceCounter.Count + (int)ServiceCounter.Bytes];
+        Unsafe.Add(ref v, -1) += packets;
+        v += bytes;
     }
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Add(GlobalCounter c, long n = 1) => Global[Pad + (int)c] += n;

@@ -199,6 +199,12 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
         bool specialised = SpecialisedBodies;
         FrameSlot* slots = _frames.Slots;
         byte* outPort = burst.OutPort;
+        // Per-frame tallies in registers, stored once per burst: the steering's counts (SteerTally), and the frames of the
+        // body of the last steered frame (a burst's frames nearly all share one body). Stored per frame, each was a store
+        // and a reload carried from frame to frame through memory.
+        var tally = new SteerTally();
+        int runBody = 0;
+        uint runFrames = 0;
         for (int i = 0; i < n; i++)
         {
             ref FrameSlot slot = ref slots[i];
@@ -207,17 +213,23 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
             uint idle = 0;
             int id = kind switch
             {
-                FrameKind.Join => _joins.Steer(snap, i, now),
+                FrameKind.Join => _joins.Steer(snap, i, now, ref tally),
                 FrameKind.Quic => _quic.Steer(snap, i, now),
-                _ => _steering.Steer(snap, i, now, out idle),
+                _ => _steering.Steer(snap, i, now, out idle, ref tally),
             };
             if (id >= 0)
             {
                 if (_tokens is not null && kind != FrameKind.Join && slot.Action != TokenAction.None)
                     _tokens.Track(snap, i, id, now, idle);
                 slot.Backend = id;
-                var body = specialised ? slot.Body : ForwardBody.Plain;
-                bodies[(int)body] |= 1u << i;
+                int body = (int)(specialised ? slot.Body : ForwardBody.Plain);
+                if (body != runBody)
+                {
+                    bodies[runBody] |= runFrames;
+                    runBody = body;
+                    runFrames = 0;
+                }
+                runFrames |= 1u << i;
             }
             else outPort[i] = id switch
             {
@@ -226,6 +238,8 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
                 _ => Burst.DropPort, // counted by the stage
             };
         }
+        bodies[runBody] |= runFrames;
+        tally.Flush(_counters);
     }
 
     /// <summary>Last pass: one loop per forwarding body the burst needs (usually one), each compiled for its

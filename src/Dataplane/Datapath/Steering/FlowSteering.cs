@@ -13,9 +13,11 @@ namespace Switchyard.Dataplane.Datapath.Steering;
 /// </summary>
 public sealed unsafe class FlowSteering(FrameState frames, FlowTable flows, WorkerCounters counters, FloodGuard guard, Pins.PinSharing? pins = null)
 {
-    /// <summary>The backend of frame <paramref name="i"/>, or a negative <see cref="Steered"/> outcome.</summary>
+    /// <summary>The backend of frame <paramref name="i"/>, or a negative <see cref="Steered"/> outcome. Flow-table hits,
+    /// inserts and new flows per VIP are counted in <paramref name="tally"/>, which the caller adds to the counters once
+    /// per burst.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public int Steer(DataplaneSnapshot snap, int i, uint now, out uint idle)
+    public int Steer(DataplaneSnapshot snap, int i, uint now, out uint idle, ref SteerTally tally)
     {
         ref FrameSlot slot = ref frames[i];
         ulong hash = slot.Hash;
@@ -36,7 +38,7 @@ public sealed unsafe class FlowSteering(FrameState frames, FlowTable flows, Work
         bool hit = flows.Lookup(hash, now, pinIdle, out uint pinned, out FlowProbe probe) == FlowLookup.Hit;
         if (hit && pinned < (uint)backends.Length && backends[pinned].Usable && (!synOpens || backends[pinned].TakesNewFlows))
         {
-            counters.Add(GlobalCounter.FlowHits);
+            tally.Hits++;
             return (int)pinned;
         }
         ref readonly var v = ref snap.Vips[slot.Vip];
@@ -82,7 +84,7 @@ public sealed unsafe class FlowSteering(FrameState frames, FlowTable flows, Work
             // Above the flood guard's new-flow rate: Maglev's choice, not pinned (established pins stay).
             counters.Add(GlobalCounter.MaglevSteered);
             counters.Add(GlobalCounter.FloodGuardUnpinned);
-            counters.AddVip(slot.Vip, ServiceCounter.NewFlows);
+            tally.NewFlow(counters, slot.Vip);
             counters.AddBackend(id, ServiceCounter.NewFlows);
         }
         else if (mayPin)
@@ -91,9 +93,10 @@ public sealed unsafe class FlowSteering(FrameState frames, FlowTable flows, Work
             // Nothing changed the table since the lookup (only this call writes it, once): its compare of the bucket
             // stands, so a new flow scans the line once, here as in the other inserts above.
             var r = flows.InsertAt(in probe, hash, (uint)id, now, pinIdle, refuseLonger: synOpens);
-            if (r == FlowInsert.Replaced) counters.Add(GlobalCounter.FlowEvictions);
-            counters.Add(r == FlowInsert.Refused ? GlobalCounter.HandshakePinsRefused : GlobalCounter.FlowInserts);
-            counters.AddVip(slot.Vip, ServiceCounter.NewFlows);
+            if (r == FlowInsert.Replaced) tally.Evictions++;
+            if (r == FlowInsert.Refused) counters.Add(GlobalCounter.HandshakePinsRefused);
+            else tally.Inserts++;
+            tally.NewFlow(counters, slot.Vip);
             counters.AddBackend(id, ServiceCounter.NewFlows);
         }
         else counters.Add(GlobalCounter.MaglevSteered);

@@ -26,8 +26,12 @@ public sealed class JoinSteering(FrameState frames, FlowTable flows, WorkerCount
             if (_ok[j] != 0) frames[frameOf[j]].ServerId = (int)_ids[j];
     }
 
-    /// <summary>The backend of join frame <paramref name="i"/>, pinned on its own 5-tuple, or <see cref="Steered.RejectJoin"/>.</summary>
-    public int Steer(DataplaneSnapshot snap, int i, uint now)
+    /// <summary>The backend of join frame <paramref name="i"/>, pinned on its own 5-tuple, or <see cref="Steered.RejectJoin"/>.
+    /// Hits, inserts, evictions, joins and new flows are counted in <paramref name="tally"/> (the steering pass adds it to
+    /// the counters). Inlined into the pass, so that the tally stays in registers there (called, the tally's address
+    /// escaped and every count went through memory: join steering 45.2 cycles per frame called, 40.6-42.1 inlined).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public int Steer(DataplaneSnapshot snap, int i, uint now, ref SteerTally tally)
     {
         int vip = frames[i].Vip;
         ref readonly var v = ref snap.Vips[vip];
@@ -38,10 +42,10 @@ public sealed class JoinSteering(FrameState frames, FlowTable flows, WorkerCount
         if (flows.Lookup(hash, now, pool.HandshakeIdleTicks, out uint pinned, out FlowProbe probe) == FlowLookup.Hit
             && pinned < (uint)backends.Length && backends[pinned].Usable)
         {
-            counters.Add(GlobalCounter.FlowHits);
+            tally.Hits++;
             return (int)pinned;
         }
-        counters.Add(GlobalCounter.JoinsSeen);
+        tally.Joins++;
         int id = -1;
         bool collided = false;
         for (uint modes = v.JoinModes; modes != 0 && id < 0; modes >>= 4)
@@ -54,7 +58,7 @@ public sealed class JoinSteering(FrameState frames, FlowTable flows, WorkerCount
                     if ((uint)sid < (uint)map.Length && map[sid] >= 0 && backends[map[sid]].Usable)
                     {
                         id = map[sid];
-                        counters.Add(GlobalCounter.JoinsByEncryptedToken);
+                        tally.JoinsByEncryptedToken++;
                     }
                     break;
                 case JoinMode.LearnedToken:
@@ -91,9 +95,10 @@ public sealed class JoinSteering(FrameState frames, FlowTable flows, WorkerCount
         // (counted; its later segments follow Maglev and the backend may reset it: the connection keeps its other subflows).
         // The lookup's compare of the bucket stands (the join modes above read other tables, never this one).
         var pin = flows.InsertAt(in probe, hash, (uint)id, now, pool.HandshakeIdleTicks, refuseLonger: true);
-        if (pin == FlowInsert.Replaced) counters.Add(GlobalCounter.FlowEvictions);
-        counters.Add(pin == FlowInsert.Refused ? GlobalCounter.HandshakePinsRefused : GlobalCounter.FlowInserts);
-        counters.AddVip(vip, ServiceCounter.NewFlows);
+        if (pin == FlowInsert.Replaced) tally.Evictions++;
+        if (pin == FlowInsert.Refused) counters.Add(GlobalCounter.HandshakePinsRefused);
+        else tally.Inserts++;
+        tally.NewFlow(counters, vip);
         counters.AddBackend(id, ServiceCounter.NewFlows);
         return id;
     }

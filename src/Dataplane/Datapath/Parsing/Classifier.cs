@@ -119,9 +119,6 @@ public sealed unsafe class Classifier(FrameState frames, WorkerCounters counters
         // frame, which nothing has touched yet: fetch it now rather than stall the second pass's stores.
         if (pool.Mode != ForwardingMode.L2Dsr && Sse.IsSupported) Sse.Prefetch0(frame - 1);
         bool syn = p.Protocol == IpProtocol.Tcp && (p.TcpFlags & (TcpFlag.Syn | TcpFlag.Ack)) == TcpFlag.Syn;
-        // A SYN is nearly always a flow-table miss that the second pass steers by Maglev: fetch its
-        // slot too (a 65537-entry table is 256 KiB; the SYN flood's profile had this load as its top stall).
-        if (syn && v.AnnouncedBackend < 0) PrefetchMaglev(pool, hash);
         // Pin TCP flows from their SYN, UDP flows from their first packet (docs/design.md).
         ref FrameSlot slot = ref frames[i];
         slot.Vip = vip;
@@ -135,6 +132,11 @@ public sealed unsafe class Classifier(FrameState frames, WorkerCounters counters
         slot.Action = TokenAction.None;
         slot.Body = Forwarder.BodyOf(pool.Mode, p.IsIPv6);
         if (v.JoinModes != 0 && p.Protocol == IpProtocol.Tcp) ClassifyMptcp(snap, frame, i, ref p, in v, syn);
+        // A SYN is nearly always a flow-table miss that the second pass steers by Maglev: fetch its
+        // slot too (a 65537-entry table is 256 KiB; the SYN flood's profile had this load as its top stall). Not for a
+        // join's SYN, which its token places (stage stamps, join-enc-new: first pass 76.6-77.3 cycles per frame with its
+        // Maglev slot fetched, 71.2-72.0 without).
+        if (syn && v.AnnouncedBackend < 0 && slot.Kind != FrameKind.Join) PrefetchMaglev(pool, hash);
         return Classified.Steer;
     }
 

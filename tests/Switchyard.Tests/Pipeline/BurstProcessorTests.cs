@@ -64,6 +64,34 @@ public class BurstProcessorTests
         h.AssertCounterInvariants();
     }
 
+    /// <summary>The first pass also keeps what it needs of the last VIP's pool (forwarding mode, timeouts) beside that
+    /// VIP, for the snapshot it read them from: a snapshot that keeps the very same VIP table but puts the service on
+    /// another pool (the table maps addresses to VIP indices, not to pools) takes effect on the next frame.</summary>
+    [Fact]
+    public void A_snapshot_that_keeps_the_vip_table_but_changes_the_vips_pool_takes_effect_on_the_next_frame()
+    {
+        using var h = new PipelineHarness();
+        var ack = Tcp(Client(1), 40000, Vip, 80, TcpFlags.Ack, 10); // not a SYN: steered by Maglev, never pinned
+        var before = h.Send(ack);
+        Assert.Equal(Inside, before.OutPort);
+        Assert.Equal(0, before.Delta); // L2 DSR: rewritten in place
+
+        var s = h.Snapshot;
+        int http = Array.FindIndex(s.Vips, v => v.Name == "http"), ipip = Array.FindIndex(s.Pools, p => p.Name == "ipip4");
+        var vips = (VipEntry[])s.Vips.Clone();
+        vips[http] = vips[http] with { Pool = ipip };
+        h.Snapshots.PublishUnsynchronized(new DataplaneSnapshot
+        {
+            Generation = s.Generation + 1, Ports = s.Ports, Vips = vips, VipTable = s.VipTable, Pools = s.Pools, Backends = s.Backends,
+            LocalAddresses = s.LocalAddresses, FlowHashSeed = s.FlowHashSeed, TokenKeys = s.TokenKeys,
+            LearnedTokenIdleTicks = s.LearnedTokenIdleTicks, ResetUnplaceableJoins = s.ResetUnplaceableJoins, QuicLb = s.QuicLb,
+        });
+        var after = h.Send(ack, now: 2);
+        Assert.Equal(Inside, after.OutPort);
+        Assert.True(after.Delta < 0 && after.EtherType == 0x0800, "not encapsulated by the IPIP pool the new snapshot names");
+        Assert.StartsWith("10.0.1.", after.OuterDstV4); // an ipip4 backend
+    }
+
     [Fact]
     public void Syn_pins_the_flow_and_later_segments_follow_it_after_the_maglev_table_changes()
     {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics.X86;
@@ -49,7 +50,7 @@ public sealed unsafe class Classifier(FrameState frames, WorkerCounters counters
         if (parsed)
         {
             // TCP or UDP with ports, not a fragment, not ICMP: only the VIP is left to find.
-            int vip = LookupVip(snap.VipTable, p.Dst, p.DstPort, p.Protocol);
+            int vip = LookupVip(snap, p.Dst, p.DstPort, p.Protocol);
             if (vip >= 0) return SteerToVip(snap, frame, i, ref p, vip);
         }
         return ClassifyOther(snap, frame, len, segments, i, rxPort, parsed);
@@ -94,7 +95,7 @@ public sealed unsafe class Classifier(FrameState frames, WorkerCounters counters
         }
 
         ushort dstPort = (p.Flags & PacketFlags.HasPorts) != 0 ? p.DstPort : (ushort)0;
-        vip = LookupVip(snap.VipTable, p.Dst, dstPort, p.Protocol);
+        vip = LookupVip(snap, p.Dst, dstPort, p.Protocol);
         if (vip < 0)
         {
             if (ExceptionPath && IsOwnAddress(snap, p.Dst, rxPort)) { counters.Count(Outcome.ToKernel); return Classified.ToKernel; }
@@ -107,17 +108,18 @@ public sealed unsafe class Classifier(FrameState frames, WorkerCounters counters
     }
 
     /// <summary>A parsed frame for <paramref name="vip"/> (not an ICMP error, not a fragment): its flow hash, the
-    /// prefetches for the second pass, its kind and forwarding body, and its MPTCP signalling.</summary>
+    /// prefetches for the second pass, its kind and forwarding body, and its MPTCP signalling. What it needs of the VIP
+    /// and its pool comes from <see cref="_vipFacts"/>, which <see cref="LookupVip"/> left describing <paramref name="vip"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     Classified SteerToVip(DataplaneSnapshot snap, byte* frame, int i, ref PacketInfo p, int vip)
     {
-        ref readonly var v = ref snap.Vips[vip];
+        Debug.Assert(vip == _lastVip && ReferenceEquals(snap, _lastSnapshot));
+        ref readonly VipFacts f = ref _vipFacts;
         ulong hash = FlowHash.Of(p, snap.FlowHashSeed);
         // The flow-table bucket is prefetched after the pass, for the whole burst at once (BurstProcessor.PrefetchBuckets).
-        var pool = snap.Pools[v.Pool];
         // Encapsulation writes its outer headers into the headroom, the cache line in front of the
         // frame, which nothing has touched yet: fetch it now rather than stall the second pass's stores.
-        if (pool.Mode != ForwardingMode.L2Dsr && Sse.IsSupported) Sse.Prefetch0(frame - 1);
+        if (f.Encapsulates && Sse.IsSupported) Sse.Prefetch0(frame - 1);
         bool syn = p.Protocol == IpProtocol.Tcp && (p.TcpFlags & (TcpFlag.Syn | TcpFlag.Ack)) == TcpFlag.Syn;
         // Pin TCP flows from their SYN, UDP flows from their first packet (docs/design.md).
         ref FrameSlot slot = ref frames[i];
@@ -125,46 +127,77 @@ public sealed unsafe class Classifier(FrameState frames, WorkerCounters counters
         slot.Hash = hash;
         slot.Kind = p.Protocol == IpProtocol.Udp || syn ? FrameKind.SteerPin : FrameKind.Steer;
         // The steering pass's timeouts, from the pool at hand (its flow-table hits then read nothing else of VIP and pool).
-        uint idle = p.Protocol == IpProtocol.Udp ? pool.UdpIdleTicks : pool.TcpIdleTicks;
+        uint idle = p.Protocol == IpProtocol.Udp ? f.UdpIdleTicks : f.TcpIdleTicks;
         slot.IdleTicks = idle;
         // A SYN's pin lives for the handshake only (FlowSteering).
-        slot.PinIdleTicks = syn ? pool.HandshakeIdleTicks : idle;
+        slot.PinIdleTicks = syn ? f.HandshakeIdleTicks : idle;
         slot.Action = TokenAction.None;
-        slot.Body = Forwarder.BodyOf(pool.Mode, p.IsIPv6);
-        if (v.JoinModes != 0 && p.Protocol == IpProtocol.Tcp) ClassifyMptcp(snap, frame, i, ref p, in v, syn);
+        slot.Body = p.IsIPv6 ? f.Body6 : f.Body4;
+        if (f.JoinModes != 0 && p.Protocol == IpProtocol.Tcp) ClassifyMptcp(snap, frame, i, ref p, in snap.Vips[vip], syn);
         // A SYN is nearly always a flow-table miss that the second pass steers by Maglev: fetch its
         // slot too (a 65537-entry table is 256 KiB; the SYN flood's profile had this load as its top stall). Not for a
         // join's SYN, which its token places (stage stamps, join-enc-new: first pass 76.6-77.3 cycles per frame with its
         // Maglev slot fetched, 71.2-72.0 without).
-        if (syn && v.AnnouncedBackend < 0 && slot.Kind != FrameKind.Join) PrefetchMaglev(pool, hash);
+        if (syn && f.ByMaglev && slot.Kind != FrameKind.Join) PrefetchMaglev(f.Pool!, hash);
         return Classified.Steer;
     }
 
-    // The last (destination, port, protocol) that found a VIP, and in which table: consecutive frames of a burst
+    // The last (destination, port, protocol) that found a VIP, and in which snapshot: consecutive frames of a burst
     // mostly go to one service, and comparing three words is cheaper than the table's probe.
-    VipTable? _lastTable;
+    DataplaneSnapshot? _lastSnapshot;
     ulong _lastDstHi, _lastDstLo;
     uint _lastPortProto;
     int _lastVip;
 
+    /// <summary>What the first pass reads of a VIP and its pool for every frame, taken from the snapshot when the VIP
+    /// was looked up (<see cref="LookupVipMiss"/>) and kept beside the last VIP found: a frame of the same service then
+    /// reads a few fields of this object, not the VIP's entry, its pool's array slot and the pool's fields (three dependent
+    /// loads and two range checks). Valid for that snapshot only, which the cache's key includes (a new snapshot may change
+    /// a pool's mode or timeouts behind the same VIP).</summary>
+    struct VipFacts
+    {
+        public PoolEntry? Pool;          // for the Maglev prefetch
+        public uint TcpIdleTicks, UdpIdleTicks, HandshakeIdleTicks;
+        public uint JoinModes;
+        public ForwardBody Body4, Body6;
+        public bool Encapsulates;        // the pool's mode is not L2 DSR
+        public bool ByMaglev;            // no announced backend: a new flow is steered by the pool's Maglev table
+    }
+    VipFacts _vipFacts;
+
     /// <summary><see cref="VipTable.Lookup"/>, answered from the last hit when the frame goes to the same service
-    /// (the same destination, port and protocol, and the same snapshot's table).</summary>
+    /// (the same destination, port and protocol, and the same snapshot). A VIP found leaves <see cref="_vipFacts"/>
+    /// describing it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    int LookupVip(VipTable table, in Addr128 dst, ushort port, byte protocol)
+    int LookupVip(DataplaneSnapshot snap, in Addr128 dst, ushort port, byte protocol)
     {
         uint portProto = (uint)port << 8 | protocol;
-        if (dst.Lo == _lastDstLo && portProto == _lastPortProto && dst.Hi == _lastDstHi && ReferenceEquals(table, _lastTable))
+        if (dst.Lo == _lastDstLo && portProto == _lastPortProto && dst.Hi == _lastDstHi && ReferenceEquals(snap, _lastSnapshot))
             return _lastVip;
-        return LookupVipMiss(table, dst, port, protocol, portProto);
+        return LookupVipMiss(snap, dst, port, protocol, portProto);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    int LookupVipMiss(VipTable table, in Addr128 dst, ushort port, byte protocol, uint portProto)
+    int LookupVipMiss(DataplaneSnapshot snap, in Addr128 dst, ushort port, byte protocol, uint portProto)
     {
-        int vip = table.Lookup(dst, port, protocol);
+        int vip = snap.VipTable.Lookup(dst, port, protocol);
         if (vip >= 0)
         {
-            _lastTable = table;
+            ref readonly var v = ref snap.Vips[vip];
+            var pool = snap.Pools[v.Pool];
+            _vipFacts = new VipFacts
+            {
+                Pool = pool,
+                TcpIdleTicks = pool.TcpIdleTicks,
+                UdpIdleTicks = pool.UdpIdleTicks,
+                HandshakeIdleTicks = pool.HandshakeIdleTicks,
+                JoinModes = v.JoinModes,
+                Body4 = Forwarder.BodyOf(pool.Mode, v6: false),
+                Body6 = Forwarder.BodyOf(pool.Mode, v6: true),
+                Encapsulates = pool.Mode != ForwardingMode.L2Dsr,
+                ByMaglev = v.AnnouncedBackend < 0,
+            };
+            _lastSnapshot = snap;
             _lastDstHi = dst.Hi;
             _lastDstLo = dst.Lo;
             _lastPortProto = portProto;

@@ -64,6 +64,13 @@ public readonly record struct BackendEntry(
     /// recomputes the pool's Maglev pick of a pinned flow from it.</summary>
     public int Pool { get; init; } = -1;
 
+    /// <summary>The MAC of its egress port (<see cref="EgressPort"/>'s <see cref="PortEntry.Mac"/>), the source of every
+    /// frame sent to it, and that port's MTU: copied here by the snapshot compiler so that forwarding reads the backend's
+    /// entry only, not the port's object behind it as well.</summary>
+    public ulong EgressMac { get; init; }
+    /// <summary>The egress port's IP MTU (<see cref="PortEntry.Mtu"/>).</summary>
+    public int EgressMtu { get; init; }
+
     /// <summary>Pinned flows and joins may go to it: Active or Draining (one byte compare on the hot path).</summary>
     public bool Usable
     {

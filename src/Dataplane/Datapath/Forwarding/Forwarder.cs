@@ -95,12 +95,11 @@ public sealed unsafe class Forwarder(FrameState frames, WorkerCounters counters,
         int vip = slot.Vip;
         int id = slot.Backend;
         ref readonly var be = ref snap.Backends[id];
-        var egress = snap.Ports[be.EgressPort];
         byte* frame = burst.Data[i];
         int len = burst.Length[i];
         if (TBody.Plain ? snap.Pools[snap.Vips[vip].Pool].Mode == ForwardingMode.L2Dsr : TBody.Mode == ForwardingMode.L2Dsr)
         {
-            Encapsulation.L2Rewrite(frame, be.Mac, egress.Mac);
+            Encapsulation.L2Rewrite(frame, be.Mac, be.EgressMac);
         }
         else
         {
@@ -112,14 +111,14 @@ public sealed unsafe class Forwarder(FrameState frames, WorkerCounters counters,
                 Mode = TBody.Plain ? pool.Mode : TBody.Mode,
                 OuterSource = Encapsulation.OuterSource(pool, hash, v6),
                 OuterDestination = be.Address,
-                DstMac = be.Mac != 0 ? be.Mac : egress.GatewayMac,
-                SrcMac = egress.Mac,
+                DstMac = be.Mac, // the backend's, or (no MAC configured) its port's gateway: the compiler put it there
+                SrcMac = be.EgressMac,
                 GuePort = pool.GuePort,
                 // Ephemeral range 49152..65535 from flow-hash bits Maglev does not use: the backend's
                 // NIC hashes on it and spreads flows over its queues.
                 GueSourcePort = (ushort)(0xC000 | (hash >> 48) & 0x3FFF),
                 FlowLabel = (uint)(hash >> 32) & 0xFFFFF,
-                Mtu = egress.Mtu,
+                Mtu = be.EgressMtu,
                 KeepVlan = true,
             };
             // Delta and length go straight into the burst (written only on Ok).

@@ -72,8 +72,8 @@ public static unsafe class PacketParser
             info.L3Length = (ushort)(Ipv6Header + l4Len);
             info.Protocol = ip[6];
             info.HopLimit = ip[7];
-            info.Src = Addr128.ReadV6(ip + 8);
-            info.Dst = Addr128.ReadV6(ip + 24);
+            Addr128.ReadV6Into(ip + 8, ref info.Src);
+            Addr128.ReadV6Into(ip + 24, ref info.Dst);
             p = ip + Ipv6Header;
         }
         else return false;

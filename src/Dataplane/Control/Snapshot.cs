@@ -70,6 +70,21 @@ public readonly record struct BackendEntry(
     public ulong EgressMac { get; init; }
     /// <summary>The egress port's IP MTU (<see cref="PortEntry.Mtu"/>).</summary>
     public int EgressMtu { get; init; }
+    /// <summary>The first 12 bytes of a frame sent to it (destination <see cref="Mac"/>, source <see cref="EgressMac"/>)
+    /// as they lie in memory, bytes 0-7 and 8-11 read in the machine's order (<see cref="MacHeader"/>): an L2 DSR
+    /// rewrite is these two stores.</summary>
+    public ulong MacHeader0 { get; init; }
+    public uint MacHeader1 { get; init; }
+
+    /// <summary><see cref="MacHeader0"/> and <see cref="MacHeader1"/> for destination <paramref name="dst"/> and source
+    /// <paramref name="src"/> (48-bit MACs as <see cref="Mac"/> holds them).</summary>
+    public static unsafe (ulong Bytes0, uint Bytes8) MacHeader(ulong dst, ulong src)
+    {
+        byte* h = stackalloc byte[12];
+        Datapath.BigEndian.WriteMac(h, dst);
+        Datapath.BigEndian.WriteMac(h + 6, src);
+        return (System.Runtime.CompilerServices.Unsafe.ReadUnaligned<ulong>(h), System.Runtime.CompilerServices.Unsafe.ReadUnaligned<uint>(h + 8));
+    }
 
     /// <summary>Pinned flows and joins may go to it: Active or Draining (one byte compare on the hot path).</summary>
     public bool Usable

@@ -112,8 +112,9 @@ public sealed class SnapshotCompiler
                 // Draining take it out of Maglev; only Active and Draining keep pinned flows.
                 var state = !b.Enabled ? BackendState.Disabled : runtimeState?.Invoke(pool.Name, b.Name) ?? BackendState.Active;
                 if (state == BackendState.Removed) throw new ArgumentException($"runtime state of configured backend {pool.Name}/{b.Name} cannot be Removed", nameof(runtimeState));
+                var (header0, header8) = BackendEntry.MacHeader(mac, ports[egress].Mac);
                 backends[id] = new BackendEntry(b.Name, addr, mac, (byte)egress, (uint)b.Weight, state)
-                    { Pool = i, EgressMac = ports[egress].Mac, EgressMtu = ports[egress].Mtu };
+                    { Pool = i, EgressMac = ports[egress].Mac, EgressMtu = ports[egress].Mtu, MacHeader0 = header0, MacHeader1 = header8 };
                 if (state == BackendState.Active && b.Weight > 0) maglevInput.Add(new MaglevBackend(id, b.Name, (uint)b.Weight));
             }
             Addr128 v4 = default, v6 = default;

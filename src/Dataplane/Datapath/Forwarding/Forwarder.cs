@@ -107,6 +107,12 @@ public sealed unsafe class Forwarder(FrameState frames, WorkerCounters counters,
             Unsafe.WriteUnaligned(frame, be.MacHeader0);
             Unsafe.WriteUnaligned(frame + 8, be.MacHeader1);
         }
+        else if (!TBody.Plain && !TBody.V6 && !frames.Info[i].Has(PacketFlags.HasVlan))
+        {
+            var r = Encapsulation.EncapsulateV4Untagged<TBody>(frame, burst.Headroom[i], in frames.Info[i], in be,
+                (uint)pool.EncapSourceV4.Lo, pool.EncapSourceV4HostMask, slot.Hash, pool.GuePort, ref burst.Delta[i], ref burst.OutLength[i]);
+            if (r != EncapResult.Ok) return Refused(snap, burst, i, rxPort, r, be.EgressMtu, pool.Mode, false);
+        }
         else
         {
             ref PacketInfo p = ref frames.Info[i];
@@ -140,4 +146,11 @@ public sealed unsafe class Forwarder(FrameState frames, WorkerCounters counters,
         counters.AddBackendForwarded(id, len);
         return be.EgressPort;
     }
+
+    /// <summary>An encapsulation that did not fit: ICMP too big to the client (with the inner MTU), or the drop.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    byte Refused(DataplaneSnapshot snap, Burst burst, int i, byte rxPort, EncapResult r, int mtu, ForwardingMode mode, bool v6)
+        => r == EncapResult.TooBig
+            ? answers.TooBig(snap, burst, i, rxPort, mtu - Encapsulation.Overhead(mode, v6))
+            : answers.Drop(DropReason.NoHeadroom);
 }

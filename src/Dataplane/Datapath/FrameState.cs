@@ -47,6 +47,9 @@ public struct FrameSlot
     /// <summary>The timeout a pin made or refreshed by this frame gets: the handshake's for a SYN, else <see cref="IdleTicks"/>.</summary>
     public uint PinIdleTicks;
     public FrameKind Kind;
+    /// <summary>A TCP SYN without ACK (Kind <see cref="FrameKind.SteerPin"/>): it opens a connection, so a pin it finds
+    /// must still take new flows (FlowSteering). Set with the VIP; false for ICMP errors and fragments.</summary>
+    public bool SynOpens;
     public TokenAction Action;
     /// <summary>The forwarding body of the frame's VIP (its pool's mode x the packet's family), set with the VIP.</summary>
     public Forwarding.ForwardBody Body;

@@ -51,7 +51,8 @@ public class PacketParserFuzzTests
         var info = new PacketInfo();
         var atEnd = PacketParser.Parse(mem.PlaceAtEnd(frame), frame.Length, ref info);
         Compare(expected, atEnd, info, frame, what);
-        var info2 = new PacketInfo { Flags = PacketFlags.Arp, SrcPort = 99 }; // stale contents must be reset
+        var info2 = new PacketInfo();
+        System.Runtime.InteropServices.MemoryMarshal.AsBytes(new Span<PacketInfo>(ref info2)).Fill(0xA5); // stale contents must be reset
         var atStart = PacketParser.Parse(mem.PlaceAtStart(frame), frame.Length, ref info2);
         Assert.True(atEnd == atStart, $"{what}: placement changed the verdict");
         if (atStart == DropReason.None) Compare(expected, atStart, info2, frame, what);

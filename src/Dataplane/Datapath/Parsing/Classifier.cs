@@ -126,6 +126,7 @@ public sealed unsafe class Classifier(FrameState frames, WorkerCounters counters
         slot.Vip = vip;
         slot.Hash = hash;
         slot.Kind = p.Protocol == IpProtocol.Udp || syn ? FrameKind.SteerPin : FrameKind.Steer;
+        slot.SynOpens = syn;
         // The steering pass's timeouts, from the pool at hand (its flow-table hits then read nothing else of VIP and pool).
         uint idle = p.Protocol == IpProtocol.Udp ? f.UdpIdleTicks : f.TcpIdleTicks;
         slot.IdleTicks = idle;
@@ -216,6 +217,7 @@ public sealed unsafe class Classifier(FrameState frames, WorkerCounters counters
         slot.Vip = vip;
         slot.Hash = hash;
         slot.Kind = kind;
+        slot.SynOpens = false;
         slot.IdleTicks = slot.PinIdleTicks = flowProtocol == IpProtocol.Udp ? pool.UdpIdleTicks : pool.TcpIdleTicks;
         slot.Body = Forwarder.BodyOf(pool.Mode, v6);
         return Classified.Steer;

@@ -54,6 +54,33 @@ public sealed class ForwardBodyEqualityTests
         Assert.Equal(0, specialised.Processor.BodyRuns(ForwardBody.Plain));
     }
 
+    /// <summary>The first pass takes the common frames for the last VIP it found in one loop and the rest one by one
+    /// (Classifier.ClassifyCommon): what a frame becomes must not depend on the frames around it. The corpus interleaves
+    /// services (a new VIP every frame or two), families, tags, answers and drops; each frame sent alone, in a burst of
+    /// one, must come out as it does in the full bursts, new and then pinned.</summary>
+    [Fact]
+    public void A_frame_comes_out_of_a_full_burst_as_it_does_alone()
+    {
+        var frames = MixedCorpus();
+        using var bursts = new PipelineHarness(plainTwin: false);
+        using var alone = new PipelineHarness(plainTwin: false);
+        foreach (uint now in new uint[] { 5, 6 })
+        {
+            var expected = bursts.Send(frames, now);
+            for (int i = 0; i < frames.Count; i++)
+            {
+                var got = alone.Send(frames[i], now);
+                Assert.True(expected[i].OutPort == got.OutPort && expected[i].Delta == got.Delta && expected[i].OutLength == got.OutLength
+                    && expected[i].Frame.AsSpan().SequenceEqual(got.Frame),
+                    $"frame {i} at {now}: in a burst port {expected[i].OutPort}, delta {expected[i].Delta}, {Convert.ToHexString(expected[i].Frame)}; " +
+                    $"alone port {got.OutPort}, delta {got.Delta}, {Convert.ToHexString(got.Frame)}");
+            }
+        }
+        Assert.True(bursts.Counters.Get(Outcome.Forwarded) > 0);
+        Assert.Equal(bursts.Counters.Get(Outcome.Forwarded), alone.Counters.Get(Outcome.Forwarded));
+        Assert.Equal(bursts.Counters.Get(Outcome.IcmpTooBigSent), alone.Counters.Get(Outcome.IcmpTooBigSent));
+    }
+
     [Theory]
     [InlineData(Dataplane.Control.ForwardingMode.L2Dsr, false, ForwardBody.L2Dsr)]
     [InlineData(Dataplane.Control.ForwardingMode.L2Dsr, true, ForwardBody.L2Dsr)]

@@ -42,11 +42,13 @@ public sealed unsafe class Classifier(FrameState frames, WorkerCounters counters
     /// <see cref="ClassifyOther"/>, a call of its own, so the loop this is inlined into stays small enough for the JIT to
     /// keep its state in registers (issue 14: the first pass's profile had a dozen spills per frame).
     /// </summary>
+    /// <param name="parsed">True when <see cref="ClassifyCommon"/> already took the frame through the straight pass
+    /// (one segment, <see cref="PacketParser.TryParseCommon"/> true: its result is in place); false sends it to the general
+    /// parser.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public Classified Classify(DataplaneSnapshot snap, byte* frame, int len, int segments, int i, byte rxPort)
+    public Classified Classify(DataplaneSnapshot snap, byte* frame, int len, int segments, int i, byte rxPort, bool parsed)
     {
         ref PacketInfo p = ref frames.Info[i];
-        bool parsed = segments <= 1 && PacketParser.TryParseCommon(frame, len, ref p);
         if (parsed)
         {
             // TCP or UDP with ports, not a fragment, not ICMP: only the VIP is left to find.
@@ -114,15 +116,102 @@ public sealed unsafe class Classifier(FrameState frames, WorkerCounters counters
     Classified SteerToVip(DataplaneSnapshot snap, byte* frame, int i, ref PacketInfo p, int vip)
     {
         Debug.Assert(vip == _lastVip && ReferenceEquals(snap, _lastSnapshot));
+        ref FrameSlot slot = ref frames[i];
+        ulong hash = Pin(frame, ref slot, ref p, vip, snap.FlowHashSeed, out bool syn);
         ref readonly VipFacts f = ref _vipFacts;
-        ulong hash = FlowHash.Of(p, snap.FlowHashSeed);
+        if (f.JoinModes != 0 && p.Protocol == IpProtocol.Tcp) ClassifyMptcp(snap, frame, i, ref p, in snap.Vips[vip], syn);
+        // A SYN is nearly always a flow-table miss that the second pass steers by Maglev: fetch its
+        // slot too (a 65537-entry table is 256 KiB; the SYN flood's profile had this load as its top stall). Not for a
+        // join's SYN, which its token places (stage stamps, join-enc-new: first pass 76.6-77.3 cycles per frame with its
+        // Maglev slot fetched, 71.2-72.0 without).
+        if (syn && f.ByMaglev && slot.Kind != FrameKind.Join) PrefetchMaglev(f.Pool!, hash);
+        return Classified.Steer;
+    }
+
+    /// <summary>
+    /// The first pass's common case over the whole burst, in one loop with no call in it (issue 14): every frame's
+    /// transmit delta and length start as received; a frame of one segment that the straight pass parses, for the VIP
+    /// <see cref="LookupVip"/> found last in this snapshot, and not UDP when QUIC-LB is configured, is hashed and pinned
+    /// here (<see cref="Pin"/>: what <see cref="SteerToVip"/> does for it). Returns the frames left to
+    /// <see cref="Classify"/> (bit i = frame i); <paramref name="parsedMask"/>: those of them the straight pass already
+    /// parsed; <paramref name="mptcpMask"/>: the TCP frames pinned here for a VIP that steers joins, whose MPTCP signalling
+    /// <see cref="ClassifyMptcpFrames"/> reads next (before anything changes the cached VIP). Everything that can call (the general parser, the VIP table's probe, MPTCP signalling, answers)
+    /// stays out of this loop, so that the JIT keeps its state in registers; the per-frame loop with those calls inlined
+    /// next to them spilled and reloaded a dozen values per frame.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)] // a loop of its own: the calls of the pass's other loop stay out of its registers
+    public uint ClassifyCommon(DataplaneSnapshot snap, Burst burst, int n, bool quic, out uint parsedMask, out uint mptcpMask)
+    {
+        short* delta = burst.Delta;
+        ushort* length = burst.Length, outLength = burst.OutLength, segments = burst.Segments;
+        byte** data = burst.Data;
+        byte* outPort = burst.OutPort;
+        PacketInfo* info = frames.Info;
+        FrameSlot* slots = frames.Slots;
+        // The cached VIP, valid for the snapshot it was found in: under another, every frame goes to Classify, whose
+        // lookup caches anew (port-and-protocol words are below 2^24: MaxValue never matches).
+        ulong lastLo = _lastDstLo, lastHi = _lastDstHi;
+        uint lastPortProto = ReferenceEquals(snap, _lastSnapshot) ? _lastPortProto : uint.MaxValue;
+        int vip = _lastVip;
+        bool joins = _vipFacts.JoinModes != 0;
+        uint seed = snap.FlowHashSeed;
+        uint slow = 0, parsed = 0, mptcp = 0;
+        for (int i = 0; i < n; i++)
+        {
+            uint bit = 1u << i;
+            ushort len = length[i];
+            delta[i] = 0;
+            outLength[i] = len;
+            ref PacketInfo p = ref info[i];
+            byte* frame = data[i];
+            if (segments[i] > 1 || !PacketParser.TryParseCommon(frame, len, ref p)) { slow |= bit; continue; }
+            parsed |= bit;
+            if (p.Dst.Lo != lastLo || ((uint)p.DstPort << 8 | p.Protocol) != lastPortProto || p.Dst.Hi != lastHi
+                || (p.Protocol != IpProtocol.Tcp && quic)) { slow |= bit; continue; }
+            ulong hash = Pin(frame, ref slots[i], ref p, vip, seed, out bool syn);
+            outPort[i] = Burst.DropPort; // steered: the forwarding pass writes its port
+            // A join VIP's TCP segment: its signalling is read after the loop (it may make a SYN a join, which Maglev does
+            // not place: the Maglev prefetch waits for that answer too).
+            if (p.Protocol == IpProtocol.Tcp && joins) mptcp |= bit;
+            else if (syn && _vipFacts.ByMaglev) PrefetchMaglev(_vipFacts.Pool!, hash);
+        }
+        parsedMask = parsed;
+        mptcpMask = mptcp;
+        return slow;
+    }
+
+    /// <summary>The MPTCP signalling of the frames <see cref="ClassifyCommon"/> pinned for the cached VIP, which steers
+    /// joins (<paramref name="mask"/>: its mptcpMask), as <see cref="SteerToVip"/> reads it; then a SYN that is no join
+    /// has its Maglev slot fetched.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public void ClassifyMptcpFrames(DataplaneSnapshot snap, Burst burst, uint mask)
+    {
+        ref readonly VipEntry v = ref snap.Vips[_lastVip];
+        while (mask != 0)
+        {
+            int i = System.Numerics.BitOperations.TrailingZeroCount(mask);
+            mask &= mask - 1;
+            ref FrameSlot slot = ref frames[i];
+            bool syn = slot.SynOpens;
+            ClassifyMptcp(snap, burst.Data[i], i, ref frames.Info[i], in v, syn);
+            if (syn && _vipFacts.ByMaglev && slot.Kind != FrameKind.Join) PrefetchMaglev(_vipFacts.Pool!, slot.Hash);
+        }
+    }
+
+    /// <summary>A parsed frame for <paramref name="vip"/> (<see cref="_vipFacts"/> describes it): its flow hash (returned),
+    /// the headroom prefetch for an encapsulating pool, its slot (VIP, hash, kind, timeouts, body; no token action).
+    /// <paramref name="syn"/>: a TCP SYN without ACK.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    ulong Pin(byte* frame, ref FrameSlot slot, ref PacketInfo p, int vip, uint seed, out bool syn)
+    {
+        ref readonly VipFacts f = ref _vipFacts;
+        ulong hash = FlowHash.Of(p, seed);
         // The flow-table bucket is prefetched after the pass, for the whole burst at once (BurstProcessor.PrefetchBuckets).
         // Encapsulation writes its outer headers into the headroom, the cache line in front of the
         // frame, which nothing has touched yet: fetch it now rather than stall the second pass's stores.
         if (f.Encapsulates && Sse.IsSupported) Sse.Prefetch0(frame - 1);
-        bool syn = p.Protocol == IpProtocol.Tcp && (p.TcpFlags & (TcpFlag.Syn | TcpFlag.Ack)) == TcpFlag.Syn;
+        syn = p.Protocol == IpProtocol.Tcp && (p.TcpFlags & (TcpFlag.Syn | TcpFlag.Ack)) == TcpFlag.Syn;
         // Pin TCP flows from their SYN, UDP flows from their first packet (docs/design.md).
-        ref FrameSlot slot = ref frames[i];
         slot.Vip = vip;
         slot.Hash = hash;
         slot.Kind = p.Protocol == IpProtocol.Udp || syn ? FrameKind.SteerPin : FrameKind.Steer;
@@ -134,13 +223,7 @@ public sealed unsafe class Classifier(FrameState frames, WorkerCounters counters
         slot.PinIdleTicks = syn ? f.HandshakeIdleTicks : idle;
         slot.Action = TokenAction.None;
         slot.Body = p.IsIPv6 ? f.Body6 : f.Body4;
-        if (f.JoinModes != 0 && p.Protocol == IpProtocol.Tcp) ClassifyMptcp(snap, frame, i, ref p, in snap.Vips[vip], syn);
-        // A SYN is nearly always a flow-table miss that the second pass steers by Maglev: fetch its
-        // slot too (a 65537-entry table is 256 KiB; the SYN flood's profile had this load as its top stall). Not for a
-        // join's SYN, which its token places (stage stamps, join-enc-new: first pass 76.6-77.3 cycles per frame with its
-        // Maglev slot fetched, 71.2-72.0 without).
-        if (syn && f.ByMaglev && slot.Kind != FrameKind.Join) PrefetchMaglev(f.Pool!, hash);
-        return Classified.Steer;
+        return hash;
     }
 
     // The last (destination, port, protocol) that found a VIP, and in which snapshot: consecutive frames of a burst

@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using Switchyard.Dataplane.Control;
 using Switchyard.Dataplane.Datapath.Forwarding;
@@ -139,26 +140,23 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
     [MethodImpl(MethodImplOptions.NoInlining)]
     void ClassifyPass(DataplaneSnapshot snap, Burst burst, int n, byte rxPort)
     {
-        // The burst's arrays and the classifier in locals: the loop's stores through pointers would otherwise make the
-        // JIT reload each of them from its object every frame.
-        short* delta = burst.Delta;
-        ushort* length = burst.Length, outLength = burst.OutLength, segments = burst.Segments;
-        byte** data = burst.Data;
-        byte* outPort = burst.OutPort;
         Classifier classifier = _classifier;
         bool quic = snap.QuicLb is not null;
         _frames.ClearDecrypts();
-        for (int i = 0; i < n; i++)
+        // The common frames in one loop without calls, then the rest one by one (Classifier.ClassifyCommon).
+        uint rest = classifier.ClassifyCommon(snap, burst, n, quic, out uint parsed, out uint mptcp);
+        if (mptcp != 0) classifier.ClassifyMptcpFrames(snap, burst, mptcp);
+        while (rest != 0)
         {
-            delta[i] = 0;
-            outLength[i] = length[i];
-            var c = classifier.Classify(snap, data[i], length[i], segments[i], i, rxPort);
+            int i = BitOperations.TrailingZeroCount(rest);
+            rest &= rest - 1;
+            var c = classifier.Classify(snap, burst.Data[i], burst.Length[i], burst.Segments[i], i, rxPort, (parsed >> i & 1) != 0);
             if (c == Classified.Steer)
             {
-                if (!quic) { outPort[i] = Burst.DropPort; continue; }
-                c = _quic.Classify(snap, data[i], i); // QUIC-LB VIPs
+                if (!quic) { burst.OutPort[i] = Burst.DropPort; continue; }
+                c = _quic.Classify(snap, burst.Data[i], i); // QUIC-LB VIPs
             }
-            outPort[i] = c switch
+            burst.OutPort[i] = c switch
             {
                 Classified.Neighbor => _answers.Neighbor(snap, burst, i, rxPort),
                 Classified.ToKernel => Burst.ExceptionPort,

@@ -107,11 +107,15 @@ public sealed unsafe class Forwarder(FrameState frames, WorkerCounters counters,
             Unsafe.WriteUnaligned(frame, be.MacHeader0);
             Unsafe.WriteUnaligned(frame + 8, be.MacHeader1);
         }
-        else if (!TBody.Plain && !TBody.V6 && !frames.Info[i].Has(PacketFlags.HasVlan))
+        else if (!TBody.Plain && !TBody.V6)
         {
-            var r = Encapsulation.EncapsulateV4Untagged<TBody>(frame, burst.Headroom[i], in frames.Info[i], in be,
-                (uint)pool.EncapSourceV4.Lo, pool.EncapSourceV4HostMask, slot.Hash, pool.GuePort, ref burst.Delta[i], ref burst.OutLength[i]);
-            if (r != EncapResult.Ok) return Refused(snap, burst, i, rxPort, r, be.EgressMtu, pool.Mode, false);
+            // An IPv4 body: the untagged frame straight from the backend's entry; a tagged one (rare) through the general
+            // writer out of line, which inlined here made the loop hold its parameters too.
+            var r = !frames.Info[i].Has(PacketFlags.HasVlan)
+                ? Encapsulation.EncapsulateV4Untagged<TBody>(frame, burst.Headroom[i], in frames.Info[i], in be,
+                    (uint)pool.EncapSourceV4.Lo, pool.EncapSourceV4HostMask, slot.Hash, pool.GuePort, ref burst.Delta[i], ref burst.OutLength[i])
+                : EncapsulateTagged<TBody>(burst, i, slot.Hash, pool, in be);
+            if (r != EncapResult.Ok) return Refused(snap, burst, i, rxPort, r, be.EgressMtu, TBody.Mode, false);
         }
         else
         {
@@ -145,6 +149,26 @@ public sealed unsafe class Forwarder(FrameState frames, WorkerCounters counters,
         bytes += len;
         counters.AddBackendForwarded(id, len);
         return be.EgressPort;
+    }
+
+    /// <summary>A tagged IPv4 frame for an IPv4 body: the general writer (its <see cref="EncapParams"/> as the plain body
+    /// builds them).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    EncapResult EncapsulateTagged<TBody>(Burst burst, int i, ulong hash, PoolEntry pool, in BackendEntry be) where TBody : struct, IForwardBody
+    {
+        var e = new EncapParams
+        {
+            Mode = TBody.Mode,
+            OuterSource = Encapsulation.OuterSource(pool, hash, false),
+            OuterDestination = be.Address,
+            DstMac = be.Mac,
+            SrcMac = be.EgressMac,
+            GuePort = pool.GuePort,
+            GueSourcePort = (ushort)(0xC000 | (hash >> 48) & 0x3FFF), // as in Forward
+            Mtu = be.EgressMtu,
+            KeepVlan = true,
+        };
+        return Encapsulation.EncapsulateInto<TBody>(burst.Data[i], burst.Headroom[i], frames.Info[i], e, ref burst.Delta[i], ref burst.OutLength[i]);
     }
 
     /// <summary>An encapsulation that did not fit: ICMP too big to the client (with the inner MTU), or the drop.</summary>

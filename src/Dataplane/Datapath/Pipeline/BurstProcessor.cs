@@ -203,7 +203,10 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
         var tally = new SteerTally();
         int runBody = 0;
         uint runFrames = 0;
-        for (int i = 0; i < n; i++)
+        // The burst's leading frames that are flow-table hits on a usable pin, in a loop with no call in it; the rest from
+        // the first other frame on, in order, as before (so a frame sees the table exactly as the frames before it left it).
+        int first = SteerHits(snap, n, now, specialised, ref tally.Hits, ref runBody, ref runFrames);
+        for (int i = first; i < n; i++)
         {
             ref FrameSlot slot = ref slots[i];
             var kind = slot.Kind;
@@ -238,6 +241,53 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
         }
         bodies[runBody] |= runFrames;
         tally.Flush(_counters);
+    }
+
+    /// <summary>
+    /// The steering pass's leading run of plain flow-table hits: from frame 0 on, every frame the first pass finished is
+    /// skipped, and every frame to steer by the flow table (not a join, not QUIC-LB, no token to track) whose lookup finds a
+    /// live pin on a usable backend (one that takes new flows, for a SYN) gets that backend, as
+    /// <see cref="FlowSteering.Steer"/> would give it. Stops at the first other frame and returns its index: the pass goes
+    /// on from there one frame at a time. A lookup that stopped the run is done again there, to the same effect (a hit's
+    /// refresh writes the same expiry; a miss has already freed the key's expired slot). In a loop with no call in it, so
+    /// that the JIT keeps its state in registers (issue 14; the per-frame loop with the steering's calls spilled).
+    /// Counts hits into <paramref name="hits"/> and extends the body run as the pass does.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    int SteerHits(DataplaneSnapshot snap, int n, uint now, bool specialised, ref long hits, ref int runBodyRef, ref uint runFramesRef)
+    {
+        FrameSlot* slots = _frames.Slots;
+        FlowTable flows = _flows;
+        var backends = snap.Backends;
+        uint[] bodies = _bodyFrames;
+        bool tokens = _tokens is not null;
+        int runBody = runBodyRef;
+        uint runFrames = runFramesRef;
+        long hit = 0;
+        int i = 0;
+        for (; i < n; i++)
+        {
+            ref FrameSlot slot = ref slots[i];
+            var kind = slot.Kind;
+            if (kind == FrameKind.Done) continue;
+            if (kind > FrameKind.SteerPin || (tokens && slot.Action != TokenAction.None)) break;
+            if (flows.Lookup(slot.Hash, now, slot.PinIdleTicks, out uint pinned) != FlowLookup.Hit || pinned >= (uint)backends.Length
+                || !backends[pinned].Usable || (slot.SynOpens && !backends[pinned].TakesNewFlows)) break;
+            hit++;
+            slot.Backend = (int)pinned;
+            int body = (int)(specialised ? slot.Body : ForwardBody.Plain);
+            if (body != runBody)
+            {
+                bodies[runBody] |= runFrames;
+                runBody = body;
+                runFrames = 0;
+            }
+            runFrames |= 1u << i;
+        }
+        hits += hit;
+        runBodyRef = runBody;
+        runFramesRef = runFrames;
+        return i;
     }
 
     /// <summary>Last pass: one loop per forwarding body the burst needs (usually one), each compiled for its

@@ -51,8 +51,66 @@ public sealed unsafe class Forwarder(FrameState frames, WorkerCounters counters,
 
     /// <summary>Forwards the frames of <paramref name="mask"/> (bit i = frame i, steered to <c>frames[i].Backend</c>)
     /// with one body: writes each frame's egress port (or DropPort / an answer's port) into the burst.</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)] // one compiled loop per body, outside the second pass's own budget
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Run<TBody>(DataplaneSnapshot snap, Burst burst, uint mask, byte rxPort) where TBody : struct, IForwardBody
+    {
+        // An IPv4 encapsulation body first writes what it can in a loop with no call in it; the frames it leaves (tagged,
+        // too big, no headroom) go through the general loop.
+        if (!TBody.Plain && !TBody.V6 && TBody.Mode != ForwardingMode.L2Dsr) mask = RunV4Untagged<TBody>(snap, burst, mask);
+        if (mask != 0) RunAll<TBody>(snap, burst, mask, rxPort);
+    }
+
+    /// <summary>
+    /// The untagged frames of <paramref name="mask"/> that an IPv4 encapsulation body writes straight from the backend's
+    /// entry (<see cref="Encapsulation.EncapsulateV4Untagged{TEncap}"/>), counted as the general loop counts them, in a
+    /// loop with no call in it (issue 14: the calls for the rare frames, inside the loop, made the JIT spill its state).
+    /// Returns the frames left: tagged, too big for the egress MTU, or short of headroom (each untouched).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    uint RunV4Untagged<TBody>(DataplaneSnapshot snap, Burst burst, uint mask) where TBody : struct, IForwardBody
+    {
+        FrameSlot* slots = frames.Slots;
+        PacketInfo* info = frames.Info;
+        byte* outPort = burst.OutPort;
+        var backends = snap.Backends;
+        uint rest = 0;
+        int runVip = -1;
+        PoolEntry? runPool = null;
+        long runPackets = 0, runBytes = 0;
+        while (mask != 0)
+        {
+            int i = BitOperations.TrailingZeroCount(mask);
+            uint bit = mask & (0u - mask);
+            mask &= mask - 1;
+            ref FrameSlot slot = ref slots[i];
+            ref PacketInfo p = ref info[i];
+            if (p.Has(PacketFlags.HasVlan)) { rest |= bit; continue; }
+            if (slot.Vip != runVip)
+            {
+                if (runPackets != 0) counters.AddVipForwarded(runVip, runPackets, runBytes);
+                runVip = slot.Vip;
+                runPool = snap.Pools[snap.Vips[runVip].Pool];
+                runPackets = runBytes = 0;
+            }
+            int id = slot.Backend;
+            ref readonly var be = ref backends[id];
+            var r = Encapsulation.EncapsulateV4Untagged<TBody>(burst.Data[i], burst.Headroom[i], in p, in be,
+                (uint)runPool!.EncapSourceV4.Lo, runPool.EncapSourceV4HostMask, slot.Hash, runPool.GuePort, ref burst.Delta[i], ref burst.OutLength[i]);
+            if (r != EncapResult.Ok) { rest |= bit; continue; }
+            int len = burst.Length[i];
+            runPackets++;
+            runBytes += len;
+            counters.AddBackendForwarded(id, len);
+            outPort[i] = be.EgressPort;
+        }
+        if (runPackets != 0) counters.AddVipForwarded(runVip, runPackets, runBytes);
+        return rest;
+    }
+
+    /// <summary>Every frame of <paramref name="mask"/>, one by one, with <typeparamref name="TBody"/> (answers and drops
+    /// included).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)] // one compiled loop per body, outside the second pass's own budget
+    void RunAll<TBody>(DataplaneSnapshot snap, Burst burst, uint mask, byte rxPort) where TBody : struct, IForwardBody
     {
         FrameSlot* slots = frames.Slots;
         byte* outPort = burst.OutPort;

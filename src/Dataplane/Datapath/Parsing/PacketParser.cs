@@ -391,6 +391,7 @@ public static unsafe class PacketParser
         return DropReason.None;   // other protocols: L4Offset/L4Length/Protocol are all the upper layer gets
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] // no call in the first pass's common loop (Classifier.ClassifyCommon)
     static bool TcpOptionsOk(byte* tcp, int hl)
     {
         int i = TcpMinHeader;

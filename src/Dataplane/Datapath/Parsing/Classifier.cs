@@ -131,16 +131,17 @@ public sealed unsafe class Classifier(FrameState frames, WorkerCounters counters
     /// <summary>
     /// The first pass's common case over the whole burst, in one loop with no call in it (issue 14): every frame's
     /// transmit delta and length start as received; a frame of one segment that the straight pass parses, for the VIP
-    /// <see cref="LookupVip"/> found last in this snapshot, and not UDP when QUIC-LB is configured, is hashed and pinned
-    /// here (<see cref="Pin"/>: what <see cref="SteerToVip"/> does for it). Returns the frames left to
+    /// <see cref="LookupVip"/> found last in this snapshot, is hashed and pinned here (<see cref="Pin"/>: what
+    /// <see cref="SteerToVip"/> does for it). Returns the frames left to
     /// <see cref="Classify"/> (bit i = frame i); <paramref name="parsedMask"/>: those of them the straight pass already
     /// parsed; <paramref name="mptcpMask"/>: the TCP frames pinned here for a VIP that steers joins, whose MPTCP signalling
-    /// <see cref="ClassifyMptcpFrames"/> reads next (before anything changes the cached VIP). Everything that can call (the general parser, the VIP table's probe, MPTCP signalling, answers)
+    /// <see cref="ClassifyMptcpFrames"/> reads next (before anything changes the cached VIP); <paramref name="udpMask"/>: with
+    /// QUIC-LB configured (<paramref name="quic"/>), the UDP datagrams pinned here, for QuicSteering.Classify. Everything that can call (the general parser, the VIP table's probe, MPTCP signalling, answers)
     /// stays out of this loop, so that the JIT keeps its state in registers; the per-frame loop with those calls inlined
     /// next to them spilled and reloaded a dozen values per frame.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)] // a loop of its own: the calls of the pass's other loop stay out of its registers
-    public uint ClassifyCommon(DataplaneSnapshot snap, Burst burst, int n, bool quic, out uint parsedMask, out uint mptcpMask)
+    public uint ClassifyCommon(DataplaneSnapshot snap, Burst burst, int n, bool quic, out uint parsedMask, out uint mptcpMask, out uint udpMask)
     {
         short* delta = burst.Delta;
         ushort* length = burst.Length, outLength = burst.OutLength, segments = burst.Segments;
@@ -155,7 +156,7 @@ public sealed unsafe class Classifier(FrameState frames, WorkerCounters counters
         int vip = _lastVip;
         bool joins = _vipFacts.JoinModes != 0;
         uint seed = snap.FlowHashSeed;
-        uint slow = 0, parsed = 0, mptcp = 0;
+        uint slow = 0, parsed = 0, mptcp = 0, udp = 0;
         for (int i = 0; i < n; i++)
         {
             uint bit = 1u << i;
@@ -166,17 +167,18 @@ public sealed unsafe class Classifier(FrameState frames, WorkerCounters counters
             byte* frame = data[i];
             if (segments[i] > 1 || !PacketParser.TryParseCommon(frame, len, ref p)) { slow |= bit; continue; }
             parsed |= bit;
-            if (p.Dst.Lo != lastLo || ((uint)p.DstPort << 8 | p.Protocol) != lastPortProto || p.Dst.Hi != lastHi
-                || (p.Protocol != IpProtocol.Tcp && quic)) { slow |= bit; continue; }
+            if (p.Dst.Lo != lastLo || ((uint)p.DstPort << 8 | p.Protocol) != lastPortProto || p.Dst.Hi != lastHi) { slow |= bit; continue; }
             ulong hash = Pin(frame, ref slots[i], ref p, vip, seed, out bool syn);
             outPort[i] = Burst.DropPort; // steered: the forwarding pass writes its port
             // A join VIP's TCP segment: its signalling is read after the loop (it may make a SYN a join, which Maglev does
             // not place: the Maglev prefetch waits for that answer too).
             if (p.Protocol == IpProtocol.Tcp && joins) mptcp |= bit;
             else if (syn && _vipFacts.ByMaglev) PrefetchMaglev(_vipFacts.Pool!, hash);
+            if (quic && p.Protocol == IpProtocol.Udp) udp |= bit;
         }
         parsedMask = parsed;
         mptcpMask = mptcp;
+        udpMask = udp;
         return slow;
     }
 

@@ -144,8 +144,16 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
         bool quic = snap.QuicLb is not null;
         _frames.ClearDecrypts();
         // The common frames in one loop without calls, then the rest one by one (Classifier.ClassifyCommon).
-        uint rest = classifier.ClassifyCommon(snap, burst, n, quic, out uint parsed, out uint mptcp);
+        uint rest = classifier.ClassifyCommon(snap, burst, n, quic, out uint parsed, out uint mptcp, out uint udp);
         if (mptcp != 0) classifier.ClassifyMptcpFrames(snap, burst, mptcp);
+        while (udp != 0)
+        {
+            // QUIC-LB VIPs: a malformed QUIC header is dropped (counted), a located DCID queued for decoding; the frame's
+            // port is DropPort either way until forwarding.
+            int i = BitOperations.TrailingZeroCount(udp);
+            udp &= udp - 1;
+            _quic.Classify(snap, burst.Data[i], i);
+        }
         while (rest != 0)
         {
             int i = BitOperations.TrailingZeroCount(rest);

@@ -37,10 +37,9 @@ public sealed unsafe class Classifier(FrameState frames, WorkerCounters counters
         !snap.VipTable.ContainsAddress(a) && snap.LocalAddresses.Contains(a, rxPort);
 
     /// <summary>
-    /// Classifies frame <paramref name="i"/>. The common frame (one segment, parsed by the straight pass, for a VIP: see
-    /// <see cref="PacketParser.TryParseCommon"/>) takes the short path inlined here; everything else goes through
-    /// <see cref="ClassifyOther"/>, a call of its own, so the loop this is inlined into stays small enough for the JIT to
-    /// keep its state in registers (issue 14: the first pass's profile had a dozen spills per frame).
+    /// Classifies frame <paramref name="i"/>, one that <see cref="ClassifyCommon"/> left (another VIP than the cached one,
+    /// or anything its straight pass does not take). A frame the straight pass parsed, for a VIP, takes the short path
+    /// inlined here; everything else goes through <see cref="ClassifyOther"/>, a call of its own.
     /// </summary>
     /// <param name="parsed">True when <see cref="ClassifyCommon"/> already took the frame through the straight pass
     /// (one segment, <see cref="PacketParser.TryParseCommon"/> true: its result is in place); false sends it to the general

@@ -123,6 +123,11 @@ public static unsafe class Encapsulation
         ? OuterSource(pool.EncapSourceV6, pool.EncapSourceV6HostMask, flowHash, true)
         : OuterSource(pool.EncapSourceV4, pool.EncapSourceV4HostMask, flowHash, false);
 
+    /// <summary>The GUE source port of a flow: the ephemeral range 49152..65535 from flow-hash bits Maglev does not use,
+    /// so that the backend's NIC, hashing on it, spreads flows over its queues.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ushort GueSourcePort(ulong flowHash) => (ushort)(0xC000 | (flowHash >> 48) & 0x3FFF);
+
     /// <summary>
     /// L2 DSR: rewrite destination and source MAC. Everything after them (a VLAN tag, the IP packet)
     /// stays as it is; the backend owns the VIP on a loopback interface.
@@ -217,9 +222,8 @@ public static unsafe class Encapsulation
         byte* l4 = s + EthHeader + Ipv4Header;
         if (TEncap.Mode == ForwardingMode.Gue)
         {
-            // Source port from flow-hash bits Maglev does not use (as the general writer's caller derives it); no checksum over IPv4.
-            ushort sourcePort = (ushort)(0xC000 | (flowHash >> 48) & 0x3FFF);
-            Unsafe.WriteUnaligned(l4, (ulong)Checksum.Net16(sourcePort) | (ulong)Checksum.Net16(guePort) << 16
+            // No checksum over IPv4.
+            Unsafe.WriteUnaligned(l4, (ulong)Checksum.Net16(GueSourcePort(flowHash)) | (ulong)Checksum.Net16(guePort) << 16
                 | (ulong)Checksum.Net16((ushort)(UdpHeader + inner)) << 32);
         }
         else if (TEncap.Mode == ForwardingMode.Gre)

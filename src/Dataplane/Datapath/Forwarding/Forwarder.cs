@@ -180,21 +180,7 @@ public sealed unsafe class Forwarder(FrameState frames, WorkerCounters counters,
             ref PacketInfo p = ref frames.Info[i];
             ulong hash = slot.Hash;
             bool v6 = TBody.Plain ? p.IsIPv6 : TBody.V6;
-            var e = new EncapParams
-            {
-                Mode = TBody.Plain ? pool.Mode : TBody.Mode,
-                OuterSource = Encapsulation.OuterSource(pool, hash, v6),
-                OuterDestination = be.Address,
-                DstMac = be.Mac, // the backend's, or (no MAC configured) its port's gateway: the compiler put it there
-                SrcMac = be.EgressMac,
-                GuePort = pool.GuePort,
-                // Ephemeral range 49152..65535 from flow-hash bits Maglev does not use: the backend's
-                // NIC hashes on it and spreads flows over its queues.
-                GueSourcePort = (ushort)(0xC000 | (hash >> 48) & 0x3FFF),
-                FlowLabel = (uint)(hash >> 32) & 0xFFFFF,
-                Mtu = be.EgressMtu,
-                KeepVlan = true,
-            };
+            var e = ParamsFor(TBody.Plain ? pool.Mode : TBody.Mode, pool, in be, hash, v6);
             // Delta and length go straight into the burst (written only on Ok).
             var r = TBody.Plain
                 ? Encapsulation.EncapsulateInto(frame, len, burst.Headroom[i], p, e, ref burst.Delta[i], ref burst.OutLength[i])
@@ -214,20 +200,26 @@ public sealed unsafe class Forwarder(FrameState frames, WorkerCounters counters,
     [MethodImpl(MethodImplOptions.NoInlining)]
     EncapResult EncapsulateTagged<TBody>(Burst burst, int i, ulong hash, PoolEntry pool, in BackendEntry be) where TBody : struct, IForwardBody
     {
-        var e = new EncapParams
-        {
-            Mode = TBody.Mode,
-            OuterSource = Encapsulation.OuterSource(pool, hash, false),
-            OuterDestination = be.Address,
-            DstMac = be.Mac,
-            SrcMac = be.EgressMac,
-            GuePort = pool.GuePort,
-            GueSourcePort = (ushort)(0xC000 | (hash >> 48) & 0x3FFF), // as in Forward
-            Mtu = be.EgressMtu,
-            KeepVlan = true,
-        };
+        var e = ParamsFor(TBody.Mode, pool, in be, hash, v6: false);
         return Encapsulation.EncapsulateInto<TBody>(burst.Data[i], burst.Headroom[i], frames.Info[i], e, ref burst.Delta[i], ref burst.OutLength[i]);
     }
+
+    /// <summary>What the general writer needs to encapsulate a frame of <paramref name="hash"/>'s flow to backend
+    /// <paramref name="be"/> of <paramref name="pool"/> with <paramref name="mode"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static EncapParams ParamsFor(ForwardingMode mode, PoolEntry pool, in BackendEntry be, ulong hash, bool v6) => new()
+    {
+        Mode = mode,
+        OuterSource = Encapsulation.OuterSource(pool, hash, v6),
+        OuterDestination = be.Address,
+        DstMac = be.Mac, // the backend's, or (no MAC configured) its port's gateway: the compiler put it there
+        SrcMac = be.EgressMac,
+        GuePort = pool.GuePort,
+        GueSourcePort = Encapsulation.GueSourcePort(hash),
+        FlowLabel = (uint)(hash >> 32) & 0xFFFFF,
+        Mtu = be.EgressMtu,
+        KeepVlan = true,
+    };
 
     /// <summary>An encapsulation that did not fit: ICMP too big to the client (with the inner MTU), or the drop.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]

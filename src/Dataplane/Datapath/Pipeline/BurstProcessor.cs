@@ -94,6 +94,30 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
     /// specialised bodies are tested against, ForwardBodyEqualityTests; Dataplane.SpecialisedBodies).</summary>
     public bool SpecialisedBodies { get; init; } = true;
 
+    /// <summary>The steering pass's current run of frames to one forwarding body (a burst's frames nearly all share one),
+    /// kept in registers and added to the body's frames when the body changes and at the end of the pass.</summary>
+    struct BodyRun
+    {
+        int _body;
+        uint _frames;
+
+        /// <summary>Frame <paramref name="i"/> goes to <paramref name="body"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Add(uint[] bodies, int body, int i)
+        {
+            if (body != _body)
+            {
+                bodies[_body] |= _frames;
+                _body = body;
+                _frames = 0;
+            }
+            _frames |= 1u << i;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public readonly void Flush(uint[] bodies) => bodies[_body] |= _frames;
+    }
+
     // The second pass's frames per forwarding body: bit i = frame i of the burst (Burst.Size <= 32).
     readonly uint[] _bodyFrames = new uint[(int)ForwardBody.Plain + 1];
 
@@ -209,11 +233,10 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
         // body of the last steered frame (a burst's frames nearly all share one body). Stored per frame, each was a store
         // and a reload carried from frame to frame through memory.
         var tally = new SteerTally();
-        int runBody = 0;
-        uint runFrames = 0;
+        var run = new BodyRun();
         // The burst's leading frames that are flow-table hits on a usable pin, in a loop with no call in it; the rest from
         // the first other frame on, in order, as before (so a frame sees the table exactly as the frames before it left it).
-        int first = SteerHits(snap, n, now, specialised, ref tally.Hits, ref runBody, ref runFrames);
+        int first = SteerHits(snap, n, now, specialised, ref tally.Hits, ref run);
         for (int i = first; i < n; i++)
         {
             ref FrameSlot slot = ref slots[i];
@@ -231,14 +254,7 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
                 if (_tokens is not null && kind != FrameKind.Join && slot.Action != TokenAction.None)
                     _tokens.Track(snap, i, id, now, idle);
                 slot.Backend = id;
-                int body = (int)(specialised ? slot.Body : ForwardBody.Plain);
-                if (body != runBody)
-                {
-                    bodies[runBody] |= runFrames;
-                    runBody = body;
-                    runFrames = 0;
-                }
-                runFrames |= 1u << i;
+                run.Add(bodies, (int)(specialised ? slot.Body : ForwardBody.Plain), i);
             }
             else outPort[i] = id switch
             {
@@ -247,7 +263,7 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
                 _ => Burst.DropPort, // counted by the stage
             };
         }
-        bodies[runBody] |= runFrames;
+        run.Flush(bodies);
         tally.Flush(_counters);
     }
 
@@ -262,15 +278,14 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
     /// Counts hits into <paramref name="hits"/> and extends the body run as the pass does.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    int SteerHits(DataplaneSnapshot snap, int n, uint now, bool specialised, ref long hits, ref int runBodyRef, ref uint runFramesRef)
+    int SteerHits(DataplaneSnapshot snap, int n, uint now, bool specialised, ref long hits, ref BodyRun runRef)
     {
         FrameSlot* slots = _frames.Slots;
         FlowTable flows = _flows;
         var backends = snap.Backends;
         uint[] bodies = _bodyFrames;
         bool tokens = _tokens is not null;
-        int runBody = runBodyRef;
-        uint runFrames = runFramesRef;
+        BodyRun run = runRef; // a local copy: its two fields stay in registers
         long hit = 0;
         int i = 0;
         for (; i < n; i++)
@@ -283,18 +298,10 @@ public sealed unsafe class BurstProcessor : IBurstHandler, IDisposable
                 || !backends[pinned].Usable || (slot.SynOpens && !backends[pinned].TakesNewFlows)) break;
             hit++;
             slot.Backend = (int)pinned;
-            int body = (int)(specialised ? slot.Body : ForwardBody.Plain);
-            if (body != runBody)
-            {
-                bodies[runBody] |= runFrames;
-                runBody = body;
-                runFrames = 0;
-            }
-            runFrames |= 1u << i;
+            run.Add(bodies, (int)(specialised ? slot.Body : ForwardBody.Plain), i);
         }
         hits += hit;
-        runBodyRef = runBody;
-        runFramesRef = runFrames;
+        runRef = run;
         return i;
     }
 
